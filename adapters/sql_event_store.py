@@ -1,0 +1,224 @@
+"""The SQL event store: SQLite (embedded default) and PostgreSQL, one implementation.
+
+Global order without skips: a tailing reader must never see position N+1 before N
+has committed. SQLite serialises writers (``BEGIN IMMEDIATE``), so positions are
+assigned in commit order. On PostgreSQL a sequence alone does not give that (a later
+transaction can commit first), so each append takes one transaction-scoped advisory
+lock before it draws positions and holds it until commit: appends are serialised,
+and commit order equals position order. docs/2026-11-27-event-store.md has the why.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from adapters.memory_event_store import check_batch
+from adapters.sql import is_sqlite, make_engine
+from commands.ports import AppendResult, CommandRecord, ConcurrencyError, DuplicateCommand
+from domain.envelope import GENESIS_HASH, NewEvent, RecordedEvent, canonical_json, seal
+
+APPEND_LOCK_KEY = 0x6B6173616C  # "kasal": the advisory lock every PostgreSQL append takes
+
+metadata = MetaData()
+Position = BigInteger().with_variant(Integer, "sqlite")
+
+events_table = Table(
+    "kasal_events",
+    metadata,
+    Column("position", Position, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("aggregate_type", String(32), nullable=False),
+    Column("aggregate_id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("type", String(100), nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("occurred_at", String(40), nullable=False),
+    Column("tenant_id", String(100), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("command_id", String(200), nullable=False),
+    Column("correlation_id", String(200), nullable=False),
+    Column("causation_id", String(200), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("aggregate_id", "version", name="kasal_events_aggregate_version"),
+    sqlite_autoincrement=True,
+)
+
+commands_table = Table(
+    "kasal_commands",
+    metadata,
+    Column("tenant_id", String(100), primary_key=True),
+    Column("command_id", String(200), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("aggregate_id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("position", BigInteger, nullable=False),
+)
+
+EVENT_COLUMNS = [c.name for c in events_table.columns]
+
+
+def to_row(event: RecordedEvent) -> dict[str, Any]:
+    row = {name: getattr(event, name) for name in EVENT_COLUMNS if name != "position"}
+    row["payload"] = canonical_json(dict(event.payload)).decode("utf-8")
+    return row
+
+
+def from_row(row: Any) -> RecordedEvent:
+    data = dict(row._mapping)
+    data["payload"] = json.loads(data["payload"])
+    return RecordedEvent(**data)
+
+
+class SqlEventStore:
+    def __init__(self, url: str, *, echo: bool = False, schema: str | None = None) -> None:
+        self.url = url
+        self.sqlite = is_sqlite(url)
+        self.writer: AsyncEngine = make_engine(url, echo=echo, schema=schema, immediate=True)
+        self.reader: AsyncEngine = (
+            make_engine(url, echo=echo) if self.sqlite else self.writer
+        )
+
+    async def initialize(self) -> None:
+        async with self.writer.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+
+    async def close(self) -> None:
+        await self.writer.dispose()
+        if self.reader is not self.writer:
+            await self.reader.dispose()
+
+    async def append(
+        self,
+        events: Sequence[NewEvent],
+        *,
+        expected_version: int,
+        command: CommandRecord | None = None,
+    ) -> AppendResult:
+        aggregate_id = check_batch(events, expected_version)
+        try:
+            async with self.writer.begin() as conn:
+                if not self.sqlite:
+                    await conn.execute(select(func.pg_advisory_xact_lock(APPEND_LOCK_KEY)))
+                version, prev = await self._head_of(conn, aggregate_id)
+                if version != expected_version:
+                    raise ConcurrencyError(aggregate_id, expected_version, version)
+                if command and await self._command_exists(conn, command):
+                    raise DuplicateCommand(command.command_id)
+                last_position = 0
+                for event in events:
+                    sealed = seal(event, prev)
+                    inserted = await conn.execute(
+                        insert(events_table).returning(events_table.c.position),
+                        to_row(sealed),
+                    )
+                    last_position = int(inserted.scalar_one())
+                    prev = sealed.hash
+                last_version = events[-1].version
+                if command:
+                    await conn.execute(
+                        insert(commands_table),
+                        {
+                            "tenant_id": command.tenant_id,
+                            "command_id": command.command_id,
+                            "fingerprint": command.fingerprint,
+                            "aggregate_id": aggregate_id,
+                            "version": last_version,
+                            "position": last_position,
+                        },
+                    )
+        except IntegrityError as error:
+            # Backstops for writers that bypass the lock (another Kasal version, say).
+            message = str(error.orig)
+            if "kasal_commands" in message or "command_id" in message:
+                raise DuplicateCommand(command.command_id if command else "") from None
+            current, _ = await self._head_of_fresh(aggregate_id)
+            raise ConcurrencyError(aggregate_id, expected_version, current) from None
+        return AppendResult(aggregate_id, last_version, last_position)
+
+    async def _head_of(self, conn: AsyncConnection, aggregate_id: str) -> tuple[int, str]:
+        row = (
+            await conn.execute(
+                select(events_table.c.version, events_table.c.hash)
+                .where(events_table.c.aggregate_id == aggregate_id)
+                .order_by(events_table.c.version.desc())
+                .limit(1)
+            )
+        ).first()
+        return (int(row.version), str(row.hash)) if row else (0, GENESIS_HASH)
+
+    async def _head_of_fresh(self, aggregate_id: str) -> tuple[int, str]:
+        async with self.reader.connect() as conn:
+            return await self._head_of(conn, aggregate_id)
+
+    async def _command_exists(self, conn: AsyncConnection, command: CommandRecord) -> bool:
+        found = await conn.execute(
+            select(commands_table.c.command_id).where(
+                commands_table.c.tenant_id == command.tenant_id,
+                commands_table.c.command_id == command.command_id,
+            )
+        )
+        return found.first() is not None
+
+    async def read_stream(self, aggregate_id: str) -> list[RecordedEvent]:
+        async with self.reader.connect() as conn:
+            rows = await conn.execute(
+                select(events_table)
+                .where(events_table.c.aggregate_id == aggregate_id)
+                .order_by(events_table.c.version)
+            )
+            return [from_row(row) for row in rows]
+
+    async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        async with self.reader.connect() as conn:
+            rows = await conn.execute(
+                select(events_table)
+                .where(events_table.c.position > after)
+                .order_by(events_table.c.position)
+                .limit(limit)
+            )
+            return [from_row(row) for row in rows]
+
+    async def find_command(self, tenant_id: str, command_id: str) -> CommandRecord | None:
+        async with self.reader.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(commands_table).where(
+                        commands_table.c.tenant_id == tenant_id,
+                        commands_table.c.command_id == command_id,
+                    )
+                )
+            ).first()
+        if row is None:
+            return None
+        return CommandRecord(**dict(row._mapping))
+
+    async def head_position(self) -> int:
+        async with self.reader.connect() as conn:
+            value = (await conn.execute(select(func.max(events_table.c.position)))).scalar()
+        return int(value or 0)
+
+    async def execute_raw(self, sql: str, **params: Any) -> None:
+        """Run raw SQL against the store (tests use it to tamper with history)."""
+        async with self.writer.begin() as conn:
+            await conn.execute(text(sql), params)

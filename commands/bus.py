@@ -1,0 +1,122 @@
+"""The command bus: idempotency, optimistic concurrency, envelopes, one handler per command."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from uuid import UUID
+
+from eventsourcing.domain import CanMutateAggregate
+
+from commands.context import CommandContext
+from commands.errors import IdempotencyKeyReused, StaleVersion
+from commands.handlers import HANDLERS, Handler, HandlerDeps
+from commands.messages import Command, fingerprint_source
+from commands.ports import (
+    AppendResult,
+    CommandRecord,
+    ConcurrencyError,
+    DuplicateCommand,
+    EventStore,
+)
+from commands.repository import Repository
+from domain.base import KasalAggregate
+from domain.envelope import NewEvent, canonical_json, format_time
+from domain.ids import new_id
+from domain.registry import SCHEMA_VERSION, event_payload, event_type
+
+log = logging.getLogger(__name__)
+
+
+def fingerprint(command: Command) -> str:
+    return hashlib.sha256(canonical_json(fingerprint_source(command))).hexdigest()
+
+
+def envelope(
+    domain_event: CanMutateAggregate[UUID], aggregate: KasalAggregate, ctx: CommandContext
+) -> NewEvent:
+    return NewEvent(
+        event_id=new_id(),
+        aggregate_type=aggregate.AGGREGATE_TYPE,
+        aggregate_id=aggregate.aggregate_id,
+        version=domain_event.originator_version,
+        type=event_type(domain_event),
+        schema_version=SCHEMA_VERSION,
+        occurred_at=format_time(domain_event.timestamp),
+        tenant_id=aggregate.tenant_id,
+        actor=ctx.actor,
+        command_id=ctx.command_id,
+        correlation_id=ctx.correlation_id,
+        causation_id=ctx.causation_id,
+        payload=event_payload(domain_event),
+    )
+
+
+class CommandBus:
+    """Dispatches a command to its handler and appends the events it causes.
+
+    A command id seen before returns the first result and appends nothing; a command
+    id reused for a different command is refused. Without ``expected_version`` a
+    concurrent change is retried on the fresh state (up to ``max_attempts``); with it,
+    a stale version is ``StaleVersion``.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        deps: HandlerDeps | None = None,
+        handlers: dict[type[Command], Handler] | None = None,
+        max_attempts: int = 5,
+    ) -> None:
+        self.store = store
+        self.deps = deps or HandlerDeps()
+        self.handlers = handlers if handlers is not None else HANDLERS
+        self.max_attempts = max_attempts
+        self.listeners: list[Callable[[AppendResult], None]] = []
+
+    def subscribe(self, listener: Callable[[AppendResult], None]) -> None:
+        """Call ``listener`` after every append (the in-process runtime wakes on it)."""
+        self.listeners.append(listener)
+
+    async def dispatch(self, command: Command, ctx: CommandContext) -> AppendResult:
+        handler = self.handlers[type(command)]
+        print_ = fingerprint(command)
+        prior = await self._prior_result(ctx, print_)
+        if prior is not None:
+            return prior
+        attempt = 0
+        while True:
+            attempt += 1
+            repo = Repository(self.store, ctx.tenant_id)
+            aggregate = await handler(command, repo, ctx, self.deps)
+            loaded = repo.loaded_version(aggregate)
+            if ctx.expected_version is not None and ctx.expected_version != loaded:
+                raise StaleVersion(aggregate.aggregate_id, ctx.expected_version, loaded)
+            events = [envelope(e, aggregate, ctx) for e in aggregate.collect_events()]
+            record = CommandRecord(ctx.tenant_id, ctx.command_id, print_)
+            try:
+                result = await self.store.append(events, expected_version=loaded, command=record)
+            except ConcurrencyError as error:
+                if ctx.expected_version is not None or attempt >= self.max_attempts:
+                    raise StaleVersion(error.aggregate_id, loaded, error.current) from None
+                log.debug("retrying %s after a concurrent change", type(command).__name__)
+                continue
+            except DuplicateCommand:
+                prior = await self._prior_result(ctx, print_)
+                assert prior is not None, "store reported a duplicate it cannot find"
+                return prior
+            for listener in self.listeners:
+                listener(result)
+            return result
+
+    async def _prior_result(self, ctx: CommandContext, print_: str) -> AppendResult | None:
+        prior = await self.store.find_command(ctx.tenant_id, ctx.command_id)
+        if prior is None:
+            return None
+        if prior.fingerprint != print_:
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key {ctx.command_id} was already used for a different request; "
+                "send a new key for a new request"
+            )
+        return AppendResult(prior.aggregate_id, prior.version, prior.position)

@@ -1,0 +1,99 @@
+"""Command messages: imperative, validated by pydantic before any handler runs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from domain.api_key import ROLES
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+InputValue = str | int | float | bool
+
+
+class Command(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AgentFields(Command):
+    role: Name
+    goal: Text
+    backstory: Text
+    llm: Name | None = None
+    tools: list[Name] = Field(default_factory=list, max_length=32)
+    allow_delegation: bool = False
+    max_iter: int = Field(default=20, ge=1, le=100)
+
+
+class RegisterAgent(AgentFields):
+    pass
+
+
+class UpdateAgent(AgentFields):
+    agent_id: Id
+
+
+class ArchiveAgent(Command):
+    agent_id: Id
+
+
+class TaskFields(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Name
+    description: Text
+    expected_output: Text
+    agent: Id | None = None
+    context: list[Name] = Field(default_factory=list, max_length=50)
+    human_input: bool = False
+
+
+class CrewFields(Command):
+    name: Name
+    process: Literal["sequential", "hierarchical"] = "sequential"
+    agents: list[Id] = Field(min_length=1, max_length=50)
+    tasks: list[TaskFields] = Field(min_length=1, max_length=50)
+    manager_llm: Name | None = None
+    memory: bool = False
+
+
+class DefineCrew(CrewFields):
+    pass
+
+
+class UpdateCrew(CrewFields):
+    crew_id: Id
+
+
+class ArchiveCrew(Command):
+    crew_id: Id
+
+
+class RequestExecution(Command):
+    crew_id: Id
+    inputs: dict[str, InputValue] = Field(default_factory=dict)
+    timeout_s: float | None = Field(default=None, gt=0, le=86_400)
+
+
+class CancelExecution(Command):
+    execution_id: Id
+    reason: Annotated[str, StringConstraints(max_length=1000)] = "cancelled by user"
+
+
+class IssueApiKey(Command):
+    name: Name
+    role: Literal[ROLES]  # type: ignore[valid-type]
+    key_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    prefix: Annotated[str, StringConstraints(max_length=32)]
+
+
+class RevokeApiKey(Command):
+    api_key_id: Id
+
+
+def fingerprint_source(command: Command) -> dict[str, Any]:
+    """What a retried command must repeat exactly for its idempotency key to match."""
+    return {"command": type(command).__name__, "body": command.model_dump(mode="json")}

@@ -1,0 +1,165 @@
+"""The Crew aggregate: members, tasks and process of a CrewAI crew."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from eventsourcing.domain import event
+
+from domain.base import KasalAggregate, check_text
+from domain.errors import AlreadyArchived, InvalidDefinition
+
+PROCESSES = ("sequential", "hierarchical")
+MAX_TASKS = 50
+MAX_MEMBERS = 50
+TASK_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_ .-]{0,99}$")
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    description: str
+    expected_output: str
+    agent: str | None = None
+    context: tuple[str, ...] = ()
+    human_input: bool = False
+
+    def as_payload(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["context"] = list(self.context)
+        return data
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> TaskSpec:
+        return cls(**{**data, "context": tuple(data.get("context", ()))})
+
+
+@dataclass(frozen=True)
+class CrewSpec:
+    name: str
+    process: str
+    agents: tuple[str, ...]
+    tasks: tuple[TaskSpec, ...]
+    manager_llm: str | None = None
+    memory: bool = False
+
+    def as_payload(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "process": self.process,
+            "agents": list(self.agents),
+            "tasks": [t.as_payload() for t in self.tasks],
+            "manager_llm": self.manager_llm,
+            "memory": self.memory,
+        }
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> CrewSpec:
+        return cls(
+            name=data["name"],
+            process=data["process"],
+            agents=tuple(data["agents"]),
+            tasks=tuple(TaskSpec.from_payload(t) for t in data["tasks"]),
+            manager_llm=data.get("manager_llm"),
+            memory=bool(data.get("memory", False)),
+        )
+
+    def required_inputs(self) -> set[str]:
+        """The ``{placeholders}`` that an execution's inputs must fill."""
+        names: set[str] = set()
+        for task in self.tasks:
+            names.update(PLACEHOLDER.findall(task.description))
+            names.update(PLACEHOLDER.findall(task.expected_output))
+        return names
+
+
+def check_crew_spec(spec: CrewSpec) -> CrewSpec:
+    if spec.process not in PROCESSES:
+        raise InvalidDefinition(f"process must be one of {', '.join(PROCESSES)}")
+    if not spec.agents:
+        raise InvalidDefinition("a crew needs at least one agent")
+    if len(spec.agents) > MAX_MEMBERS:
+        raise InvalidDefinition(f"a crew may have at most {MAX_MEMBERS} agents")
+    if len(set(spec.agents)) != len(spec.agents):
+        raise InvalidDefinition("agents must not list the same agent twice")
+    if not spec.tasks:
+        raise InvalidDefinition("a crew needs at least one task")
+    if len(spec.tasks) > MAX_TASKS:
+        raise InvalidDefinition(f"a crew may have at most {MAX_TASKS} tasks")
+    if spec.process == "hierarchical" and not spec.manager_llm:
+        raise InvalidDefinition("a hierarchical crew needs a manager_llm")
+    seen: set[str] = set()
+    tasks = []
+    for index, task in enumerate(spec.tasks):
+        where = f"tasks[{index}]"
+        if not TASK_NAME.match(task.name):
+            raise InvalidDefinition(
+                f"{where}.name must be 1-100 letters, digits, spaces, '_', '.' or '-'"
+            )
+        if task.name in seen:
+            raise InvalidDefinition(f"{where}.name {task.name!r} is used by an earlier task")
+        if task.agent is None and spec.process == "sequential":
+            raise InvalidDefinition(f"{where}.agent is required in a sequential crew")
+        if task.agent is not None and task.agent not in spec.agents:
+            raise InvalidDefinition(f"{where}.agent {task.agent} is not one of the crew's agents")
+        for ref in task.context:
+            if ref not in seen:
+                raise InvalidDefinition(
+                    f"{where}.context names {ref!r}, which is not an earlier task of this crew"
+                )
+        seen.add(task.name)
+        tasks.append(
+            TaskSpec(
+                name=task.name,
+                description=check_text(f"{where}.description", task.description),
+                expected_output=check_text(f"{where}.expected_output", task.expected_output),
+                agent=task.agent,
+                context=task.context,
+                human_input=task.human_input,
+            )
+        )
+    return CrewSpec(
+        name=check_text("name", spec.name, max_length=200),
+        process=spec.process,
+        agents=spec.agents,
+        tasks=tuple(tasks),
+        manager_llm=spec.manager_llm,
+        memory=spec.memory,
+    )
+
+
+class Crew(KasalAggregate):
+    AGGREGATE_TYPE = "crew"
+
+    @classmethod
+    def define(cls, tenant_id: str, spec: CrewSpec) -> Crew:
+        return cls(tenant_id=tenant_id, spec=check_crew_spec(spec).as_payload())
+
+    @event("Defined")
+    def __init__(self, tenant_id: str, spec: dict[str, Any]) -> None:
+        self.tenant_id = tenant_id
+        self.spec = CrewSpec.from_payload(spec)
+        self.archived = False
+
+    def update(self, spec: CrewSpec) -> None:
+        self.check_not_archived()
+        self._updated(spec=check_crew_spec(spec).as_payload())
+
+    @event("Updated")
+    def _updated(self, spec: dict[str, Any]) -> None:
+        self.spec = CrewSpec.from_payload(spec)
+
+    def archive(self) -> None:
+        self.check_not_archived()
+        self._archived()
+
+    @event("Archived")
+    def _archived(self) -> None:
+        self.archived = True
+
+    def check_not_archived(self) -> None:
+        if self.archived:
+            raise AlreadyArchived(f"crew {self.id} is archived")

@@ -1,0 +1,198 @@
+"""The Execution aggregate: one run of a crew, and its state machine.
+
+``Requested`` pins a snapshot of the crew and its agents, so a run never changes
+under a later edit. Progress events are accepted only while the run is live;
+nothing is accepted after a terminal state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.domain import event
+
+from domain.agent import AgentSpec
+from domain.base import KasalAggregate
+from domain.crew import CrewSpec
+from domain.errors import ExecutionFinished, InvalidDefinition, InvalidTransition
+
+REQUESTED = "requested"
+RUNNING = "running"
+CANCEL_REQUESTED = "cancel_requested"
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+STATUSES = (REQUESTED, RUNNING, CANCEL_REQUESTED, COMPLETED, FAILED, CANCELLED)
+TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
+LIVE = frozenset({RUNNING, CANCEL_REQUESTED})
+
+MAX_INPUTS = 100
+MAX_INPUT_LENGTH = 20_000
+MAX_TIMEOUT_S = 24 * 3600
+
+
+def check_inputs(crew: CrewSpec, inputs: dict[str, Any]) -> dict[str, Any]:
+    if len(inputs) > MAX_INPUTS:
+        raise InvalidDefinition(f"inputs may hold at most {MAX_INPUTS} values")
+    for key, value in inputs.items():
+        if not isinstance(value, str | int | float | bool):
+            raise InvalidDefinition(f"inputs.{key} must be a string, number or boolean")
+        if len(str(value)) > MAX_INPUT_LENGTH:
+            raise InvalidDefinition(f"inputs.{key} is longer than {MAX_INPUT_LENGTH} characters")
+    missing = sorted(crew.required_inputs() - inputs.keys())
+    if missing:
+        raise InvalidDefinition(
+            "inputs is missing " + ", ".join(missing) + ": the crew's tasks use "
+            + ", ".join("{" + m + "}" for m in missing)
+        )
+    return dict(inputs)
+
+
+class Execution(KasalAggregate):
+    AGGREGATE_TYPE = "execution"
+
+    @classmethod
+    def request(
+        cls,
+        tenant_id: str,
+        crew_id: str,
+        crew: CrewSpec,
+        agents: dict[str, AgentSpec],
+        inputs: dict[str, Any],
+        timeout_s: float | None = None,
+    ) -> Execution:
+        missing = [a for a in crew.agents if a not in agents]
+        if missing:
+            raise InvalidDefinition(f"snapshot lacks agents {', '.join(missing)}")
+        if timeout_s is not None and not 0 < timeout_s <= MAX_TIMEOUT_S:
+            raise InvalidDefinition(f"timeout_s must be between 0 and {MAX_TIMEOUT_S}")
+        return cls(
+            tenant_id=tenant_id,
+            crew_id=crew_id,
+            crew=crew.as_payload(),
+            agents={agent_id: agents[agent_id].as_payload() for agent_id in crew.agents},
+            inputs=check_inputs(crew, inputs),
+            timeout_s=timeout_s,
+        )
+
+    @event("Requested")
+    def __init__(
+        self,
+        tenant_id: str,
+        crew_id: str,
+        crew: dict[str, Any],
+        agents: dict[str, dict[str, Any]],
+        inputs: dict[str, Any],
+        timeout_s: float | None,
+    ) -> None:
+        self.tenant_id = tenant_id
+        self.crew_id = crew_id
+        self.crew = CrewSpec.from_payload(crew)
+        self.agents = {k: AgentSpec.from_payload(v) for k, v in agents.items()}
+        self.inputs = inputs
+        self.timeout_s = timeout_s
+        self.status = REQUESTED
+        self.completed_tasks: dict[str, str] = {}
+        self.result: str | None = None
+        self.error: str | None = None
+
+    # --- checks -------------------------------------------------------------------
+    def check_not_finished(self) -> None:
+        if self.status in TERMINAL:
+            raise ExecutionFinished(f"execution {self.id} is {self.status}")
+
+    def check_live(self, what: str) -> None:
+        self.check_not_finished()
+        if self.status not in LIVE:
+            raise InvalidTransition(f"cannot record {what}: execution {self.id} is {self.status}")
+
+    def check_task(self, task_name: str) -> None:
+        if task_name not in {t.name for t in self.crew.tasks}:
+            raise InvalidDefinition(f"execution {self.id} has no task {task_name!r}")
+
+    # --- lifecycle ----------------------------------------------------------------
+    def start(self) -> None:
+        self.check_not_finished()
+        if self.status != REQUESTED:
+            raise InvalidTransition(f"execution {self.id} is {self.status}, not requested")
+        self._started()
+
+    @event("Started")
+    def _started(self) -> None:
+        self.status = RUNNING
+
+    def start_task(self, task_name: str) -> None:
+        self.check_live("a task start")
+        self.check_task(task_name)
+        self._task_started(task_name=task_name)
+
+    @event("TaskStarted")
+    def _task_started(self, task_name: str) -> None:
+        pass
+
+    def record_llm_call(self, call: dict[str, Any]) -> None:
+        self.check_live("an LLM call")
+        self._llm_call_completed(call=call)
+
+    @event("LlmCallCompleted")
+    def _llm_call_completed(self, call: dict[str, Any]) -> None:
+        pass
+
+    def record_tool_use(self, task_name: str | None, tool: str, tool_input: str, output: str) -> None:
+        self.check_live("a tool use")
+        self._tool_used(task_name=task_name, tool=tool, input=tool_input, output=output)
+
+    @event("ToolUsed")
+    def _tool_used(self, task_name: str | None, tool: str, input: str, output: str) -> None:
+        pass
+
+    def complete_task(self, task_name: str, output: str) -> None:
+        self.check_live("a task completion")
+        self.check_task(task_name)
+        if task_name in self.completed_tasks:
+            raise InvalidTransition(f"task {task_name!r} of execution {self.id} already completed")
+        self._task_completed(task_name=task_name, output=output)
+
+    @event("TaskCompleted")
+    def _task_completed(self, task_name: str, output: str) -> None:
+        self.completed_tasks[task_name] = output
+
+    def complete(self, result: str, usage: dict[str, Any]) -> None:
+        self.check_live("completion")
+        self._completed(result=result, usage=usage)
+
+    @event("Completed")
+    def _completed(self, result: str, usage: dict[str, Any]) -> None:
+        self.status = COMPLETED
+        self.result = result
+
+    def fail(self, error: str) -> None:
+        self.check_not_finished()
+        self._failed(error=error)
+
+    @event("Failed")
+    def _failed(self, error: str) -> None:
+        self.status = FAILED
+        self.error = error
+
+    def request_cancel(self, reason: str) -> None:
+        """Cancel a run: at once if it never started, else at the runner's next step."""
+        self.check_not_finished()
+        if self.status == CANCEL_REQUESTED:
+            raise InvalidTransition(f"cancel of execution {self.id} was already requested")
+        if self.status == REQUESTED:
+            self._cancelled(reason=reason)
+        else:
+            self._cancel_requested(reason=reason)
+
+    @event("CancelRequested")
+    def _cancel_requested(self, reason: str) -> None:
+        self.status = CANCEL_REQUESTED
+
+    def confirm_cancel(self, reason: str) -> None:
+        self.check_live("a cancellation")
+        self._cancelled(reason=reason)
+
+    @event("Cancelled")
+    def _cancelled(self, reason: str) -> None:
+        self.status = CANCELLED

@@ -1,0 +1,98 @@
+"""Maps aggregates and their domain events to and from the envelope's type and payload.
+
+Stored events are never rewritten: an old ``schema_version`` is upcast here on read,
+by a chain of functions registered in ``UPCASTERS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.domain import CanInitAggregate, CanMutateAggregate
+from eventsourcing.utils import get_topic
+
+from domain.agent import Agent
+from domain.api_key import ApiKey
+from domain.base import KasalAggregate
+from domain.crew import Crew
+from domain.envelope import RecordedEvent
+from domain.errors import DomainError
+from domain.execution import Execution
+
+A = TypeVar("A", bound=KasalAggregate)
+
+SCHEMA_VERSION = 1
+ENVELOPE_ATTRIBUTES = frozenset(
+    {"originator_id", "originator_version", "timestamp", "originator_topic"}
+)
+AGGREGATES: dict[str, type[KasalAggregate]] = {
+    cls.AGGREGATE_TYPE: cls for cls in (Agent, Crew, Execution, ApiKey)
+}
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+# (event type, schema version it upgrades from) -> function returning the next version
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+
+class UnknownEventType(DomainError):
+    """An event type that no aggregate of this version of Kasal defines."""
+
+
+def _event_classes() -> dict[str, type[CanMutateAggregate[UUID]]]:
+    found: dict[str, type[CanMutateAggregate[UUID]]] = {}
+    for agg_cls in AGGREGATES.values():
+        for name in dir(agg_cls):
+            value = getattr(agg_cls, name)
+            if (
+                isinstance(value, type)
+                and issubclass(value, CanMutateAggregate)
+                and value.__qualname__ == f"{agg_cls.__name__}.{value.__name__}"
+                and value.__name__ not in ("Event", "Created")
+            ):
+                found[agg_cls.__name__ + value.__name__] = value
+    return found
+
+
+EVENT_CLASSES = _event_classes()
+EVENT_TYPES = {cls: name for name, cls in EVENT_CLASSES.items()}
+
+
+def event_type(domain_event: CanMutateAggregate[UUID]) -> str:
+    return EVENT_TYPES[type(domain_event)]
+
+
+def event_payload(domain_event: CanMutateAggregate[UUID]) -> dict[str, Any]:
+    return {k: v for k, v in vars(domain_event).items() if k not in ENVELOPE_ATTRIBUTES}
+
+
+def upcast(type_: str, schema_version: int, payload: dict[str, Any]) -> dict[str, Any]:
+    while schema_version < SCHEMA_VERSION:
+        payload = UPCASTERS[(type_, schema_version)](payload)
+        schema_version += 1
+    return payload
+
+
+def to_domain_event(event: RecordedEvent) -> CanMutateAggregate[UUID]:
+    try:
+        cls = EVENT_CLASSES[event.type]
+    except KeyError:
+        raise UnknownEventType(f"unknown event type {event.type!r}") from None
+    kwargs: dict[str, Any] = dict(upcast(event.type, event.schema_version, dict(event.payload)))
+    kwargs.update(
+        originator_id=UUID(event.aggregate_id),
+        originator_version=event.version,
+        timestamp=datetime.fromisoformat(event.occurred_at),
+    )
+    if issubclass(cls, CanInitAggregate):
+        kwargs["originator_topic"] = get_topic(AGGREGATES[event.aggregate_type])
+    return cls(**kwargs)
+
+
+def rehydrate(aggregate_class: type[A], events: Iterable[RecordedEvent]) -> A | None:
+    """Rebuild an aggregate from its stored events; ``None`` when there are none."""
+    aggregate: A | None = None
+    for event in events:
+        aggregate = to_domain_event(event).mutate(aggregate)  # type: ignore[arg-type,assignment]
+    return aggregate
