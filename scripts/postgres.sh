@@ -193,8 +193,7 @@ psql_admin() {
 }
 
 wait_ready() {
-    local i
-    for i in $(seq 1 30); do
+    for _ in $(seq 1 30); do
         if "$PG_BIN/pg_isready" -q -h "$HOST" -p "$PORT" -d postgres -U postgres; then
             return 0
         fi
