@@ -1,0 +1,92 @@
+"""Kasal's configuration: one class, read once in the composition root, passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import quote
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    environment: Literal["development", "production"] = Field(
+        "development", validation_alias="KASAL_ENV"
+    )
+    mode: Literal["embedded", "distributed"] = Field("embedded", validation_alias="KASAL_MODE")
+    data_dir: Path = Field(Path(".kasal"), validation_alias="KASAL_DATA_DIR")
+
+    # SQL read models (names Kasal users know)
+    database_type: Literal["sqlite", "postgres"] = Field(
+        "sqlite", validation_alias="DATABASE_TYPE"
+    )
+    sqlite_db_path: Path | None = Field(None, validation_alias="SQLITE_DB_PATH")
+    database_url: str | None = Field(
+        None, validation_alias=AliasChoices("DATABASE_URL", "KASAL_DATABASE_URL")
+    )
+    postgres_server: str = Field("localhost", validation_alias="POSTGRES_SERVER")
+    postgres_port: int = Field(5432, validation_alias="POSTGRES_PORT")
+    postgres_user: str = Field("postgres", validation_alias="POSTGRES_USER")
+    postgres_password: str = Field("", validation_alias="POSTGRES_PASSWORD")
+    postgres_db: str = Field("kasal", validation_alias="POSTGRES_DB")
+
+    # Event store: follows DATABASE_TYPE unless set
+    event_store_type: Literal["sqlite", "postgres"] | None = Field(
+        None, validation_alias="EVENT_STORE_TYPE"
+    )
+    event_store_path: Path | None = Field(None, validation_alias="EVENT_STORE_PATH")
+
+    docs_enabled: bool = Field(True, validation_alias="DOCS_ENABLED")
+    auto_seed_database: bool = Field(False, validation_alias="AUTO_SEED_DATABASE")
+    log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
+    log_dir: Path | None = Field(None, validation_alias="LOG_DIR")
+    sql_debug: bool = Field(False, validation_alias="SQL_DEBUG")
+
+    default_llm: str = Field("kasal-offline/default", validation_alias="KASAL_DEFAULT_LLM")
+    encryption_key: str | None = Field(None, validation_alias="KASAL_ENCRYPTION_KEY")
+    min_position_timeout: float = Field(5.0, validation_alias="KASAL_MIN_POSITION_TIMEOUT")
+    default_tenant: str = Field("default", validation_alias="KASAL_DEFAULT_TENANT")
+
+    kafka_bootstrap_servers: str = Field(
+        "localhost:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
+    )
+    qdrant_url: str | None = Field(None, validation_alias="QDRANT_URL")
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> Settings:
+        if self.environment == "production" and self.sql_debug:
+            raise ValueError("SQL_DEBUG logs every statement's data: not allowed in production")
+        if self.mode == "distributed":
+            raise ValueError(
+                "KASAL_MODE=distributed is not available yet: Kafka support lands with "
+                "the distributed deployment; use KASAL_MODE=embedded"
+            )
+        return self
+
+    @property
+    def postgres_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        password = f":{quote(self.postgres_password)}" if self.postgres_password else ""
+        return (
+            f"postgresql://{quote(self.postgres_user)}{password}@{self.postgres_server}:"
+            f"{self.postgres_port}/{self.postgres_db}"
+        )
+
+    @property
+    def read_model_url(self) -> str:
+        if self.database_type == "postgres":
+            return self.postgres_url
+        path = self.sqlite_db_path or self.data_dir / "kasal.db"
+        return f"sqlite:///{path}"
+
+    @property
+    def event_store_url(self) -> str:
+        kind = self.event_store_type or self.database_type
+        if kind == "postgres":
+            return self.postgres_url
+        path = self.event_store_path or self.data_dir / "events.db"
+        return f"sqlite:///{path}"

@@ -1,0 +1,59 @@
+"""Builds the ASGI app for one deployment: Kasal's processors run inside its lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from api.app import create_app
+from api.services import QueryServices
+from kasal.bootstrap import Kasal
+
+log = logging.getLogger(__name__)
+
+
+def build_app(kasal: Kasal, *, manage_lifecycle: bool = True) -> FastAPI:
+    """The app over a bootstrapped Kasal; with ``manage_lifecycle`` it starts and stops it."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            await kasal.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                await kasal.stop()
+
+    async def ready() -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        try:
+            await kasal.store.head_position()
+            checks["event_store"] = "ok"
+        except Exception as error:
+            checks["event_store"] = f"error: {type(error).__name__}"
+        try:
+            await kasal.read_models.position()
+            checks["read_models"] = "ok"
+        except Exception as error:
+            checks["read_models"] = f"error: {type(error).__name__}"
+        checks["processors"] = "ok" if kasal.running else "stopped"
+        return checks
+
+    services = QueryServices(
+        read_models=kasal.read_models,
+        clock=kasal.clock,
+        refresh=kasal.wait_until_projected,
+        min_position_timeout=kasal.settings.min_position_timeout,
+    )
+    return create_app(
+        kasal.bus,
+        services,
+        ready=ready,
+        docs_enabled=kasal.settings.docs_enabled,
+        lifespan=lifespan,
+    )

@@ -1,0 +1,118 @@
+"""The in-process runtime: tails the event store and drives processors (embedded mode).
+
+Each processor subscribes from its own tracked position and is handed batches in
+global order. The runtime wakes when the command bus appends in this process, and
+also every ``poll_interval`` seconds, for appends from other processes (the CLI).
+A batch that fails is retried with backoff, never skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from commands.ports import EventStore
+from domain.envelope import RecordedEvent
+
+log = logging.getLogger(__name__)
+
+
+class Processor(Protocol):
+    name: str
+
+    async def position(self) -> int: ...
+
+    async def handle(self, events: Sequence[RecordedEvent]) -> int:
+        """Process a batch; return the position now tracked (committed)."""
+        ...
+
+
+class InProcessRuntime:
+    def __init__(
+        self,
+        store: EventStore,
+        processors: Sequence[Processor],
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        max_backoff: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.processors = list(processors)
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.max_backoff = max_backoff
+        self.wakeups = {p.name: asyncio.Event() for p in self.processors}
+        self.positions: dict[str, int] = {}
+        self.listeners: list[Callable[[str, int], None]] = []
+        self.tasks: list[asyncio.Task[None]] = []
+
+    def on_progress(self, listener: Callable[[str, int], None]) -> None:
+        """Call ``listener(processor_name, position)`` after each committed batch."""
+        self.listeners.append(listener)
+
+    def notify(self, *_: object) -> None:
+        for wakeup in self.wakeups.values():
+            wakeup.set()
+
+    async def start(self) -> None:
+        for processor in self.processors:
+            self.positions[processor.name] = await processor.position()
+            self.tasks.append(asyncio.create_task(self._run(processor), name=processor.name))
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.tasks.clear()
+
+    async def catch_up(self) -> int:
+        """Drive every processor to the head of the store now (CLI, tests, replay)."""
+        head = await self.store.head_position()
+        for processor in self.processors:
+            position = await processor.position()
+            while position < head:
+                batch = await self.store.read_all(position, self.batch_size)
+                if not batch:
+                    break
+                position = await processor.handle(batch)
+                self._progress(processor.name, position)
+        return head
+
+    async def _run(self, processor: Processor) -> None:
+        wakeup = self.wakeups[processor.name]
+        backoff = 0.1
+        while True:
+            wakeup.clear()  # before reading: a notify that lands during the read is kept
+            position = self.positions[processor.name]
+            try:
+                batch = await self.store.read_all(position, self.batch_size)
+                if batch:
+                    self._progress(processor.name, await processor.handle(batch))
+                    backoff = 0.1
+                    continue
+            except Exception:
+                log.exception("processor %s failed at position %s; retrying", processor.name,
+                              position)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                self.positions[processor.name] = await self._safe_position(processor, position)
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wakeup.wait(), timeout=self.poll_interval)
+
+    async def _safe_position(self, processor: Processor, fallback: int) -> int:
+        try:
+            return await processor.position()
+        except Exception:
+            return fallback
+
+    def _progress(self, name: str, position: int) -> None:
+        self.positions[name] = position
+        for listener in self.listeners:
+            listener(name, position)
