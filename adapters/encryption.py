@@ -60,7 +60,9 @@ class EncryptingEventStore:
         self.cipher = cipher
 
     def _open(self, event: RecordedEvent) -> RecordedEvent:
-        return replace(event, payload=self.cipher.decrypt(event.payload), stored_payload=event.payload)
+        return replace(
+            event, payload=self.cipher.decrypt(event.payload), stored_payload=event.payload
+        )
 
     async def append(
         self,

@@ -19,9 +19,7 @@ def check_batch(events: Sequence[NewEvent], expected_version: int) -> str:
         if event.aggregate_id != aggregate_id:
             raise ValueError("one append holds the events of one aggregate")
         if event.version != expected_version + offset:
-            raise ValueError(
-                f"event versions must continue from {expected_version} without gaps"
-            )
+            raise ValueError(f"event versions must continue from {expected_version} without gaps")
     return aggregate_id
 
 
@@ -47,7 +45,7 @@ class InMemoryEventStore:
             if command and (command.tenant_id, command.command_id) in self.commands:
                 raise DuplicateCommand(command.command_id)
             prev = stream[-1].hash if stream else GENESIS_HASH
-            sealed = []
+            sealed: list[RecordedEvent] = []
             for event in events:
                 recorded = seal(event, prev, position=len(self.events) + len(sealed) + 1)
                 sealed.append(recorded)

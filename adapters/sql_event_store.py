@@ -95,9 +95,7 @@ class SqlEventStore:
         self.url = url
         self.sqlite = is_sqlite(url)
         self.writer: AsyncEngine = make_engine(url, echo=echo, schema=schema, immediate=True)
-        self.reader: AsyncEngine = (
-            make_engine(url, echo=echo) if self.sqlite else self.writer
-        )
+        self.reader: AsyncEngine = make_engine(url, echo=echo) if self.sqlite else self.writer
 
     async def initialize(self) -> None:
         async with self.writer.begin() as conn:

@@ -56,7 +56,8 @@ def create_app(
         """The stores answer and the processors run."""
         checks = await ready()
         status = 200 if all(v == "ok" for v in checks.values()) else 503
-        return JSONResponse({"status": "ok" if status == 200 else "unavailable", **checks},
-                            status_code=status)
+        return JSONResponse(
+            {"status": "ok" if status == 200 else "unavailable", **checks}, status_code=status
+        )
 
     return app

@@ -46,7 +46,9 @@ async def authenticate(
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(
-            401, "unauthorized", "send an API key: Authorization: Bearer <key>",
+            401,
+            "unauthorized",
+            "send an API key: Authorization: Bearer <key>",
             UNAUTHORIZED_HEADERS,
         )
     digest = hash_key(credentials.credentials)

@@ -46,7 +46,7 @@ def context(
     if if_match is not None:
         raw = if_match.strip().removeprefix("W/").strip('"')
         if not raw.isdigit():
-            raise ApiError(422, "invalid_if_match", "If-Match must be a version number, e.g. \"3\"")
+            raise ApiError(422, "invalid_if_match", 'If-Match must be a version number, e.g. "3"')
         expected = int(raw)
     if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
         raise ApiError(
@@ -64,7 +64,9 @@ def context(
     )
 
 
-def written(result: AppendResult, response: Response, location: str | None = None) -> dict[str, object]:
+def written(
+    result: AppendResult, response: Response, location: str | None = None
+) -> dict[str, object]:
     response.headers["ETag"] = f'"{result.version}"'
     if location:
         response.headers["Location"] = location
@@ -99,9 +101,7 @@ async def update_agent(
 ) -> dict[str, object]:
     """Replace an agent's definition."""
     command = m.UpdateAgent(agent_id=agent_id, **body.model_dump())
-    result = await bus.dispatch(
-        command, context(principal, idempotency_key, if_match, request)
-    )
+    result = await bus.dispatch(command, context(principal, idempotency_key, if_match, request))
     return written(result, response)
 
 
@@ -234,7 +234,8 @@ async def issue_api_key(
         raise ApiError(422, "validation_error", f"role must be one of {', '.join(ROLES)}")
     if idempotency_key:
         raise ApiError(
-            422, "invalid_idempotency_key",
+            422,
+            "invalid_idempotency_key",
             "api keys cannot be issued idempotently: a retry would need the secret again",
         )
     key = generate_key()

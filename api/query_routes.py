@@ -190,9 +190,7 @@ async def list_api_keys(
 ) -> dict[str, Any]:
     """The tenant's API keys (never the keys themselves)."""
     await wait_for(services, min_position)
-    page = await services.read_models.list_api_keys(
-        principal.tenant_id, limit=limit, offset=offset
-    )
+    page = await services.read_models.list_api_keys(principal.tenant_id, limit=limit, offset=offset)
     response.headers[POSITION_HEADER] = str(page.position)
     return page_body(page, limit, offset)
 
@@ -213,9 +211,7 @@ async def get_audit_trail(
 ) -> dict[str, Any]:
     """Who did what and when: the aggregate's events with actors, hashes and a chain check."""
     await wait_for(services, min_position)
-    page = await services.read_models.audit_trail(
-        principal.tenant_id, aggregate_type, aggregate_id
-    )
+    page = await services.read_models.audit_trail(principal.tenant_id, aggregate_type, aggregate_id)
     if not page.items:
         raise ApiError(404, "not_found", f"{aggregate_type} {aggregate_id} not found")
     valid, problem = verify_audit_rows(page.items)

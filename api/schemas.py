@@ -14,8 +14,10 @@ class Model(BaseModel):
 class WriteResult(Model):
     id: str = Field(description="the aggregate's id")
     version: int = Field(description="the aggregate's version after this command")
-    position: int = Field(description="global log position of the last event; pass it as "
-                          "min_position to read your write")
+    position: int = Field(
+        description="global log position of the last event; pass it as "
+        "min_position to read your write"
+    )
 
 
 class IssuedKey(WriteResult):

@@ -42,7 +42,9 @@ def check_inputs(crew: CrewSpec, inputs: dict[str, Any]) -> dict[str, Any]:
     missing = sorted(crew.required_inputs() - inputs.keys())
     if missing:
         raise InvalidDefinition(
-            "inputs is missing " + ", ".join(missing) + ": the crew's tasks use "
+            "inputs is missing "
+            + ", ".join(missing)
+            + ": the crew's tasks use "
             + ", ".join("{" + m + "}" for m in missing)
         )
     return dict(inputs)
@@ -138,7 +140,9 @@ class Execution(KasalAggregate):
     def _llm_call_completed(self, call: dict[str, Any]) -> None:
         pass
 
-    def record_tool_use(self, task_name: str | None, tool: str, tool_input: str, output: str) -> None:
+    def record_tool_use(
+        self, task_name: str | None, tool: str, tool_input: str, output: str
+    ) -> None:
         self.check_live("a tool use")
         self._tool_used(task_name=task_name, tool=tool, input=tool_input, output=output)
 

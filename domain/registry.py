@@ -94,5 +94,5 @@ def rehydrate(aggregate_class: type[A], events: Iterable[RecordedEvent]) -> A | 
     """Rebuild an aggregate from its stored events; ``None`` when there are none."""
     aggregate: A | None = None
     for event in events:
-        aggregate = to_domain_event(event).mutate(aggregate)  # type: ignore[arg-type,assignment]
+        aggregate = to_domain_event(event).mutate(aggregate)
     return aggregate

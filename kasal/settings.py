@@ -20,9 +20,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".kasal"), validation_alias="KASAL_DATA_DIR")
 
     # SQL read models (names Kasal users know)
-    database_type: Literal["sqlite", "postgres"] = Field(
-        "sqlite", validation_alias="DATABASE_TYPE"
-    )
+    database_type: Literal["sqlite", "postgres"] = Field("sqlite", validation_alias="DATABASE_TYPE")
     sqlite_db_path: Path | None = Field(None, validation_alias="SQLITE_DB_PATH")
     database_url: str | None = Field(
         None, validation_alias=AliasChoices("DATABASE_URL", "KASAL_DATABASE_URL")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 
@@ -40,9 +41,7 @@ class ProjectionClock:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return self.position
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(
                     self.changed.wait(), timeout=min(remaining, self.poll_interval)
                 )
-            except TimeoutError:
-                pass

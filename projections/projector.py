@@ -160,7 +160,9 @@ class SqlProjector:
     async def _crew_archived(self, conn: AsyncConnection, e: RecordedEvent) -> None:
         await self._touch(conn, s.crews, e, archived=True)
 
-    async def _touch(self, conn: AsyncConnection, table: Any, e: RecordedEvent, **values: Any) -> None:
+    async def _touch(
+        self, conn: AsyncConnection, table: Any, e: RecordedEvent, **values: Any
+    ) -> None:
         await conn.execute(
             update(table)
             .where(table.c.id == e.aggregate_id)

@@ -155,30 +155,30 @@ class ReadModels:
         return Principal(row.id, row.tenant_id, row.role, row.name)
 
     async def list_api_keys(self, tenant_id: str, *, limit: int = 100, offset: int = 0) -> Page:
-        q = (
-            select(s.api_keys)
-            .where(s.api_keys.c.tenant_id == tenant_id)
-            .order_by(s.api_keys.c.id)
-        )
+        q = select(s.api_keys).where(s.api_keys.c.tenant_id == tenant_id).order_by(s.api_keys.c.id)
         return await self._page(q, limit, offset)
 
     async def get_api_key(self, tenant_id: str, key_id: str) -> One:
         return await self._one(
-            select(s.api_keys).where(
-                s.api_keys.c.tenant_id == tenant_id, s.api_keys.c.id == key_id
-            )
+            select(s.api_keys).where(s.api_keys.c.tenant_id == tenant_id, s.api_keys.c.id == key_id)
         )
 
     async def count_api_keys(self) -> int:
         async with self.engine.connect() as conn:
-            return int((await conn.execute(select(func.count()).select_from(s.api_keys))).scalar_one())
+            return int(
+                (await conn.execute(select(func.count()).select_from(s.api_keys))).scalar_one()
+            )
 
 
 def verify_audit_rows(rows: list[dict[str, Any]]) -> tuple[bool, str | None]:
     """Re-check the hash chain of an audit trail as projected (no key needed)."""
     events = [
         RecordedEvent(
-            **{k: row[k] for k in RecordedEvent.__dataclass_fields__ if k not in ("stored_payload",)}
+            **{
+                k: row[k]
+                for k in RecordedEvent.__dataclass_fields__
+                if k not in ("stored_payload",)
+            }
         )
         for row in rows
     ]
@@ -187,5 +187,3 @@ def verify_audit_rows(rows: list[dict[str, Any]]) -> tuple[bool, str | None]:
     except TamperedEvent as error:
         return False, str(error)
     return True, None
-
-

@@ -97,8 +97,9 @@ class InProcessRuntime:
                     backoff = 0.1
                     continue
             except Exception:
-                log.exception("processor %s failed at position %s; retrying", processor.name,
-                              position)
+                log.exception(
+                    "processor %s failed at position %s; retrying", processor.name, position
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 self.positions[processor.name] = await self._safe_position(processor, position)

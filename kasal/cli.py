@@ -1,0 +1,213 @@
+"""The ``kasal`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from api.auth import generate_key, hash_key, key_prefix
+from commands import messages as m
+from commands.context import CommandContext
+from domain.api_key import ROLES
+from domain.envelope import verify_chain
+from domain.errors import DomainError, TamperedEvent
+from kasal.bootstrap import Kasal, bootstrap
+from kasal.settings import Settings
+
+T = TypeVar("T")
+OFFLINE_ENV = {
+    "CREWAI_DISABLE_TELEMETRY": "true",
+    "OTEL_SDK_DISABLED": "true",
+    "CREWAI_TRACING_ENABLED": "false",
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+}
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="KASAL_DATA_DIR",
+    default=Path(".kasal"),
+    show_default=True,
+    help="where embedded Kasal keeps its data (env KASAL_DATA_DIR)",
+)
+
+
+def load_settings(data_dir: Path) -> Settings:
+    for name, value in OFFLINE_ENV.items():
+        os.environ.setdefault(name, value)
+    return Settings(KASAL_DATA_DIR=data_dir)
+
+
+def with_kasal(settings: Settings, work: Callable[[Kasal], Awaitable[T]]) -> T:
+    async def run() -> T:
+        kasal = await bootstrap(settings)
+        await kasal.start(run_processors=False)
+        try:
+            return await work(kasal)
+        finally:
+            await kasal.stop()
+
+    return asyncio.run(run())
+
+
+async def issue_key(kasal: Kasal, tenant: str, role: str, name: str, actor: str) -> str:
+    key = generate_key()
+    await kasal.bus.dispatch(
+        m.IssueApiKey(name=name, role=role, key_hash=hash_key(key), prefix=key_prefix(key)),
+        CommandContext(tenant_id=tenant, actor=actor),
+    )
+    return key
+
+
+@click.group()
+def main() -> None:
+    """Kasal: define and run CrewAI agent crews on an event-sourced core."""
+
+
+@main.command()
+@data_dir_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(data_dir: Path, host: str, port: int) -> None:
+    """Run the API and the processors in one process (embedded deployment)."""
+    import uvicorn
+
+    from kasal.logs import configure
+    from kasal.seed import seed
+    from kasal.web import build_app
+
+    settings = load_settings(data_dir)
+    configure(settings.log_level, settings.log_dir, settings.sql_debug)
+
+    async def run() -> None:
+        kasal = await bootstrap(settings)
+        await kasal.start()
+        try:
+            key_file = settings.data_dir / "admin.key"
+            if not key_file.exists():
+                key = await issue_key(
+                    kasal, settings.default_tenant, "admin", "first admin", "system:bootstrap"
+                )
+                key_file.write_text(key + "\n")
+                key_file.chmod(0o600)
+                click.echo(f"Created an admin key for tenant {settings.default_tenant!r}.")
+            key = key_file.read_text().strip()
+            if settings.auto_seed_database:
+                await seed(kasal.bus, settings.default_tenant, settings.default_llm)
+                click.echo("Seeded a sample crew 'research-and-write' (AUTO_SEED_DATABASE).")
+            base = f"http://{host}:{port}"
+            click.echo(f"Kasal (embedded) serving on {base}; data in {settings.data_dir}")
+            if settings.docs_enabled:
+                click.echo(f"  API docs:   {base}/api-docs")
+            click.echo(f"  Admin key:  {key}   (also in {key_file})")
+            click.echo(f"  Try:        curl -H 'Authorization: Bearer {key}' {base}/api/v1/crews")
+            app = build_app(kasal, manage_lifecycle=False)
+            config = uvicorn.Config(app, host=host, port=port, log_level=settings.log_level.lower())
+            await uvicorn.Server(config).serve()
+        finally:
+            await kasal.stop()
+
+    asyncio.run(run())
+
+
+@main.group()
+def apikey() -> None:
+    """Manage API keys."""
+
+
+@apikey.command("create")
+@data_dir_option
+@click.option("--tenant", required=True, help="the tenant the key belongs to")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--name", default="cli", show_default=True, help="a label for the key")
+def apikey_create(data_dir: Path, tenant: str, role: str, name: str) -> None:
+    """Issue an API key; the key is printed alone on the last line."""
+    settings = load_settings(data_dir)
+    try:
+        key = with_kasal(settings, lambda k: issue_key(k, tenant, role, name, "cli"))
+    except DomainError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Issued an API key with role {role} for tenant {tenant!r} (shown once):")
+    click.echo(key)
+
+
+@main.command("seed")
+@data_dir_option
+@click.option("--tenant", default=None, help="defaults to KASAL_DEFAULT_TENANT")
+def seed_command(data_dir: Path, tenant: str | None) -> None:
+    """Define the sample agents and crew (idempotent)."""
+    from kasal.seed import seed
+
+    settings = load_settings(data_dir)
+    result = with_kasal(
+        settings,
+        lambda k: seed(k.bus, tenant or settings.default_tenant, settings.default_llm),
+    )
+    click.echo(f"crew research-and-write: {result.aggregate_id}")
+
+
+@main.group()
+def projections() -> None:
+    """Read models."""
+
+
+@projections.command("rebuild")
+@data_dir_option
+def projections_rebuild(data_dir: Path) -> None:
+    """Drop the SQL read models and rebuild them from the event log (stop the server first)."""
+    settings = load_settings(data_dir)
+
+    async def work(kasal: Kasal) -> int:
+        await kasal.projector.rebuild()
+        return await kasal.catch_up()
+
+    position = with_kasal(settings, work)
+    click.echo(f"rebuilt read models up to position {position}")
+
+
+@main.group()
+def audit() -> None:
+    """Audit the event log."""
+
+
+@audit.command("verify")
+@data_dir_option
+def audit_verify(data_dir: Path) -> None:
+    """Verify every aggregate's hash chain in the event log."""
+    settings = load_settings(data_dir)
+
+    async def work(kasal: Kasal) -> dict[str, Any]:
+        streams: dict[str, int] = {}
+        position = 0
+        while batch := await kasal.store.read_all(position, 5000):
+            for event in batch:
+                streams.setdefault(event.aggregate_id, 0)
+            position = batch[-1].position
+        failures = []
+        events = 0
+        for aggregate_id in streams:
+            try:
+                events += verify_chain(await kasal.store.read_stream(aggregate_id))
+            except TamperedEvent as error:
+                failures.append(str(error))
+        return {"aggregates": len(streams), "events": events, "failures": failures}
+
+    report = with_kasal(settings, work)
+    for failure in report["failures"]:
+        click.echo(f"TAMPERED: {failure}", err=True)
+    click.echo(f"verified {report['events']} events in {report['aggregates']} aggregates")
+    if report["failures"]:
+        raise SystemExit(1)
+
+
+@main.command()
+def keygen() -> None:
+    """Print a new AES-256 key for KASAL_ENCRYPTION_KEY."""
+    from adapters.encryption import new_key
+
+    click.echo(new_key())
