@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 
 from commands.ports import AppendResult, CommandRecord, ConcurrencyError, DuplicateCommand
-from domain.envelope import GENESIS_HASH, NewEvent, RecordedEvent, seal
+from domain.envelope import GENESIS_HASH, NewEvent, RecordedEvent, canonical_json, seal
 
 
 def check_batch(events: Sequence[NewEvent], expected_version: int) -> str:
@@ -39,14 +40,16 @@ class InMemoryEventStore:
     ) -> AppendResult:
         aggregate_id = check_batch(events, expected_version)
         async with self.lock:
+            if command and (command.tenant_id, command.command_id) in self.commands:
+                raise DuplicateCommand(command.command_id)
             stream = self.streams.get(aggregate_id, [])
             if len(stream) != expected_version:
                 raise ConcurrencyError(aggregate_id, expected_version, len(stream))
-            if command and (command.tenant_id, command.command_id) in self.commands:
-                raise DuplicateCommand(command.command_id)
             prev = stream[-1].hash if stream else GENESIS_HASH
             sealed: list[RecordedEvent] = []
             for event in events:
+                # a private copy: callers mutating their dicts must not edit history
+                event = replace(event, payload=json.loads(canonical_json(dict(event.payload))))
                 recorded = seal(event, prev, position=len(self.events) + len(sealed) + 1)
                 sealed.append(recorded)
                 prev = recorded.hash
@@ -61,10 +64,10 @@ class InMemoryEventStore:
             return result
 
     async def read_stream(self, aggregate_id: str) -> list[RecordedEvent]:
-        return list(self.streams.get(aggregate_id, []))
+        return [_copy(e) for e in self.streams.get(aggregate_id, [])]
 
     async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
-        return self.events[after : after + limit]
+        return [_copy(e) for e in self.events[after : after + limit]]
 
     async def find_command(self, tenant_id: str, command_id: str) -> CommandRecord | None:
         return self.commands.get((tenant_id, command_id))
@@ -74,3 +77,7 @@ class InMemoryEventStore:
 
     async def close(self) -> None:
         return None
+
+
+def _copy(event: RecordedEvent) -> RecordedEvent:
+    return replace(event, payload=json.loads(canonical_json(dict(event.payload))))

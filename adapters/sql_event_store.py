@@ -118,11 +118,13 @@ class SqlEventStore:
             async with self.writer.begin() as conn:
                 if not self.sqlite:
                     await conn.execute(select(func.pg_advisory_xact_lock(APPEND_LOCK_KEY)))
+                # the command id first: a retry racing its first attempt is a duplicate,
+                # not a conflict
+                if command and await self._command_exists(conn, command):
+                    raise DuplicateCommand(command.command_id)
                 version, prev = await self._head_of(conn, aggregate_id)
                 if version != expected_version:
                     raise ConcurrencyError(aggregate_id, expected_version, version)
-                if command and await self._command_exists(conn, command):
-                    raise DuplicateCommand(command.command_id)
                 last_position = 0
                 for event in events:
                     sealed = seal(event, prev)

@@ -98,6 +98,9 @@ class CommandBus:
             try:
                 result = await self.store.append(events, expected_version=loaded, command=record)
             except ConcurrencyError as error:
+                prior = await self._prior_result(ctx, print_)
+                if prior is not None:  # our own retry, racing us, got there first
+                    return prior
                 if ctx.expected_version is not None or attempt >= self.max_attempts:
                     raise StaleVersion(error.aggregate_id, loaded, error.current) from None
                 log.debug("retrying %s after a concurrent change", type(command).__name__)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.envelope import RecordedEvent, verify_chain
 from domain.errors import TamperedEvent
@@ -50,8 +52,17 @@ class ReadModels:
         async with self.engine.connect() as conn:
             return await tracked_position(conn, self.projection)
 
-    async def _page(self, query: Select[Any], limit: int, offset: int) -> Page:
+    @asynccontextmanager
+    async def _snapshot(self) -> AsyncIterator[AsyncConnection]:
+        """One snapshot for every statement of a read (SQLite's read transaction has it)."""
         async with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                yield conn
+
+    async def _page(self, query: Select[Any], limit: int, offset: int) -> Page:
+        async with self._snapshot() as conn:
             position = await tracked_position(conn, self.projection)
             total = (
                 await conn.execute(select(func.count()).select_from(query.subquery()))
@@ -60,7 +71,7 @@ class ReadModels:
             return Page([dict(r._mapping) for r in rows], int(total), position)
 
     async def _one(self, query: Select[Any]) -> One:
-        async with self.engine.connect() as conn:
+        async with self._snapshot() as conn:
             position = await tracked_position(conn, self.projection)
             row = (await conn.execute(query)).first()
             return One(dict(row._mapping) if row else None, position)

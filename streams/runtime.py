@@ -49,6 +49,7 @@ class InProcessRuntime:
         self.positions: dict[str, int] = {}
         self.listeners: list[Callable[[str, int], None]] = []
         self.tasks: list[asyncio.Task[None]] = []
+        self.stopping = False
 
     def on_progress(self, listener: Callable[[str, int], None]) -> None:
         """Call ``listener(processor_name, position)`` after each committed batch."""
@@ -59,16 +60,22 @@ class InProcessRuntime:
             wakeup.set()
 
     async def start(self) -> None:
+        self.stopping = False
         for processor in self.processors:
             self.positions[processor.name] = await processor.position()
             self.tasks.append(asyncio.create_task(self._run(processor), name=processor.name))
 
-    async def stop(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    async def stop(self, grace: float = 10.0) -> None:
+        """Let each processor finish its batch (never cut a transaction), then return."""
+        self.stopping = True
+        self.notify()
+        if self.tasks:
+            _, late = await asyncio.wait(self.tasks, timeout=grace)
+            for task in late:
+                task.cancel()
+            for task in late:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self.tasks.clear()
 
     async def catch_up(self) -> int:
@@ -87,7 +94,7 @@ class InProcessRuntime:
     async def _run(self, processor: Processor) -> None:
         wakeup = self.wakeups[processor.name]
         backoff = 0.1
-        while True:
+        while not self.stopping:
             wakeup.clear()  # before reading: a notify that lands during the read is kept
             position = self.positions[processor.name]
             try:

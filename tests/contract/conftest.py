@@ -1,0 +1,341 @@
+"""Fixtures of the contract suite: every store and read model, each test isolated.
+
+Backends: the in-memory store (the reference behaviour), SQLite files under pytest's
+``tmp_path`` and PostgreSQL, where each test gets a fresh schema that is dropped at
+teardown. PostgreSQL is named by ``KASAL_TEST_POSTGRES_URL`` (``make test`` sets it);
+without it the local test cluster's default URL is used, and a test fails loudly when
+nothing listens there: the contract suite never skips a backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.memory_event_store import InMemoryEventStore
+from adapters.sql import make_engine
+from adapters.sql_event_store import SqlEventStore
+from commands import messages as m
+from commands.bus import CommandBus
+from commands.context import CommandContext
+from commands.ports import AppendResult, EventStore
+from domain.envelope import NewEvent, utc_now
+from domain.ids import new_id
+from projections import schema as s
+from projections.projector import SqlProjector
+
+DEFAULT_POSTGRES_URL = "postgresql://kasal:kasal@127.0.0.1:55432/kasal_test"
+POSTGRES_URL = os.environ.get("KASAL_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL
+TENANT = "tenant-a"
+OTHER_TENANT = "tenant-b"
+ACTOR = "user:contract-tests"
+
+
+def plain_postgres_url(url: str) -> str:
+    """The URL for a raw asyncpg connection (no SQLAlchemy driver suffix)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def create_schema() -> str:
+    name = "t_" + uuid.uuid4().hex[:12]
+    try:
+        conn = await asyncpg.connect(plain_postgres_url(POSTGRES_URL))
+    except (OSError, asyncpg.PostgresError) as error:
+        shown = make_url(POSTGRES_URL).render_as_string(hide_password=True)
+        pytest.fail(
+            f"PostgreSQL at {shown} is not reachable ({error}); start it with "
+            "`make services-up` or set KASAL_TEST_POSTGRES_URL",
+            pytrace=False,
+        )
+    try:
+        await conn.execute(f'CREATE SCHEMA "{name}"')
+    finally:
+        await conn.close()
+    return name
+
+
+async def drop_schema(name: str) -> None:
+    conn = await asyncpg.connect(plain_postgres_url(POSTGRES_URL))
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Database:
+    """One test's private database: SQLite files, or one PostgreSQL schema.
+
+    Every store and engine made here is closed before the schema is dropped.
+    """
+
+    kind: str  # "sqlite" | "postgres"
+    store_url: str
+    read_url: str
+    schema: str | None = None
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def open_store(self) -> SqlEventStore:
+        store = SqlEventStore(self.store_url, schema=self.schema)
+        self.closers.append(store.close)
+        await store.initialize()
+        return store
+
+    def engine(self, *, immediate: bool = False) -> AsyncEngine:
+        engine = make_engine(self.read_url, schema=self.schema, immediate=immediate)
+        self.closers.append(engine.dispose)
+        return engine
+
+    async def open_projector(self) -> SqlProjector:
+        projector = SqlProjector(self.engine(immediate=True))
+        await projector.initialize()
+        return projector
+
+    async def close(self) -> None:
+        for close in reversed(self.closers):
+            await close()
+        self.closers.clear()
+
+
+@pytest.fixture
+async def sqlite_database(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database(
+        "sqlite", f"sqlite:///{tmp_path / 'events.db'}", f"sqlite:///{tmp_path / 'kasal.db'}"
+    )
+    yield database
+    await database.close()
+
+
+@pytest.fixture
+async def postgres_database() -> AsyncIterator[Database]:
+    schema = await create_schema()
+    database = Database("postgres", POSTGRES_URL, POSTGRES_URL, schema)
+    try:
+        yield database
+    finally:
+        try:
+            await database.close()
+        finally:
+            await drop_schema(schema)
+
+
+SQL_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+ALL_BACKENDS = ["memory", *SQL_BACKENDS]
+
+
+@pytest.fixture(params=SQL_BACKENDS)
+def database(request: pytest.FixtureRequest) -> Database:
+    """A SQL backend: both kinds, each isolated (the projection contracts run on it)."""
+    fixture = "sqlite_database" if request.param == "sqlite" else "postgres_database"
+    result: Database = request.getfixturevalue(fixture)
+    return result
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def store_backend(request: pytest.FixtureRequest) -> Database | None:
+    """Where the store under test lives: nowhere (memory), a SQLite file or a schema."""
+    if request.param == "memory":
+        return None
+    fixture = "sqlite_database" if request.param == "sqlite" else "postgres_database"
+    result: Database = request.getfixturevalue(fixture)
+    return result
+
+
+@pytest.fixture
+async def event_store(store_backend: Database | None) -> EventStore:
+    """Every EventStore implementation; the contract is the same for all of them."""
+    if store_backend is None:
+        return InMemoryEventStore()
+    return await store_backend.open_store()
+
+
+# --- building events -----------------------------------------------------------------
+def new_events(
+    aggregate_id: str,
+    count: int,
+    *,
+    after_version: int = 0,
+    tenant_id: str = TENANT,
+    aggregate_type: str = "agent",
+    type_: str = "AgentNoted",
+) -> list[NewEvent]:
+    """``count`` envelope-complete events continuing ``aggregate_id`` from ``after_version``."""
+    command_id = new_id()
+    return [
+        NewEvent(
+            event_id=new_id(),
+            aggregate_type=aggregate_type,
+            aggregate_id=aggregate_id,
+            version=after_version + offset,
+            type=type_,
+            schema_version=1,
+            occurred_at=utc_now(),
+            tenant_id=tenant_id,
+            actor=ACTOR,
+            command_id=command_id,
+            correlation_id=command_id,
+            causation_id=command_id,
+            payload={"n": after_version + offset, "text": "héllo ✓", "nested": {"b": [1, 2.5]}},
+        )
+        for offset in range(1, count + 1)
+    ]
+
+
+async def tamper(
+    store: EventStore, aggregate_id: str, version: int, payload: dict[str, Any]
+) -> None:
+    """Rewrite one stored event's payload behind the store's back."""
+    if isinstance(store, InMemoryEventStore):
+        stream = store.streams[aggregate_id]
+        index = version - 1
+        stream[index] = replace(stream[index], payload=payload)
+        return
+    assert isinstance(store, SqlEventStore)
+    await store.execute_raw(
+        "UPDATE kasal_events SET payload = :p WHERE aggregate_id = :a AND version = :v",
+        p=json.dumps(payload),
+        a=aggregate_id,
+        v=version,
+    )
+
+
+# --- realistic commands ----------------------------------------------------------------
+def ctx(tenant_id: str = TENANT, **kwargs: Any) -> CommandContext:
+    return CommandContext(tenant_id, ACTOR, **kwargs)
+
+
+def agent_command(role: str = "Researcher", **changes: Any) -> m.RegisterAgent:
+    return m.RegisterAgent(
+        role=role,
+        goal=f"{role}: find the facts",
+        backstory="A careful analyst.",
+        tools=["calculator"],
+        **changes,
+    )
+
+
+def crew_command(agent_ids: Sequence[str], name: str = "research") -> m.DefineCrew:
+    return m.DefineCrew(
+        name=name,
+        agents=list(agent_ids),
+        tasks=[
+            {
+                "name": "find",
+                "description": "Find {topic}",
+                "expected_output": "A list of facts",
+                "agent": agent_ids[0],
+            },
+            {
+                "name": "write",
+                "description": "Write about {topic}",
+                "expected_output": "A short report",
+                "agent": agent_ids[-1],
+                "context": ["find"],
+            },
+        ],
+    )
+
+
+@dataclass
+class Scenario:
+    """The ids a scripted command sequence produced, and each command's result."""
+
+    agents: list[str] = field(default_factory=list)
+    crews: list[str] = field(default_factory=list)
+    executions: list[str] = field(default_factory=list)
+    api_keys: list[str] = field(default_factory=list)
+    results: list[AppendResult] = field(default_factory=list)
+
+
+async def run_scenario(bus: CommandBus, tenant_id: str = TENANT) -> Scenario:
+    """Two agents, a crew, an agent update, an execution requested then cancelled,
+    the crew archived, an API key issued and revoked: every table the projector keeps."""
+    out = Scenario()
+
+    async def send(command: m.Command) -> AppendResult:
+        result = await bus.dispatch(command, ctx(tenant_id))
+        out.results.append(result)
+        return result
+
+    first = await send(agent_command("Researcher"))
+    second = await send(agent_command("Writer"))
+    out.agents = [first.aggregate_id, second.aggregate_id]
+    crew = await send(crew_command(out.agents))
+    out.crews = [crew.aggregate_id]
+    await send(
+        m.UpdateAgent(
+            agent_id=first.aggregate_id,
+            role="Senior Researcher",
+            goal="Find better facts",
+            backstory="A careful analyst, promoted.",
+            tools=["calculator", "search"],
+            max_iter=7,
+        )
+    )
+    execution = await send(m.RequestExecution(crew_id=crew.aggregate_id, inputs={"topic": "owls"}))
+    out.executions = [execution.aggregate_id]
+    await send(m.CancelExecution(execution_id=execution.aggregate_id, reason="changed my mind"))
+    await send(m.ArchiveCrew(crew_id=crew.aggregate_id))
+    key = await send(
+        m.IssueApiKey(
+            name="ci",
+            role="operator",
+            key_hash=hashlib.sha256(new_id().encode()).hexdigest(),
+            prefix="ksl_ci",
+        )
+    )
+    out.api_keys = [key.aggregate_id]
+    await send(m.RevokeApiKey(api_key_id=key.aggregate_id))
+    return out
+
+
+# --- reading read models back ------------------------------------------------------------
+async def dump_tables(engine: AsyncEngine) -> dict[str, list[dict[str, Any]]]:
+    """Every read-model table's rows, ordered by primary key."""
+    dump: dict[str, list[dict[str, Any]]] = {}
+    async with engine.connect() as conn:
+        for table in s.metadata.sorted_tables:
+            rows = await conn.execute(select(table).order_by(*table.primary_key.columns))
+            dump[table.name] = [dict(row._mapping) for row in rows]
+    return dump
+
+
+class Progress:
+    """An ``InProcessRuntime.on_progress`` listener to wait on, instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.positions: list[int] = []
+        self.changed = asyncio.Event()
+
+    def __call__(self, _name: str, position: int) -> None:
+        self.positions.append(position)
+        self.changed.set()
+
+    async def wait_until(
+        self, condition: Callable[[], Awaitable[bool]], *, timeout: float = 15.0, what: str
+    ) -> None:
+        """Re-check ``condition`` after each committed batch; fail the test at the deadline.
+
+        A batch's rows are committed before its listener runs, so a check made after
+        ``clear`` never misses progress.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                while not await condition():
+                    await self.changed.wait()
+                    self.changed.clear()
+        except TimeoutError:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None

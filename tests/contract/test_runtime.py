@@ -1,0 +1,168 @@
+"""The in-process runtime driving the SQL projector (streams/runtime.py).
+
+The bus wakes the runtime after every append; a stopped runtime leaves the tracked
+position where it was, and a new runtime over the same database resumes from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from commands import messages as m
+from commands.bus import CommandBus
+from commands.ports import EventStore
+from domain.envelope import RecordedEvent
+from projections.projector import SqlProjector
+from streams.runtime import InProcessRuntime
+
+from .conftest import (
+    Database,
+    Progress,
+    agent_command,
+    crew_command,
+    ctx,
+    dump_tables,
+    run_scenario,
+)
+
+# Long enough that only the bus's notify (or start-up) can wake a processor in time.
+NO_POLLING = 120.0
+
+
+async def caught_up(projector: SqlProjector, store: EventStore) -> bool:
+    return await projector.position() == await store.head_position()
+
+
+async def test_runtime_projects_live_then_a_new_runtime_resumes_without_doubling_rows(
+    database: Database,
+) -> None:
+    store = await database.open_store()
+    projector = await database.open_projector()
+    runtime = InProcessRuntime(store, [projector], batch_size=3, poll_interval=NO_POLLING)
+    progress = Progress()
+    runtime.on_progress(progress)
+    bus = CommandBus(store)
+    bus.subscribe(runtime.notify)
+
+    await runtime.start()
+    try:
+        scenario = await run_scenario(bus)
+        await progress.wait_until(lambda: caught_up(projector, store), what="the live projection")
+    finally:
+        await runtime.stop()
+    first_head = await store.head_position()
+    assert runtime.positions[projector.name] == first_head
+    reported = progress.positions
+    assert reported == sorted(set(reported)), "progress is reported in increasing order"
+    assert reported[-1] == first_head
+
+    # while no runtime runs, more commands land: nothing projects them
+    quiet_bus = CommandBus(store)
+    third = await quiet_bus.dispatch(agent_command("Critic"), ctx())
+    await quiet_bus.dispatch(
+        m.UpdateAgent(
+            agent_id=scenario.agents[1], role="Lead Writer", goal="Write", backstory="Seasoned."
+        ),
+        ctx(),
+    )
+    crew = await quiet_bus.dispatch(crew_command([scenario.agents[1], third.aggregate_id]), ctx())
+    await quiet_bus.dispatch(
+        m.RequestExecution(crew_id=crew.aggregate_id, inputs={"topic": "bats"}), ctx()
+    )
+    head = await store.head_position()
+    assert head > first_head
+    assert await projector.position() == first_head
+
+    # a new process: new projector engine and runtime over the same database
+    resumed = await database.open_projector()
+    assert await resumed.position() == first_head
+    seen: list[RecordedEvent] = []
+    original_handle = resumed.handle
+
+    async def recording_handle(events: Any) -> int:
+        seen.extend(events)
+        return await original_handle(events)
+
+    resumed.handle = recording_handle  # type: ignore[method-assign]
+    second = InProcessRuntime(store, [resumed], batch_size=3, poll_interval=NO_POLLING)
+    resumed_progress = Progress()
+    second.on_progress(resumed_progress)
+    await second.start()
+    try:
+        await resumed_progress.wait_until(
+            lambda: caught_up(resumed, store), what="the resumed projection"
+        )
+    finally:
+        await second.stop()
+
+    assert seen, "the resumed runtime handed events to its projector"
+    assert min(e.position for e in seen) > first_head, "it resumed from the tracked position"
+    events = await store.read_all(0, 10_000)
+    rows = await dump_tables(resumed.engine)
+    assert sorted(r["position"] for r in rows["audit_log"]) == [e.position for e in events]
+    assert len(rows["agents"]) == 3
+    assert len(rows["crews"]) == 2
+    assert len(rows["executions"]) == 2
+    assert len(rows["execution_timeline"]) == sum(
+        1 for e in events if e.aggregate_type == "execution"
+    )
+    assert {a["id"]: a["version"] for a in rows["agents"]} == {
+        scenario.agents[0]: 2,
+        scenario.agents[1]: 2,
+        third.aggregate_id: 1,
+    }
+
+    reference = await database.open_projector()
+    await reference.rebuild()
+    await reference.handle(events)
+    assert await dump_tables(reference.engine) == rows
+
+
+async def test_runtime_retries_a_failing_batch_and_never_skips_it(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await database.open_store()
+    await run_scenario(CommandBus(store))
+    projector = await database.open_projector()
+    failures: list[int] = []
+    original = projector.appliers["CrewDefined"]
+
+    async def flaky(conn: Any, event: RecordedEvent) -> None:
+        if len(failures) < 2:
+            failures.append(event.position)
+            raise RuntimeError("injected transient failure")
+        await original(conn, event)
+
+    monkeypatch.setitem(projector.appliers, "CrewDefined", flaky)
+    runtime = InProcessRuntime(store, [projector], batch_size=2, poll_interval=NO_POLLING)
+    progress = Progress()
+    runtime.on_progress(progress)
+    await runtime.start()
+    try:
+        await progress.wait_until(
+            lambda: caught_up(projector, store), what="the retried projection"
+        )
+    finally:
+        await runtime.stop()
+
+    assert len(failures) == 2
+    assert len(set(failures)) == 1, "the same event was retried"
+    rows = await dump_tables(projector.engine)
+    assert len(rows["crews"]) == 1
+    events = await store.read_all(0, 1000)
+    assert sorted(r["position"] for r in rows["audit_log"]) == [e.position for e in events]
+
+
+async def test_catch_up_drives_the_projector_to_the_head(database: Database) -> None:
+    store = await database.open_store()
+    await run_scenario(CommandBus(store))
+    projector = await database.open_projector()
+    runtime = InProcessRuntime(store, [projector], batch_size=2)
+
+    assert await runtime.catch_up() == await store.head_position()
+    assert await caught_up(projector, store)
+    assert await runtime.catch_up() == await store.head_position()  # idempotent
+    rows = await dump_tables(projector.engine)
+    assert len(rows["audit_log"]) == len(await store.read_all(0, 1000))

@@ -1,0 +1,273 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kasal.bootstrap import bootstrap
+from kasal.web import build_app
+from tests.e2e.conftest import AGENT, App, create_agent, create_crew, settings_for
+
+
+async def test_a_write_is_readable_at_the_position_it_returns(acme: httpx.AsyncClient) -> None:
+    created = await acme.post("/api/v1/agents", json=AGENT)
+    body = created.json()
+    assert created.status_code == 201
+    assert created.headers["Location"] == f"/api/v1/agents/{body['id']}"
+    assert body["version"] == 1 and body["position"] > 0
+    read = await acme.get(f"/api/v1/agents/{body['id']}",
+                          params={"min_position": body["position"]})
+    assert read.status_code == 200
+    assert read.json()["role"] == "Researcher"
+    assert read.headers["ETag"] == '"1"'
+    assert int(read.headers["X-Kasal-Position"]) >= body["position"]
+
+
+async def test_a_position_the_log_never_reached_is_503_not_a_hang(
+    acme: httpx.AsyncClient,
+) -> None:
+    response = await acme.get("/api/v1/agents", params={"min_position": 10**9})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert "not yet 1000000000" in response.json()["message"]
+
+
+async def test_lists_filter_archived_agents_and_paginate(acme: httpx.AsyncClient) -> None:
+    ids = [await create_agent(acme, role=f"R{i}") for i in range(3)]
+    archived = await acme.delete(f"/api/v1/agents/{ids[0]}")
+    page = await acme.get("/api/v1/agents", params={
+        "min_position": archived.json()["position"], "limit": 1})
+    assert page.json()["total"] == 2
+    assert len(page.json()["items"]) == 1
+    everything = await acme.get("/api/v1/agents", params={"include_archived": True})
+    assert everything.json()["total"] == 3
+
+
+async def test_requests_without_a_valid_key_are_401(app: App) -> None:
+    missing = await app.http.get("/api/v1/agents")
+    wrong = await app.http.get("/api/v1/agents", headers={"Authorization": "Bearer kasal_nope"})
+    assert (missing.status_code, wrong.status_code) == (401, 401)
+    assert missing.headers["WWW-Authenticate"] == "Bearer"
+    assert "Authorization: Bearer" in missing.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [
+        ("viewer", {"read"}),
+        ("operator", {"read", "run"}),
+        ("editor", {"read", "run", "define"}),
+        ("admin", {"read", "run", "define", "keys"}),
+    ],
+)
+async def test_roles_grant_what_they_name(app: App, role: str, allowed: set[str]) -> None:
+    async with await app.client("acme", "admin") as admin:
+        agent_id = await create_agent(admin)
+        crew_id = await create_crew(admin, agent_id)
+    async with await app.client("acme", role) as client:
+        outcomes = {
+            "read": await client.get("/api/v1/crews"),
+            "run": await client.post("/api/v1/executions",
+                                     json={"crew_id": crew_id, "inputs": {"topic": "x"}}),
+            "define": await client.post("/api/v1/agents", json=AGENT),
+            "keys": await client.get("/api/v1/api-keys"),
+        }
+    granted = {name for name, r in outcomes.items() if r.status_code < 300}
+    assert granted == allowed
+    for name in outcomes.keys() - allowed:
+        assert outcomes[name].status_code == 403
+        assert f"your key has {role}" in outcomes[name].json()["message"]
+
+
+async def test_an_admin_issues_a_key_that_works_at_once_and_revokes_it(
+    app: App, acme: httpx.AsyncClient
+) -> None:
+    issued = await acme.post("/api/v1/api-keys", json={"name": "ci", "role": "viewer"})
+    assert issued.status_code == 201
+    key = issued.json()["key"]
+    headers = {"Authorization": f"Bearer {key}"}
+    assert (await app.http.get("/api/v1/agents", headers=headers)).status_code == 200
+    listed = await acme.get("/api/v1/api-keys")
+    assert key not in listed.text and "key_hash" not in listed.text
+    revoked = await acme.delete(f"/api/v1/api-keys/{issued.json()['id']}")
+    await acme.get("/api/v1/api-keys", params={"min_position": revoked.json()["position"]})
+    assert (await app.http.get("/api/v1/agents", headers=headers)).status_code == 401
+
+
+async def test_another_tenants_resources_are_404(
+    acme: httpx.AsyncClient, globex: httpx.AsyncClient
+) -> None:
+    agent_id = await create_agent(acme)
+    crew_id = await create_crew(acme, agent_id)
+    await acme.get("/api/v1/crews", params={"min_position": 3})
+    assert (await globex.get(f"/api/v1/agents/{agent_id}")).status_code == 404
+    assert (await globex.get(f"/api/v1/crews/{crew_id}")).status_code == 404
+    assert (await globex.put(f"/api/v1/agents/{agent_id}", json=AGENT)).status_code == 404
+    assert (await globex.delete(f"/api/v1/crews/{crew_id}")).status_code == 404
+    assert (await globex.get(f"/api/v1/audit/agent/{agent_id}")).status_code == 404
+    assert (await globex.get("/api/v1/agents")).json()["total"] == 0
+    borrowed = await globex.post("/api/v1/executions", json={"crew_id": crew_id})
+    assert borrowed.status_code == 422
+    assert "not found" in borrowed.json()["message"]
+
+
+async def test_a_stale_if_match_is_409_and_changes_nothing(acme: httpx.AsyncClient) -> None:
+    agent_id = await create_agent(acme)
+    first = await acme.put(f"/api/v1/agents/{agent_id}", json={**AGENT, "role": "Writer"},
+                           headers={"If-Match": '"1"'})
+    assert first.status_code == 200 and first.json()["version"] == 2
+    stale = await acme.put(f"/api/v1/agents/{agent_id}", json={**AGENT, "role": "Editor"},
+                           headers={"If-Match": '"1"'})
+    assert stale.status_code == 409
+    assert "at version 2, not 1" in stale.json()["message"]
+    now = await acme.get(f"/api/v1/agents/{agent_id}",
+                         params={"min_position": first.json()["position"]})
+    assert (now.json()["role"], now.json()["version"]) == ("Writer", 2)
+
+
+async def test_cancelling_twice_is_409(acme: httpx.AsyncClient) -> None:
+    crew_id = await create_crew(acme, await create_agent(acme))
+    run = await acme.post("/api/v1/executions", json={"crew_id": crew_id,
+                                                      "inputs": {"topic": "x"}})
+    assert run.status_code == 202
+    run_id = run.json()["id"]
+    cancel = await acme.post(f"/api/v1/executions/{run_id}/cancel", json={"reason": "no"})
+    assert cancel.status_code == 202
+    again = await acme.post(f"/api/v1/executions/{run_id}/cancel")
+    assert again.status_code == 409
+    assert "is cancelled" in again.json()["message"]
+    view = await acme.get(f"/api/v1/executions/{run_id}",
+                          params={"min_position": cancel.json()["position"]})
+    assert (view.json()["status"], view.json()["cancel_reason"]) == ("cancelled", "no")
+    timeline = await acme.get(f"/api/v1/executions/{run_id}/timeline")
+    assert [i["type"] for i in timeline.json()["items"]] == [
+        "ExecutionRequested", "ExecutionCancelled"
+    ]
+
+
+async def test_an_idempotency_key_makes_a_retry_safe(acme: httpx.AsyncClient) -> None:
+    headers = {"Idempotency-Key": "create-researcher-1"}
+    first = await acme.post("/api/v1/agents", json=AGENT, headers=headers)
+    retry = await acme.post("/api/v1/agents", json=AGENT, headers=headers)
+    assert (first.status_code, retry.status_code) == (201, 201)
+    assert first.json() == retry.json()
+    listed = await acme.get("/api/v1/agents", params={"min_position": first.json()["position"]})
+    assert listed.json()["total"] == 1
+    reused = await acme.post("/api/v1/agents", json={**AGENT, "role": "Other"}, headers=headers)
+    assert reused.status_code == 422
+    assert "already used for a different request" in reused.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "needle"),
+    [
+        ("/api/v1/agents", {"goal": "g", "backstory": "b"}, "role: Field required"),
+        ("/api/v1/agents", {**AGENT, "role": ""}, "role: String should have at least 1"),
+        ("/api/v1/agents", {**AGENT, "max_iter": 0}, "max_iter"),
+        ("/api/v1/agents", {**AGENT, "colour": "red"}, "colour: Extra inputs are not permitted"),
+        ("/api/v1/agents", {**AGENT, "tools": "calculator"}, "tools: Input should be a valid list"),
+        ("/api/v1/agents", [1, 2], "valid dictionary"),
+        ("/api/v1/crews", {"name": "c", "agents": [], "tasks": []}, "agents: List should have"),
+        ("/api/v1/crews", {"name": "c", "agents": ["x"], "process": "parallel",
+                           "tasks": [{"name": "t", "description": "d",
+                                      "expected_output": "o"}]}, "process"),
+        ("/api/v1/executions", {"crew_id": "x", "inputs": {"a": [1]}}, "inputs.a"),
+        ("/api/v1/executions", {"crew_id": "x", "timeout_s": -1}, "timeout_s"),
+    ],
+)
+async def test_malformed_input_is_422_with_what_to_fix(
+    acme: httpx.AsyncClient, path: str, body: object, needle: str
+) -> None:
+    response = await acme.post(path, json=body)
+    assert response.status_code == 422, response.text
+    assert needle in response.json()["message"]
+
+
+async def test_broken_json_and_bad_headers_are_422(acme: httpx.AsyncClient) -> None:
+    broken = await acme.post("/api/v1/agents", content=b'{"role": ',
+                             headers={"Content-Type": "application/json"})
+    assert broken.status_code == 422
+    assert "JSON" in broken.json()["message"]
+    agent_id = await create_agent(acme)
+    bad_if_match = await acme.put(f"/api/v1/agents/{agent_id}", json=AGENT,
+                                  headers={"If-Match": "yesterday"})
+    assert bad_if_match.status_code == 422
+    assert "If-Match must be a version number" in bad_if_match.json()["message"]
+    bad_key = await acme.post("/api/v1/agents", json=AGENT, headers={"Idempotency-Key": "a b"})
+    assert bad_key.status_code == 422
+    bad_limit = await acme.get("/api/v1/agents", params={"limit": 0})
+    assert bad_limit.status_code == 422 and "limit" in bad_limit.json()["message"]
+
+
+async def test_a_crew_must_be_valid_as_a_whole(acme: httpx.AsyncClient) -> None:
+    agent_id = await create_agent(acme)
+    response = await acme.post("/api/v1/crews", json={
+        "name": "c", "agents": [agent_id],
+        "tasks": [{"name": "a", "description": "d", "expected_output": "o", "agent": agent_id,
+                   "context": ["b"]}],
+    })
+    assert response.status_code == 422
+    assert "tasks[0].context names 'b'" in response.json()["message"]
+
+
+async def test_a_run_missing_an_input_is_422_at_request_time(acme: httpx.AsyncClient) -> None:
+    crew_id = await create_crew(acme, await create_agent(acme))
+    response = await acme.post("/api/v1/executions", json={"crew_id": crew_id})
+    assert response.status_code == 422
+    assert "inputs is missing topic" in response.json()["message"]
+
+
+async def test_the_audit_trail_shows_who_did_what_with_a_valid_chain(
+    acme: httpx.AsyncClient,
+) -> None:
+    agent_id = await create_agent(acme)
+    update = await acme.put(f"/api/v1/agents/{agent_id}", json={**AGENT, "role": "Writer"},
+                            headers={"X-Correlation-ID": "ticket-42"})
+    trail = await acme.get(f"/api/v1/audit/agent/{agent_id}",
+                           params={"min_position": update.json()["position"]})
+    body = trail.json()
+    assert body["chain_valid"] is True
+    assert [e["type"] for e in body["events"]] == ["AgentRegistered", "AgentUpdated"]
+    assert body["events"][1]["correlation_id"] == "ticket-42"
+    assert all(e["actor"].startswith("api_key:") for e in body["events"])
+    assert body["events"][1]["prev_hash"] == body["events"][0]["hash"]
+
+
+async def test_health_and_docs_routes(app: App) -> None:
+    assert (await app.http.get("/health/live")).json() == {"status": "ok"}
+    ready = await app.http.get("/health/ready")
+    assert ready.status_code == 200 and ready.json()["processors"] == "ok"
+    for path in ("/api-docs", "/api-redoc", "/api-openapi.json"):
+        assert (await app.http.get(path)).status_code == 200
+
+
+async def test_docs_routes_are_absent_when_disabled(tmp_path: Path) -> None:
+    kasal = await bootstrap(settings_for(tmp_path, DOCS_ENABLED=False))
+    asgi = build_app(kasal, manage_lifecycle=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(asgi), base_url="http://k") as c:
+        assert (await c.get("/api-docs")).status_code == 404
+        assert (await c.get("/api-openapi.json")).status_code == 404
+    await kasal.stop()
+
+
+async def test_a_restart_resumes_projections_with_nothing_lost_or_doubled(
+    tmp_path: Path,
+) -> None:
+    settings = settings_for(tmp_path)
+    first = await bootstrap(settings)
+    await first.start()
+    app = App(first, httpx.AsyncClient(transport=httpx.ASGITransport(
+        build_app(first, manage_lifecycle=False)), base_url="http://kasal"))
+    async with await app.client("acme") as client:
+        for i in range(5):
+            await create_agent(client, role=f"R{i}")
+    await first.stop()  # stopped at whatever point the projector had reached
+
+    second = await bootstrap(settings)
+    await second.start()
+    assert await second.wait_until_projected(5.0)
+    page = await second.read_models.list_agents("acme")
+    assert page.total == 5
+    assert sorted(i["role"] for i in page.items) == [f"R{i}" for i in range(5)]
+    await second.stop()
