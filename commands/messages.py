@@ -15,7 +15,7 @@ InputValue = str | int | float | bool
 
 
 class Command(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class AgentFields(Command):
@@ -41,7 +41,7 @@ class ArchiveAgent(Command):
 
 
 class TaskFields(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: Name
     description: Text

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 import pytest
@@ -37,7 +38,7 @@ def test_a_sealed_chain_verifies() -> None:
     events = chain(5)
     assert verify_chain(events) == 5
     assert events[0].prev_hash == GENESIS_HASH
-    assert all(b.prev_hash == a.hash for a, b in zip(events, events[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
 
 
 @pytest.mark.parametrize("field", ["payload", "actor", "occurred_at", "type", "tenant_id"])
