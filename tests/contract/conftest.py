@@ -12,17 +12,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.memory_event_store import InMemoryEventStore
@@ -36,43 +32,11 @@ from domain.envelope import NewEvent, utc_now
 from domain.ids import new_id
 from projections import schema as s
 from projections.projector import SqlProjector
+from tests.pg import POSTGRES_URL, create_schema, drop_schema
 
-DEFAULT_POSTGRES_URL = "postgresql://kasal:kasal@127.0.0.1:55432/kasal_test"
-POSTGRES_URL = os.environ.get("KASAL_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL
 TENANT = "tenant-a"
 OTHER_TENANT = "tenant-b"
 ACTOR = "user:contract-tests"
-
-
-def plain_postgres_url(url: str) -> str:
-    """The URL for a raw asyncpg connection (no SQLAlchemy driver suffix)."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-async def create_schema() -> str:
-    name = "t_" + uuid.uuid4().hex[:12]
-    try:
-        conn = await asyncpg.connect(plain_postgres_url(POSTGRES_URL))
-    except (OSError, asyncpg.PostgresError) as error:
-        shown = make_url(POSTGRES_URL).render_as_string(hide_password=True)
-        pytest.fail(
-            f"PostgreSQL at {shown} is not reachable ({error}); start it with "
-            "`make services-up` or set KASAL_TEST_POSTGRES_URL",
-            pytrace=False,
-        )
-    try:
-        await conn.execute(f'CREATE SCHEMA "{name}"')
-    finally:
-        await conn.close()
-    return name
-
-
-async def drop_schema(name: str) -> None:
-    conn = await asyncpg.connect(plain_postgres_url(POSTGRES_URL))
-    try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
-    finally:
-        await conn.close()
 
 
 @dataclass

@@ -13,6 +13,7 @@ from commands.context import CommandContext
 from kasal.bootstrap import Kasal, bootstrap
 from kasal.settings import Settings
 from kasal.web import build_app
+from tests.pg import create_database, drop_database
 
 
 @dataclass
@@ -41,9 +42,15 @@ def settings_for(data_dir: Path, **env: object) -> Settings:
     return Settings(KASAL_DATA_DIR=data_dir, KASAL_MIN_POSITION_TIMEOUT=1.0, **env)
 
 
-@pytest.fixture
-async def app(tmp_path: Path) -> AsyncIterator[App]:
-    kasal = await bootstrap(settings_for(tmp_path))
+@pytest.fixture(params=["sqlite", "postgres"])
+async def app(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[App]:
+    """Kasal over HTTP: embedded on SQLite, and with DATABASE_TYPE=postgres."""
+    database_url = None
+    env: dict[str, object] = {}
+    if request.param == "postgres":
+        database_url = await create_database()
+        env = {"DATABASE_TYPE": "postgres", "DATABASE_URL": database_url}
+    kasal = await bootstrap(settings_for(tmp_path, **env))
     await kasal.start()
     asgi = build_app(kasal, manage_lifecycle=False)
     async with httpx.AsyncClient(
@@ -51,6 +58,8 @@ async def app(tmp_path: Path) -> AsyncIterator[App]:
     ) as http:
         yield App(kasal, http)
     await kasal.stop()
+    if database_url:
+        await drop_database(database_url)
 
 
 @pytest.fixture
