@@ -23,6 +23,7 @@ from commands.ports import (
 from commands.repository import Repository
 from domain.base import KasalAggregate
 from domain.envelope import NewEvent, canonical_json, format_time
+from domain.errors import DomainError
 from domain.ids import new_id
 from domain.registry import SCHEMA_VERSION, event_payload, event_type
 
@@ -56,8 +57,9 @@ def envelope(
 class CommandBus:
     """Dispatches a command to its handler and appends the events it causes.
 
-    A command id seen before returns the first result and appends nothing; a command
-    id reused for a different command is refused. Without ``expected_version`` a
+    A command id seen before returns the first result and appends nothing (the store
+    detects it inside the append's transaction); a command id reused for a different
+    command is refused. Without ``expected_version`` a
     concurrent change is retried on the fresh state (up to ``max_attempts``); with it,
     a stale version is ``StaleVersion``.
     """
@@ -82,27 +84,22 @@ class CommandBus:
     async def dispatch(self, command: Command, ctx: CommandContext) -> AppendResult:
         handler = self.handlers[type(command)]
         print_ = fingerprint(command)
-        prior = await self._prior_result(ctx, print_)
-        if prior is not None:
-            return prior
         attempt = 0
         while True:
             attempt += 1
-            repo = Repository(self.store, ctx.tenant_id)
-            aggregate = await handler(command, repo, ctx, self.deps)
-            loaded = repo.loaded_version(aggregate)
-            if ctx.expected_version is not None and ctx.expected_version != loaded:
-                raise StaleVersion(aggregate.aggregate_id, ctx.expected_version, loaded)
-            events = [envelope(e, aggregate, ctx) for e in aggregate.collect_events()]
-            record = CommandRecord(ctx.tenant_id, ctx.command_id, print_)
             try:
-                result = await self.store.append(events, expected_version=loaded, command=record)
-            except ConcurrencyError as error:
+                result = await self._attempt(handler, command, ctx, print_)
+            except (DomainError, ConcurrencyError) as error:
+                # A retry of a command that already succeeded may be refused by the state
+                # it left behind (archive twice, a stale version): answer with the first
+                # result. The lookup costs a read only on this unhappy path.
                 prior = await self._prior_result(ctx, print_)
-                if prior is not None:  # our own retry, racing us, got there first
+                if prior is not None:
                     return prior
+                if not isinstance(error, ConcurrencyError):
+                    raise
                 if ctx.expected_version is not None or attempt >= self.max_attempts:
-                    raise StaleVersion(error.aggregate_id, loaded, error.current) from None
+                    raise StaleVersion(error.aggregate_id, error.expected, error.current) from None
                 log.debug("retrying %s after a concurrent change", type(command).__name__)
                 continue
             except DuplicateCommand:
@@ -112,6 +109,18 @@ class CommandBus:
             for listener in self.listeners:
                 listener(result)
             return result
+
+    async def _attempt(
+        self, handler: Handler, command: Command, ctx: CommandContext, print_: str
+    ) -> AppendResult:
+        repo = Repository(self.store, ctx.tenant_id)
+        aggregate = await handler(command, repo, ctx, self.deps)
+        loaded = repo.loaded_version(aggregate)
+        if ctx.expected_version is not None and ctx.expected_version != loaded:
+            raise StaleVersion(aggregate.aggregate_id, ctx.expected_version, loaded)
+        events = [envelope(e, aggregate, ctx) for e in aggregate.collect_events()]
+        record = CommandRecord(ctx.tenant_id, ctx.command_id, print_)
+        return await self.store.append(events, expected_version=loaded, command=record)
 
     async def _prior_result(self, ctx: CommandContext, print_: str) -> AppendResult | None:
         prior = await self.store.find_command(ctx.tenant_id, ctx.command_id)
