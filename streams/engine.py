@@ -1,0 +1,87 @@
+"""The port between the execution runner and whatever runs a crew (CrewAI, in adapters/).
+
+The engine runs one crew synchronously, on a worker thread the runner gives it, and
+reports every step through ``RunHooks``. Each hook blocks until the step is durable in the
+log, so the log's order is the run's order. Hooks are called from the engine's thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from domain.agent import AgentSpec
+from domain.crew import CrewSpec
+
+
+class RunCancelled(Exception):
+    """Raised inside the engine when ``RunHooks.cancelled()`` turns true; stops the run."""
+
+
+@dataclass(frozen=True)
+class LlmCall:
+    """One model call, as recorded in ``ExecutionLlmCallCompleted``."""
+
+    model: str
+    request_hash: str  # sha256 of the canonical request (model, messages, stop)
+    response: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+    latency_ms: float = 0.0
+    task_name: str | None = None
+    agent_role: str | None = None
+    attempts: int = 1  # 1 + retries after rate limits and timeouts
+
+    def as_payload(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "request_hash": self.request_hash,
+            "response": self.response,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost": self.cost,
+            "latency_ms": round(self.latency_ms, 3),
+            "task_name": self.task_name,
+            "agent_role": self.agent_role,
+            "attempts": self.attempts,
+        }
+
+
+class RunHooks(Protocol):
+    def cancelled(self) -> bool:
+        """True once the run must stop (cancel requested or timed out)."""
+        ...
+
+    def recorded_response(self, request_hash: str) -> str | None:
+        """The response this exact request got before (a resumed run), else None."""
+        ...
+
+    def task_started(self, task_name: str) -> None: ...
+
+    def task_completed(self, task_name: str, output: str) -> None: ...
+
+    def llm_call(self, call: LlmCall) -> None:
+        """A call answered by the model (not one answered by ``recorded_response``)."""
+        ...
+
+    def tool_used(self, task_name: str | None, tool: str, tool_input: str, output: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunResult:
+    output: str
+    usage: dict[str, Any] = field(default_factory=dict)
+
+
+class CrewEngine(Protocol):
+    def run(
+        self,
+        crew: CrewSpec,
+        agents: dict[str, AgentSpec],
+        inputs: dict[str, Any],
+        hooks: RunHooks,
+    ) -> RunResult:
+        """Run the crew to the end (blocking). Raises ``RunCancelled`` when the hooks say
+        so, and any other exception when the run fails; its message is the recorded cause."""
+        ...
