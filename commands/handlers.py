@@ -162,6 +162,70 @@ async def revoke_api_key(
     return key
 
 
+async def start_execution(
+    cmd: m.StartExecution, repo: Repository, ctx: CommandContext, deps: HandlerDeps
+) -> KasalAggregate:
+    execution = await repo.get(Execution, cmd.execution_id)
+    execution.start()
+    return execution
+
+
+async def record_task_started(
+    cmd: m.RecordTaskStarted, repo: Repository, ctx: CommandContext, deps: HandlerDeps
+) -> KasalAggregate:
+    execution = await repo.get(Execution, cmd.execution_id)
+    execution.start_task(cmd.task_name)
+    return execution
+
+
+async def record_llm_call(
+    cmd: m.RecordLlmCall, repo: Repository, ctx: CommandContext, deps: HandlerDeps
+) -> KasalAggregate:
+    execution = await repo.get(Execution, cmd.execution_id)
+    execution.record_llm_call(dict(cmd.call))
+    return execution
+
+
+async def record_tool_use(
+    cmd: m.RecordToolUse, repo: Repository, ctx: CommandContext, deps: HandlerDeps
+) -> KasalAggregate:
+    execution = await repo.get(Execution, cmd.execution_id)
+    execution.record_tool_use(cmd.task_name, cmd.tool, cmd.tool_input, cmd.output)
+    return execution
+
+
+async def record_task_completed(
+    cmd: m.RecordTaskCompleted, repo: Repository, ctx: CommandContext, deps: HandlerDeps
+) -> KasalAggregate:
+    execution = await repo.get(Execution, cmd.execution_id)
+    execution.complete_task(cmd.task_name, cmd.output)
+    return execution
+
+
+async def complete_execution(
+    cmd: m.CompleteExecution, repo: Repository, ctx: CommandContext, deps: HandlerDeps
+) -> KasalAggregate:
+    execution = await repo.get(Execution, cmd.execution_id)
+    execution.complete(cmd.result, dict(cmd.usage))
+    return execution
+
+
+async def fail_execution(
+    cmd: m.FailExecution, repo: Repository, ctx: CommandContext, deps: HandlerDeps
+) -> KasalAggregate:
+    execution = await repo.get(Execution, cmd.execution_id)
+    execution.fail(cmd.error)
+    return execution
+
+
+async def confirm_cancel(
+    cmd: m.ConfirmCancel, repo: Repository, ctx: CommandContext, deps: HandlerDeps
+) -> KasalAggregate:
+    execution = await repo.get(Execution, cmd.execution_id)
+    execution.confirm_cancel(cmd.reason)
+    return execution
+
+
 HANDLERS: dict[type[m.Command], Handler] = {
     m.RegisterAgent: register_agent,
     m.UpdateAgent: update_agent,
@@ -173,4 +237,12 @@ HANDLERS: dict[type[m.Command], Handler] = {
     m.CancelExecution: cancel_execution,
     m.IssueApiKey: issue_api_key,
     m.RevokeApiKey: revoke_api_key,
+    m.StartExecution: start_execution,
+    m.RecordTaskStarted: record_task_started,
+    m.RecordLlmCall: record_llm_call,
+    m.RecordToolUse: record_tool_use,
+    m.RecordTaskCompleted: record_task_completed,
+    m.CompleteExecution: complete_execution,
+    m.FailExecution: fail_execution,
+    m.ConfirmCancel: confirm_cancel,
 }

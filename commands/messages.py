@@ -97,3 +97,48 @@ class RevokeApiKey(Command):
 def fingerprint_source(command: Command) -> dict[str, Any]:
     """What a retried command must repeat exactly for its idempotency key to match."""
     return {"command": type(command).__name__, "body": command.model_dump(mode="json")}
+
+
+# --- commands the execution runner sends (not exposed over HTTP) -----------------------
+class StartExecution(Command):
+    execution_id: Id
+
+
+class RecordTaskStarted(Command):
+    execution_id: Id
+    task_name: Name
+
+
+class RecordLlmCall(Command):
+    execution_id: Id
+    call: dict[str, Any]
+
+
+class RecordToolUse(Command):
+    execution_id: Id
+    task_name: Name | None = None
+    tool: Name
+    tool_input: str
+    output: str
+
+
+class RecordTaskCompleted(Command):
+    execution_id: Id
+    task_name: Name
+    output: str
+
+
+class CompleteExecution(Command):
+    execution_id: Id
+    result: str
+    usage: dict[str, Any] = Field(default_factory=dict)
+
+
+class FailExecution(Command):
+    execution_id: Id
+    error: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+
+
+class ConfirmCancel(Command):
+    execution_id: Id
+    reason: str

@@ -185,7 +185,7 @@ class Execution(KasalAggregate):
         if self.status == CANCEL_REQUESTED:
             raise InvalidTransition(f"cancel of execution {self.id} was already requested")
         if self.status == REQUESTED:
-            self._cancelled(reason=reason)
+            self._cancelled(reason=reason, completed_tasks={})
         else:
             self._cancel_requested(reason=reason)
 
@@ -194,9 +194,10 @@ class Execution(KasalAggregate):
         self.status = CANCEL_REQUESTED
 
     def confirm_cancel(self, reason: str) -> None:
+        """The runner stopped the run; the outputs of the tasks it finished are kept."""
         self.check_live("a cancellation")
-        self._cancelled(reason=reason)
+        self._cancelled(reason=reason, completed_tasks=dict(self.completed_tasks))
 
     @event("Cancelled")
-    def _cancelled(self, reason: str) -> None:
+    def _cancelled(self, reason: str, completed_tasks: dict[str, str]) -> None:
         self.status = CANCELLED

@@ -127,6 +127,17 @@ class ReadModels:
             )
         )
 
+    async def unfinished_execution_ids(self) -> list[str]:
+        """Executions of every tenant not yet completed, failed or cancelled (the runner's
+        work list after a restart), oldest first."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(s.executions.c.id)
+                .where(s.executions.c.status.in_(("requested", "running", "cancel_requested")))
+                .order_by(s.executions.c.id)
+            )
+            return [row.id for row in rows]
+
     async def execution_timeline(self, tenant_id: str, execution_id: str) -> Page:
         q = (
             select(s.execution_timeline)

@@ -1,0 +1,302 @@
+"""The execution runner: turns ExecutionRequested into a crew run recorded as events.
+
+Every step of a run goes through the command bus (the single writer and the state machine)
+with a command id derived from the step, so a step delivered twice is recorded once. Runs
+execute on worker threads, at most ``max_concurrency`` at a time. A run honours
+CancelRequested at its next step and fails when it passes its timeout. After a crash,
+``resume_unfinished`` re-drives every execution the log left unfinished: LLM requests
+already recorded are answered from the log (prompts are deterministic), so only calls never
+made before are paid for; tasks already completed are not recorded twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from commands import messages as m
+from commands.bus import CommandBus
+from commands.context import CommandContext
+from commands.ports import AppendResult, EventStore
+from domain.envelope import RecordedEvent
+from domain.errors import DomainError
+from domain.execution import CANCEL_REQUESTED, REQUESTED, TERMINAL, Execution
+from domain.registry import rehydrate
+from streams.engine import CrewEngine, LlmCall, RunCancelled
+
+log = logging.getLogger(__name__)
+ACTOR = "service:execution-runner"
+SHUTDOWN = "shutdown"
+TIMEOUT = "timeout"
+
+
+class RunHooksImpl:
+    """Bridges the engine's thread to the bus on the event loop, step by step."""
+
+    def __init__(
+        self,
+        runner: ExecutionRunner,
+        execution: Execution,
+        events: Sequence[RecordedEvent],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.runner = runner
+        self.execution_id = execution.aggregate_id
+        self.tenant_id = execution.tenant_id
+        self.loop = loop
+        requested = events[0]
+        self.correlation_id = requested.correlation_id
+        self.causation_id = requested.event_id
+        self.stop_reason: str | None = None
+        self.lock = threading.Lock()
+        self.recorded: dict[str, str] = {}
+        self.llm_calls = 0
+        self.tool_uses = 0
+        self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
+                      "cost": 0.0, "llm_calls": 0, "replayed_llm_calls": 0}
+        for event in events:
+            if event.type == "ExecutionLlmCallCompleted":
+                call = event.payload["call"]
+                self.recorded.setdefault(call["request_hash"], call["response"])
+                self.llm_calls += 1
+                self._count(call)
+            elif event.type == "ExecutionToolUsed":
+                self.tool_uses += 1
+        self.completed_tasks = set(execution.completed_tasks)
+
+    # --- called by the runner -------------------------------------------------------
+    def stop(self, reason: str) -> None:
+        with self.lock:
+            if self.stop_reason is None:
+                self.stop_reason = reason
+
+    # --- RunHooks, called on the engine's thread ------------------------------------
+    def cancelled(self) -> bool:
+        return self.stop_reason is not None
+
+    def recorded_response(self, request_hash: str) -> str | None:
+        response = self.recorded.get(request_hash)
+        if response is not None:
+            with self.lock:
+                self.usage["replayed_llm_calls"] += 1
+        return response
+
+    def task_started(self, task_name: str) -> None:
+        if task_name not in self.completed_tasks:
+            self._send(m.RecordTaskStarted(execution_id=self.execution_id, task_name=task_name),
+                       f"task-started:{task_name}")
+
+    def task_completed(self, task_name: str, output: str) -> None:
+        if task_name in self.completed_tasks:
+            return
+        self._send(
+            m.RecordTaskCompleted(execution_id=self.execution_id, task_name=task_name,
+                                  output=output),
+            f"task-completed:{task_name}",
+        )
+        self.completed_tasks.add(task_name)
+
+    def llm_call(self, call: LlmCall) -> None:
+        with self.lock:
+            self.llm_calls += 1
+            sequence = self.llm_calls
+            self._count(call.as_payload())
+        self._send(m.RecordLlmCall(execution_id=self.execution_id, call=call.as_payload()),
+                   f"llm:{sequence}")
+
+    def tool_used(self, task_name: str | None, tool: str, tool_input: str, output: str) -> None:
+        if task_name in self.completed_tasks:  # replaying a task the log already holds
+            return
+        with self.lock:
+            self.tool_uses += 1
+            sequence = self.tool_uses
+        self._send(
+            m.RecordToolUse(execution_id=self.execution_id, task_name=task_name, tool=tool,
+                            tool_input=tool_input[:20_000], output=output[:20_000]),
+            f"tool:{sequence}",
+        )
+
+    # --- internals ------------------------------------------------------------------
+    def _count(self, call: dict[str, Any]) -> None:
+        prompt = int(call.get("prompt_tokens") or 0)
+        completion = int(call.get("completion_tokens") or 0)
+        self.usage["prompt_tokens"] += prompt
+        self.usage["completion_tokens"] += completion
+        self.usage["total_tokens"] += prompt + completion
+        self.usage["cost"] += float(call.get("cost") or 0.0)
+        self.usage["llm_calls"] += 1
+
+    def context(self, step: str) -> CommandContext:
+        return CommandContext(
+            tenant_id=self.tenant_id,
+            actor=ACTOR,
+            command_id=f"{self.execution_id}:{step}",
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
+        )
+
+    def _send(self, command: m.Command, step: str) -> None:
+        if self.stop_reason is not None:
+            raise RunCancelled(self.stop_reason)
+        future = asyncio.run_coroutine_threadsafe(
+            self.runner.bus.dispatch(command, self.context(step)), self.loop
+        )
+        try:
+            future.result()
+        except DomainError as error:  # the execution moved on (cancelled, failed) meanwhile
+            self.stop(str(error))
+            raise RunCancelled(str(error)) from error
+
+
+class ExecutionRunner:
+    """A processor of the event feed that runs requested executions."""
+
+    name = "execution-runner"
+
+    def __init__(
+        self,
+        store: EventStore,
+        bus: CommandBus,
+        engine: CrewEngine,
+        *,
+        max_concurrency: int = 4,
+        default_timeout_s: float = 600.0,
+    ) -> None:
+        self.store = store
+        self.bus = bus
+        self.engine = engine
+        self.default_timeout_s = default_timeout_s
+        self.slots = asyncio.Semaphore(max_concurrency)
+        self.executor = ThreadPoolExecutor(max_concurrency, thread_name_prefix="kasal-run")
+        self.active: dict[str, asyncio.Task[None]] = {}
+        self.hooks: dict[str, RunHooksImpl] = {}
+        self.start_position = 0
+
+    async def position(self) -> int:
+        """The runner starts at the log's head; earlier work is found by ``resume_unfinished``."""
+        if self.start_position == 0:
+            self.start_position = await self.store.head_position()
+        return self.start_position
+
+    async def handle(self, events: Sequence[RecordedEvent]) -> int:
+        for event in events:
+            if event.aggregate_type != "execution":
+                continue
+            if event.type == "ExecutionRequested":
+                self.launch(event.aggregate_id)
+            elif event.type == "ExecutionCancelRequested":
+                hooks = self.hooks.get(event.aggregate_id)
+                if hooks is not None:
+                    hooks.stop(event.payload.get("reason") or "cancel requested")
+                else:
+                    self.launch(event.aggregate_id)  # not running here: confirm the cancel
+        return events[-1].position if events else self.start_position
+
+    async def resume_unfinished(self, execution_ids: Sequence[str]) -> int:
+        """Re-drive executions the log left unfinished (after a crash or a stop)."""
+        launched = 0
+        for execution_id in execution_ids:
+            if execution_id not in self.active:
+                self.launch(execution_id)
+                launched += 1
+        return launched
+
+    def launch(self, execution_id: str) -> None:
+        if execution_id in self.active:
+            return
+        task = asyncio.create_task(self._drive(execution_id), name=f"run:{execution_id}")
+        self.active[execution_id] = task
+        task.add_done_callback(lambda _: self.active.pop(execution_id, None))
+
+    async def wait_idle(self) -> None:
+        while self.active:
+            await asyncio.gather(*list(self.active.values()), return_exceptions=True)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop runs at their next step without recording an end: they resume on restart."""
+        for hooks in list(self.hooks.values()):
+            hooks.stop(SHUTDOWN)
+        tasks = list(self.active.values())
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=grace)
+            for task in late:
+                task.cancel()
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+    # --- one run --------------------------------------------------------------------
+    async def _drive(self, execution_id: str) -> None:
+        try:
+            async with self.slots:
+                await self._run(execution_id)
+        except Exception:
+            log.exception("execution %s: the runner failed", execution_id)
+
+    async def _run(self, execution_id: str) -> None:
+        events = await self.store.read_stream(execution_id)
+        execution = rehydrate(Execution, events)
+        if execution is None or execution.status in TERMINAL:
+            return
+        loop = asyncio.get_running_loop()
+        hooks = RunHooksImpl(self, execution, events, loop)
+        if execution.status == CANCEL_REQUESTED:
+            await self._finish(hooks, m.ConfirmCancel(execution_id=execution_id,
+                                                      reason="cancelled before it could run"))
+            return
+        if execution.status == REQUESTED:
+            await self._dispatch(hooks, m.StartExecution(execution_id=execution_id), "start")
+        self.hooks[execution_id] = hooks
+        timeout = execution.timeout_s or self.default_timeout_s
+        work = loop.run_in_executor(
+            self.executor, self.engine.run, execution.crew, execution.agents,
+            dict(execution.inputs), hooks,
+        )
+        try:
+            done, _ = await asyncio.wait({work}, timeout=timeout)
+            if not done:
+                hooks.stop(TIMEOUT)
+            try:
+                result = await work
+            except RunCancelled:
+                reason = hooks.stop_reason or "cancelled"
+                if reason == SHUTDOWN:
+                    return  # left running on purpose: resumed at the next start
+                if reason == TIMEOUT:
+                    await self._finish(hooks, m.FailExecution(
+                        execution_id=execution_id,
+                        error=f"timed out after {timeout:g} s (timeout_s)"))
+                else:
+                    await self._finish(hooks, m.ConfirmCancel(execution_id=execution_id,
+                                                              reason=reason))
+                return
+            except Exception as error:
+                if hooks.stop_reason == SHUTDOWN:
+                    return
+                await self._finish(hooks, m.FailExecution(
+                    execution_id=execution_id, error=describe(error)))
+                return
+            if hooks.stop_reason == TIMEOUT:
+                await self._finish(hooks, m.FailExecution(
+                    execution_id=execution_id, error=f"timed out after {timeout:g} s (timeout_s)"))
+                return
+            await self._finish(hooks, m.CompleteExecution(
+                execution_id=execution_id, result=result.output, usage=dict(hooks.usage)))
+        finally:
+            self.hooks.pop(execution_id, None)
+
+    async def _finish(self, hooks: RunHooksImpl, command: m.Command) -> None:
+        with contextlib.suppress(DomainError):  # already finished by someone else
+            await self._dispatch(hooks, command, "finish")
+
+    async def _dispatch(self, hooks: RunHooksImpl, command: m.Command, step: str) -> AppendResult:
+        return await self.bus.dispatch(command, hooks.context(step))
+
+
+def describe(error: BaseException) -> str:
+    text = str(error).strip() or "no message"
+    return f"{type(error).__name__}: {text}"[:20_000]
+

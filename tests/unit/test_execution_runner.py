@@ -1,0 +1,230 @@
+"""The runner's logic over the in-memory store, with scripted engines standing in for CrewAI
+(CrewAI itself is exercised in tests/integration)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from adapters.memory_event_store import InMemoryEventStore
+from commands import messages as m
+from commands.bus import CommandBus
+from commands.context import CommandContext
+from domain.agent import AgentSpec
+from domain.crew import CrewSpec
+from streams.engine import LlmCall, RunCancelled, RunHooks, RunResult
+from streams.execution_runner import SHUTDOWN, ExecutionRunner, RunHooksImpl
+from tests.factories import define_crew, register_agent
+
+Script = Callable[[CrewSpec, RunHooks], RunResult]
+
+
+class ScriptedEngine:
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.runs = 0
+
+    def run(self, crew: CrewSpec, agents: dict[str, AgentSpec], inputs: dict[str, Any],
+            hooks: RunHooks) -> RunResult:
+        self.runs += 1
+        return self.script(crew, hooks)
+
+
+def call(n: int, task: str) -> LlmCall:
+    return LlmCall(model="kasal-offline/default", request_hash=f"{n:064x}", response=f"r{n}",
+                   prompt_tokens=10, completion_tokens=5, task_name=task)
+
+
+def two_tasks(crew: CrewSpec, hooks: RunHooks) -> RunResult:
+    n = 0
+    for task in crew.tasks:
+        hooks.task_started(task.name)
+        n += 1
+        if hooks.recorded_response(f"{n:064x}") is None:
+            hooks.llm_call(call(n, task.name))
+        hooks.tool_used(task.name, "calculator", "1+1", "2")
+        hooks.task_completed(task.name, f"out-{task.name}")
+    return RunResult(output="final")
+
+
+async def setup(engine: ScriptedEngine, **runner_args: Any) -> tuple[
+        CommandBus, InMemoryEventStore, ExecutionRunner, str]:
+    store = InMemoryEventStore()
+    bus = CommandBus(store)
+    ctx = CommandContext(tenant_id="t1", actor="user:x")
+    agent = await bus.dispatch(register_agent(), ctx)
+    crew = await bus.dispatch(define_crew([agent.aggregate_id]),
+                              CommandContext(tenant_id="t1", actor="user:x"))
+    runner = ExecutionRunner(store, bus, engine, **runner_args)
+    await runner.position()
+    return bus, store, runner, crew.aggregate_id
+
+
+async def request(bus: CommandBus, crew_id: str, **extra: Any) -> str:
+    result = await bus.dispatch(
+        m.RequestExecution(crew_id=crew_id, inputs={"topic": "ai"}, **extra),
+        CommandContext(tenant_id="t1", actor="user:x"),
+    )
+    return result.aggregate_id
+
+
+async def feed(store: InMemoryEventStore, runner: ExecutionRunner, after: int) -> int:
+    batch = await store.read_all(after, 1000)
+    return await runner.handle(batch) if batch else after
+
+
+async def types_of(store: InMemoryEventStore, execution_id: str) -> list[str]:
+    return [e.type.removeprefix("Execution") for e in await store.read_stream(execution_id)]
+
+
+async def test_a_requested_execution_runs_and_every_step_is_recorded_in_order() -> None:
+    bus, store, runner, crew_id = await setup(ScriptedEngine(two_tasks))
+    run_id = await request(bus, crew_id)
+    await feed(store, runner, runner.start_position)
+    await runner.wait_idle()
+    assert await types_of(store, run_id) == [
+        "Requested", "Started",
+        "TaskStarted", "LlmCallCompleted", "ToolUsed", "TaskCompleted",
+        "TaskStarted", "LlmCallCompleted", "ToolUsed", "TaskCompleted",
+        "Completed",
+    ]
+    completed = (await store.read_stream(run_id))[-1]
+    assert completed.payload["result"] == "final"
+    assert completed.payload["usage"]["total_tokens"] == 30
+    assert all(e.actor == "service:execution-runner" for e in (await store.read_stream(run_id))[1:])
+
+
+async def test_an_engine_error_records_failed_with_its_cause() -> None:
+    def boom(crew: CrewSpec, hooks: RunHooks) -> RunResult:
+        raise RuntimeError("model said no")
+
+    bus, store, runner, crew_id = await setup(ScriptedEngine(boom))
+    run_id = await request(bus, crew_id)
+    await feed(store, runner, runner.start_position)
+    await runner.wait_idle()
+    last = (await store.read_stream(run_id))[-1]
+    assert last.type == "ExecutionFailed"
+    assert last.payload["error"] == "RuntimeError: model said no"
+
+
+async def test_cancel_stops_the_run_at_its_next_step_and_keeps_partial_results() -> None:
+    release = threading.Event()
+
+    def slow(crew: CrewSpec, hooks: RunHooks) -> RunResult:
+        hooks.task_started("find")
+        hooks.task_completed("find", "partial notes")
+        release.wait(5)
+        hooks.task_started("write")  # the next step: raises RunCancelled
+        raise AssertionError("the run went on after a cancel")
+
+    bus, store, runner, crew_id = await setup(ScriptedEngine(slow))
+    run_id = await request(bus, crew_id)
+    position = await feed(store, runner, runner.start_position)
+    while "TaskCompleted" not in await types_of(store, run_id):
+        await asyncio.sleep(0.01)
+    await bus.dispatch(m.CancelExecution(execution_id=run_id, reason="enough"),
+                       CommandContext(tenant_id="t1", actor="user:x"))
+    await feed(store, runner, position)
+    release.set()
+    await runner.wait_idle()
+    events = await store.read_stream(run_id)
+    assert [e.type for e in events][-2:] == ["ExecutionCancelRequested", "ExecutionCancelled"]
+    assert events[-1].payload == {"reason": "enough", "completed_tasks": {"find": "partial notes"}}
+
+
+async def test_a_run_past_its_timeout_is_failed_with_the_reason() -> None:
+    release = threading.Event()
+
+    def stuck(crew: CrewSpec, hooks: RunHooks) -> RunResult:
+        release.wait(5)
+        hooks.task_started("find")
+        raise AssertionError("unreachable")
+
+    bus, store, runner, crew_id = await setup(ScriptedEngine(stuck))
+    run_id = await request(bus, crew_id, timeout_s=0.2)
+    await feed(store, runner, runner.start_position)
+    while "Started" not in await types_of(store, run_id):
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)  # let the timeout pass while the step is blocked
+    release.set()
+    await runner.wait_idle()
+    last = (await store.read_stream(run_id))[-1]
+    assert (last.type, last.payload["error"]) == (
+        "ExecutionFailed", "timed out after 0.2 s (timeout_s)")
+
+
+async def test_resume_answers_recorded_calls_from_the_log_and_records_nothing_twice() -> None:
+    def dies_after_first_task(crew: CrewSpec, hooks: RunHooks) -> RunResult:
+        two_tasks(replace(crew, tasks=crew.tasks[:1]), hooks)
+        assert isinstance(hooks, RunHooksImpl)
+        hooks.stop(SHUTDOWN)  # what a stopped worker does: record no end, resume later
+        raise RunCancelled(SHUTDOWN)
+
+    bus, store, runner, crew_id = await setup(ScriptedEngine(dies_after_first_task))
+    run_id = await request(bus, crew_id)
+    await feed(store, runner, runner.start_position)
+    await runner.wait_idle()
+    assert (await types_of(store, run_id))[-1] == "TaskCompleted"  # left running
+
+    fresh = ExecutionRunner(store, bus, ScriptedEngine(two_tasks))
+    assert await fresh.resume_unfinished([run_id]) == 1
+    await fresh.wait_idle()
+    events = await store.read_stream(run_id)
+    hashes = [e.payload["call"]["request_hash"] for e in events
+              if e.type == "ExecutionLlmCallCompleted"]
+    assert len(hashes) == len(set(hashes)) == 2  # the first task's call was not made again
+    assert [e.type for e in events].count("ExecutionTaskCompleted") == 2
+    assert [e.type for e in events].count("ExecutionStarted") == 1
+    assert [e.type for e in events].count("ExecutionToolUsed") == 2
+    assert events[-1].type == "ExecutionCompleted"
+    assert events[-1].payload["usage"]["replayed_llm_calls"] == 1
+    assert events[-1].payload["usage"]["llm_calls"] == 2
+
+
+async def test_concurrent_runs_are_bounded_and_do_not_mix() -> None:
+    inside = 0
+    peak = 0
+    lock = threading.Lock()
+    gate = threading.Event()
+
+    def counted(crew: CrewSpec, hooks: RunHooks) -> RunResult:
+        nonlocal inside, peak
+        with lock:
+            inside += 1
+            peak = max(peak, inside)
+        gate.wait(0.2)
+        with lock:
+            inside -= 1
+        return two_tasks(crew, hooks)
+
+    bus, store, runner, crew_id = await setup(ScriptedEngine(counted), max_concurrency=2)
+    runs = [await request(bus, crew_id) for _ in range(5)]
+    await feed(store, runner, runner.start_position)
+    await runner.wait_idle()
+    assert peak == 2
+    for run_id in runs:
+        events = await store.read_stream(run_id)
+        assert events[-1].type == "ExecutionCompleted"
+        assert [e.version for e in events] == list(range(1, 12))
+
+
+@pytest.mark.parametrize("status", ["completed", "cancelled"])
+async def test_finished_executions_are_not_run_again(status: str) -> None:
+    engine = ScriptedEngine(two_tasks)
+    bus, store, runner, crew_id = await setup(engine)
+    run_id = await request(bus, crew_id)
+    if status == "cancelled":
+        await bus.dispatch(m.CancelExecution(execution_id=run_id),
+                           CommandContext(tenant_id="t1", actor="user:x"))
+    else:
+        await feed(store, runner, runner.start_position)
+        await runner.wait_idle()
+    runs_before = engine.runs
+    await runner.resume_unfinished([run_id])
+    await runner.wait_idle()
+    assert engine.runs == runs_before
