@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Response
+from fastapi.responses import StreamingResponse
 
 from api import schemas
 from api.auth import Admin, QueryServicesDep, Viewer
 from api.problems import ApiError
 from api.services import QueryServices
+from projections.live import follow_execution
 from projections.queries import One, Page, verify_audit_rows
 
 router = APIRouter(prefix="/api/v1")
@@ -224,3 +228,50 @@ async def get_audit_trail(
         "chain_error": problem,
         "events": page.items,
     }
+
+
+def sse(entry: dict[str, Any]) -> str:
+    return f"id: {entry['version']}\nevent: {entry['type']}\ndata: {json.dumps(entry)}\n\n"
+
+
+@router.get(
+    "/executions/{execution_id}/events",
+    tags=["executions"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_execution_events(
+    execution_id: str,
+    principal: Viewer,
+    services: QueryServicesDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+    min_position: MinPosition = None,
+) -> StreamingResponse:
+    """Live Server-Sent Events of one execution; reconnect with Last-Event-ID to resume."""
+    if services.live is None:
+        raise ApiError(503, "live_unavailable", "this process does not run the live feed")
+    try:
+        after = int(last_event_id) if last_event_id else 0
+    except ValueError:
+        raise ApiError(
+            422, "invalid_last_event_id", "Last-Event-ID must be a version number"
+        ) from None
+    await wait_for(services, min_position)
+    found = await services.read_models.get_execution(principal.tenant_id, execution_id)
+    if found.item is None:
+        raise ApiError(404, "not_found", f"execution {execution_id} not found")
+    live = services.live
+
+    async def events() -> AsyncIterator[str]:
+        async for entry in follow_execution(
+            live, services.read_models, services.clock, principal.tenant_id, execution_id,
+            after=after, keepalive_s=services.keepalive_s,
+            catch_up_timeout=services.min_position_timeout,
+        ):
+            yield ": keepalive\n\n" if entry is None else sse(entry)
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from projections.clock import ProjectionClock
+from projections.live import LiveExecutionFeed
 from projections.queries import ReadModels
 
 
@@ -16,3 +17,5 @@ class QueryServices:
     # wake the processors and wait (bounded) until the projection reaches the log's head
     refresh: Callable[[float], Awaitable[bool]]
     min_position_timeout: float = 5.0
+    live: LiveExecutionFeed | None = None
+    keepalive_s: float = 15.0

@@ -13,7 +13,7 @@ from eventsourcing.domain import event
 
 from domain.agent import AgentSpec
 from domain.base import KasalAggregate
-from domain.crew import CrewSpec
+from domain.crew import PLACEHOLDER, CrewSpec
 from domain.errors import ExecutionFinished, InvalidDefinition, InvalidTransition
 
 REQUESTED = "requested"
@@ -31,7 +31,18 @@ MAX_INPUT_LENGTH = 20_000
 MAX_TIMEOUT_S = 24 * 3600
 
 
-def check_inputs(crew: CrewSpec, inputs: dict[str, Any]) -> dict[str, Any]:
+def required_inputs(crew: CrewSpec, agents: dict[str, AgentSpec]) -> set[str]:
+    """Every ``{placeholder}`` CrewAI will fill at kickoff: in tasks and in agents."""
+    names = crew.required_inputs()
+    for spec in agents.values():
+        for text in (spec.role, spec.goal, spec.backstory):
+            names.update(PLACEHOLDER.findall(text))
+    return names
+
+
+def check_inputs(
+    crew: CrewSpec, agents: dict[str, AgentSpec], inputs: dict[str, Any]
+) -> dict[str, Any]:
     if len(inputs) > MAX_INPUTS:
         raise InvalidDefinition(f"inputs may hold at most {MAX_INPUTS} values")
     for key, value in inputs.items():
@@ -73,7 +84,7 @@ class Execution(KasalAggregate):
             crew_id=crew_id,
             crew=crew.as_payload(),
             agents={agent_id: agents[agent_id].as_payload() for agent_id in crew.agents},
-            inputs=check_inputs(crew, inputs),
+            inputs=check_inputs(crew, agents, inputs),
             timeout_s=timeout_s,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,9 +15,19 @@ from commands.handlers import HandlerDeps
 from commands.ports import EventStore
 from kasal.settings import Settings
 from projections.clock import ProjectionClock
+from projections.live import LiveExecutionFeed
 from projections.projector import SqlProjector
 from projections.queries import ReadModels
-from streams.runtime import InProcessRuntime
+from streams.engine import CrewEngine
+from streams.execution_runner import ExecutionRunner
+from streams.runtime import InProcessRuntime, Processor
+
+OFFLINE_ENV = {
+    "CREWAI_DISABLE_TELEMETRY": "true",
+    "OTEL_SDK_DISABLED": "true",
+    "CREWAI_TRACING_ENABLED": "false",
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+}
 
 
 @dataclass
@@ -29,21 +40,32 @@ class Kasal:
     projector: SqlProjector
     runtime: InProcessRuntime
     clock: ProjectionClock
+    live: LiveExecutionFeed
+    runner: ExecutionRunner | None = None
     running: bool = field(default=False)
 
     async def start(self, *, run_processors: bool = True) -> None:
-        """Create tables if missing and (by default) start the processors."""
+        """Create tables if missing and (by default) start the processors, then resume the
+        executions the log left unfinished."""
         await self.projector.initialize()
         self.clock.advance(await self.projector.position())
         if run_processors:
+            self.live.start_at(await self.store.head_position())
             await self.runtime.start()
             self.running = True
+            if self.runner is not None:
+                await self.wait_until_projected(60.0)
+                await self.runner.resume_unfinished(
+                    await self.read_models.unfinished_execution_ids()
+                )
 
     async def catch_up(self) -> int:
         """Project everything stored so far, now (CLI commands and tests)."""
         return await self.runtime.catch_up()
 
     async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.stop()
         await self.runtime.stop()
         self.running = False
         await self.store.close()
@@ -65,17 +87,67 @@ async def build_event_store(settings: Settings) -> EventStore:
     return sql_store
 
 
-async def bootstrap(settings: Settings, *, store: EventStore | None = None) -> Kasal:
+def prepare_offline_environment(settings: Settings) -> None:
+    """CrewAI and litellm reach for the network unless told not to; and keep their files
+    in the data dir. Must run before either is imported."""
+    for name, value in OFFLINE_ENV.items():
+        os.environ.setdefault(name, value)
+    os.environ.setdefault("CREWAI_STORAGE_DIR", str((settings.data_dir / "crewai").resolve()))
+
+
+def build_engine(settings: Settings) -> CrewEngine:
+    prepare_offline_environment(settings)
+    from adapters.crewai_engine import CrewAIEngine
+    from adapters.offline_llm import register_offline_provider
+
+    register_offline_provider()
+    return CrewAIEngine(max_retries=settings.llm_max_retries)
+
+
+def tool_names() -> frozenset[str]:
+    from adapters.tools import tool_names as names
+
+    return names()
+
+
+async def bootstrap(
+    settings: Settings,
+    *,
+    store: EventStore | None = None,
+    engine: CrewEngine | None = None,
+    run_executions: bool = True,
+) -> Kasal:
+    """Wire one embedded Kasal. ``run_executions=False`` leaves out the execution runner
+    (CLI commands that only write or rebuild, and do not want CrewAI's import time)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_offline_environment(settings)
     store = store or await build_event_store(settings)
-    bus = CommandBus(store, HandlerDeps(default_llm=settings.default_llm))
+    deps = HandlerDeps(default_llm=settings.default_llm, known_tools=tool_names())
+    bus = CommandBus(store, deps)
     read_engine = make_engine(settings.read_model_url, echo=settings.sql_debug)
     # the projector writes through its own engine: on SQLite it takes the write lock up front
     projector_engine = make_engine(settings.read_model_url, echo=settings.sql_debug, immediate=True)
     projector = SqlProjector(projector_engine)
     read_models = ReadModels(read_engine)
-    runtime = InProcessRuntime(store, [projector])
+    live = LiveExecutionFeed()
+    runner = None
+    if run_executions:
+        runner = ExecutionRunner(
+            store,
+            bus,
+            engine or build_engine(settings),
+            max_concurrency=settings.max_concurrent_executions,
+            default_timeout_s=settings.execution_timeout_s,
+        )
+    processors: list[Processor] = [projector, live]
+    if runner is not None:
+        processors.append(runner)
+    runtime = InProcessRuntime(store, processors)
     clock = ProjectionClock(projector.position)
     bus.subscribe(runtime.notify)
-    runtime.on_progress(lambda name, position: clock.advance(position))
-    return Kasal(settings, store, bus, read_engine, read_models, projector, runtime, clock)
+    runtime.on_progress(
+        lambda name, position: clock.advance(position) if name == projector.name else None
+    )
+    return Kasal(
+        settings, store, bus, read_engine, read_models, projector, runtime, clock, live, runner
+    )

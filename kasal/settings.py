@@ -47,6 +47,14 @@ class Settings(BaseSettings):
     encryption_key: str | None = Field(None, validation_alias="KASAL_ENCRYPTION_KEY")
     min_position_timeout: float = Field(5.0, validation_alias="KASAL_MIN_POSITION_TIMEOUT")
     default_tenant: str = Field("default", validation_alias="KASAL_DEFAULT_TENANT")
+    max_concurrent_executions: int = Field(
+        4, ge=1, le=256, validation_alias="KASAL_MAX_CONCURRENT_EXECUTIONS"
+    )
+    execution_timeout_s: float = Field(
+        600.0, gt=0, le=86_400, validation_alias="KASAL_EXECUTION_TIMEOUT_S"
+    )
+    llm_max_retries: int = Field(3, ge=0, le=10, validation_alias="KASAL_LLM_MAX_RETRIES")
+    network_tools: bool = Field(False, validation_alias="KASAL_NETWORK_TOOLS")
 
     kafka_bootstrap_servers: str = Field(
         "localhost:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"

@@ -49,6 +49,7 @@ def build_app(kasal: Kasal, *, manage_lifecycle: bool = True) -> FastAPI:
         clock=kasal.clock,
         refresh=kasal.wait_until_projected,
         min_position_timeout=kasal.settings.min_position_timeout,
+        live=kasal.live,
     )
     return create_app(
         kasal.bus,
