@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,16 +15,10 @@ from commands.context import CommandContext
 from domain.api_key import ROLES
 from domain.envelope import verify_chain
 from domain.errors import DomainError, TamperedEvent
-from kasal.bootstrap import Kasal, bootstrap
+from kasal.bootstrap import Kasal, bootstrap, prepare_offline_environment
 from kasal.settings import Settings
 
 T = TypeVar("T")
-OFFLINE_ENV = {
-    "CREWAI_DISABLE_TELEMETRY": "true",
-    "OTEL_SDK_DISABLED": "true",
-    "CREWAI_TRACING_ENABLED": "false",
-    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-}
 
 data_dir_option = click.option(
     "--data-dir",
@@ -38,14 +31,14 @@ data_dir_option = click.option(
 
 
 def load_settings(data_dir: Path) -> Settings:
-    for name, value in OFFLINE_ENV.items():
-        os.environ.setdefault(name, value)
-    return Settings(KASAL_DATA_DIR=data_dir)
+    settings = Settings(KASAL_DATA_DIR=data_dir)
+    prepare_offline_environment(settings)
+    return settings
 
 
 def with_kasal(settings: Settings, work: Callable[[Kasal], Awaitable[T]]) -> T:
     async def run() -> T:
-        kasal = await bootstrap(settings)
+        kasal = await bootstrap(settings, run_executions=False)
         await kasal.start(run_processors=False)
         try:
             return await work(kasal)
@@ -149,6 +142,66 @@ def seed_command(data_dir: Path, tenant: str | None) -> None:
         lambda k: seed(k.bus, tenant or settings.default_tenant, settings.default_llm),
     )
     click.echo(f"crew research-and-write: {result.aggregate_id}")
+
+
+@main.command("import")
+@data_dir_option
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--tenant", default=None, help="defaults to KASAL_DEFAULT_TENANT")
+def import_command(data_dir: Path, path: Path, tenant: str | None) -> None:
+    """Define a CrewAI project's agents and crew (config/agents.yaml, config/tasks.yaml)."""
+    from adapters.crewai_project import ProjectError, load_project
+    from kasal.projects import import_project
+
+    settings = load_settings(data_dir)
+    try:
+        project = load_project(path, settings.default_llm)
+        crew_id = with_kasal(
+            settings,
+            lambda k: import_project(k, project, tenant or settings.default_tenant),
+        )
+    except (ProjectError, DomainError) as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"crew {project.name}: {crew_id}")
+
+
+@main.command("run")
+@data_dir_option
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--input", "inputs", multiple=True, metavar="KEY=VALUE", help="repeatable")
+@click.option("--tenant", default=None, help="defaults to KASAL_DEFAULT_TENANT")
+@click.option("--timeout", "timeout_s", type=float, default=None, help="seconds")
+def run_command(
+    data_dir: Path, path: Path, inputs: tuple[str, ...], tenant: str | None,
+    timeout_s: float | None,
+) -> None:
+    """Run a crew (a CrewAI project or a crew file) end to end and print the result."""
+    from rich.console import Console
+
+    from adapters.crewai_project import ProjectError
+    from kasal.projects import parse_inputs, print_outcome, run_project
+
+    settings = load_settings(data_dir)
+    console = Console()
+
+    async def run() -> dict[str, Any]:
+        kasal = await bootstrap(settings)
+        await kasal.start()
+        try:
+            return await run_project(
+                kasal, path, parse_inputs(inputs), tenant=tenant or settings.default_tenant,
+                timeout_s=timeout_s, console=console,
+            )
+        finally:
+            await kasal.stop()
+
+    try:
+        view = asyncio.run(run())
+    except (ProjectError, DomainError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    print_outcome(view, console)
+    if view["status"] != "completed":
+        raise SystemExit(1)
 
 
 @main.group()

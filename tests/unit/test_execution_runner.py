@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import replace
@@ -20,6 +19,7 @@ from domain.crew import CrewSpec
 from streams.engine import LlmCall, RunCancelled, RunHooks, RunResult
 from streams.execution_runner import SHUTDOWN, ExecutionRunner, RunHooksImpl
 from tests.factories import define_crew, register_agent
+from tests.waiting import until
 
 Script = Callable[[CrewSpec, RunHooks], RunResult]
 
@@ -41,10 +41,8 @@ def call(n: int, task: str) -> LlmCall:
 
 
 def two_tasks(crew: CrewSpec, hooks: RunHooks) -> RunResult:
-    n = 0
-    for task in crew.tasks:
+    for n, task in enumerate(crew.tasks, start=1):
         hooks.task_started(task.name)
-        n += 1
         if hooks.recorded_response(f"{n:064x}") is None:
             hooks.llm_call(call(n, task.name))
         hooks.tool_used(task.name, "calculator", "1+1", "2")
@@ -125,8 +123,10 @@ async def test_cancel_stops_the_run_at_its_next_step_and_keeps_partial_results()
     bus, store, runner, crew_id = await setup(ScriptedEngine(slow))
     run_id = await request(bus, crew_id)
     position = await feed(store, runner, runner.start_position)
-    while "TaskCompleted" not in await types_of(store, run_id):
-        await asyncio.sleep(0.01)
+    async def first_task_done() -> bool:
+        return "TaskCompleted" in await types_of(store, run_id)
+
+    await until(first_task_done, what="the first task")
     await bus.dispatch(m.CancelExecution(execution_id=run_id, reason="enough"),
                        CommandContext(tenant_id="t1", actor="user:x"))
     await feed(store, runner, position)
@@ -148,9 +148,11 @@ async def test_a_run_past_its_timeout_is_failed_with_the_reason() -> None:
     bus, store, runner, crew_id = await setup(ScriptedEngine(stuck))
     run_id = await request(bus, crew_id, timeout_s=0.2)
     await feed(store, runner, runner.start_position)
-    while "Started" not in await types_of(store, run_id):
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.3)  # let the timeout pass while the step is blocked
+    def timed_out() -> bool:
+        hooks = runner.hooks.get(run_id)
+        return hooks is not None and hooks.stop_reason == "timeout"
+
+    await until(timed_out, what="the timeout to pass while the step is blocked")
     release.set()
     await runner.wait_idle()
     last = (await store.read_stream(run_id))[-1]

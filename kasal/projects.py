@@ -1,0 +1,90 @@
+"""Import a CrewAI project through commands, and run a crew end to end (``kasal run``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from adapters.crewai_project import CrewProject, load_project
+from commands import messages as m
+from commands.context import CommandContext
+from kasal.bootstrap import Kasal
+from projections.live import follow_execution
+
+ACTOR = "cli"
+
+
+async def import_project(kasal: Kasal, project: CrewProject, tenant: str) -> str:
+    """Define the project's agents and crew; the same project imported twice adds nothing."""
+    prefix = f"import:{project.name}:{project.fingerprint}"
+    agent_ids: dict[str, str] = {}
+    for key, command in project.agents.items():
+        result = await kasal.bus.dispatch(
+            command, CommandContext(tenant_id=tenant, actor=ACTOR, command_id=f"{prefix}:{key}")
+        )
+        agent_ids[key] = result.aggregate_id
+    crew = await kasal.bus.dispatch(
+        project.crew_command(agent_ids),
+        CommandContext(tenant_id=tenant, actor=ACTOR, command_id=f"{prefix}:crew"),
+    )
+    return crew.aggregate_id
+
+
+def parse_inputs(pairs: tuple[str, ...]) -> dict[str, str]:
+    inputs = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--input {pair!r}: expected key=value")
+        inputs[key.strip()] = value
+    return inputs
+
+
+async def run_project(
+    kasal: Kasal,
+    path: Path,
+    inputs: dict[str, Any],
+    *,
+    tenant: str,
+    timeout_s: float | None,
+    console: Console,
+) -> dict[str, Any]:
+    project = load_project(path, kasal.settings.default_llm)
+    crew_id = await import_project(kasal, project, tenant)
+    console.print(f"[bold]crew[/] {project.name} ({project.process}, "
+                  f"{len(project.agents)} agents, {len(project.tasks)} tasks): {crew_id}")
+    requested = await kasal.bus.dispatch(
+        m.RequestExecution(crew_id=crew_id, inputs=inputs, timeout_s=timeout_s),
+        CommandContext(tenant_id=tenant, actor=ACTOR),
+    )
+    execution_id = requested.aggregate_id
+    console.print(f"[bold]execution[/] {execution_id}")
+    with console.status("running…") as status:
+        async for entry in follow_execution(
+            kasal.live, kasal.read_models, kasal.clock, tenant, execution_id, keepalive_s=5.0
+        ):
+            if entry is None:
+                continue
+            status.update(entry["summary"])
+            console.print(f"  [dim]{entry['occurred_at'][11:23]}[/] {entry['summary']}")
+    await kasal.wait_until_projected(10.0)
+    view = (await kasal.read_models.get_execution(tenant, execution_id)).item
+    assert view is not None
+    return view
+
+
+def print_outcome(view: dict[str, Any], console: Console) -> None:
+    colour = {"completed": "green", "failed": "red"}.get(view["status"], "yellow")
+    console.print(f"\n[bold {colour}]{view['status']}[/]")
+    if view["result"]:
+        console.print(view["result"])
+    if view["error"]:
+        console.print(f"[red]{view['error']}[/]")
+    usage = Table(title="usage", show_header=False)
+    for name in ("llm_calls", "prompt_tokens", "completion_tokens", "total_tokens"):
+        usage.add_row(name, str(view[name]))
+    usage.add_row("cost (USD)", f"{view['cost']:.6f}")
+    console.print(usage)
