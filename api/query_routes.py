@@ -259,6 +259,10 @@ async def stream_execution_events(
     await wait_for(services, min_position)
     found = await services.read_models.get_execution(principal.tenant_id, execution_id)
     if found.item is None:
+        # clients often connect right after requesting: catch up once before saying 404
+        await services.refresh(2.0)
+        found = await services.read_models.get_execution(principal.tenant_id, execution_id)
+    if found.item is None:
         raise ApiError(404, "not_found", f"execution {execution_id} not found")
     live = services.live
 

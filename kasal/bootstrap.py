@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.encryption import EncryptingEventStore, PayloadCipher
 from adapters.sql import make_engine
 from adapters.sql_event_store import SqlEventStore
+from adapters.tool_names import BUILTIN_TOOL_NAMES
 from commands.bus import CommandBus
 from commands.handlers import HandlerDeps
 from commands.ports import EventStore
@@ -104,12 +105,6 @@ def build_engine(settings: Settings) -> CrewEngine:
     return CrewAIEngine(max_retries=settings.llm_max_retries)
 
 
-def tool_names() -> frozenset[str]:
-    from adapters.tools import tool_names as names
-
-    return names()
-
-
 async def bootstrap(
     settings: Settings,
     *,
@@ -122,7 +117,7 @@ async def bootstrap(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     prepare_offline_environment(settings)
     store = store or await build_event_store(settings)
-    deps = HandlerDeps(default_llm=settings.default_llm, known_tools=tool_names())
+    deps = HandlerDeps(default_llm=settings.default_llm, known_tools=BUILTIN_TOOL_NAMES)
     bus = CommandBus(store, deps)
     read_engine = make_engine(settings.read_model_url, echo=settings.sql_debug)
     # the projector writes through its own engine: on SQLite it takes the write lock up front

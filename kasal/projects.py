@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from adapters.crewai_project import CrewProject, load_project
@@ -54,7 +55,7 @@ async def run_project(
 ) -> dict[str, Any]:
     project = load_project(path, kasal.settings.default_llm)
     crew_id = await import_project(kasal, project, tenant)
-    console.print(f"[bold]crew[/] {project.name} ({project.process}, "
+    console.print(f"[bold]crew[/] {escape(project.name)} ({project.process}, "
                   f"{len(project.agents)} agents, {len(project.tasks)} tasks): {crew_id}")
     requested = await kasal.bus.dispatch(
         m.RequestExecution(crew_id=crew_id, inputs=inputs, timeout_s=timeout_s),
@@ -68,8 +69,8 @@ async def run_project(
         ):
             if entry is None:
                 continue
-            status.update(entry["summary"])
-            console.print(f"  [dim]{entry['occurred_at'][11:23]}[/] {entry['summary']}")
+            status.update(escape(entry["summary"]))
+            console.print(f"  [dim]{entry['occurred_at'][11:23]}[/] {escape(entry['summary'])}")
     await kasal.wait_until_projected(10.0)
     view = (await kasal.read_models.get_execution(tenant, execution_id)).item
     assert view is not None
@@ -80,9 +81,9 @@ def print_outcome(view: dict[str, Any], console: Console) -> None:
     colour = {"completed": "green", "failed": "red"}.get(view["status"], "yellow")
     console.print(f"\n[bold {colour}]{view['status']}[/]")
     if view["result"]:
-        console.print(view["result"])
+        console.print(view["result"], markup=False, highlight=False)
     if view["error"]:
-        console.print(f"[red]{view['error']}[/]")
+        console.print(f"[red]{escape(view['error'])}[/]")
     usage = Table(title="usage", show_header=False)
     for name in ("llm_calls", "prompt_tokens", "completion_tokens", "total_tokens"):
         usage.add_row(name, str(view[name]))

@@ -38,7 +38,7 @@ def timeline_entry(event: RecordedEvent) -> dict[str, Any]:
     }
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: each subscriber is its own
 class Subscription:
     execution_id: str
     queue: asyncio.Queue[dict[str, Any]]

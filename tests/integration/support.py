@@ -1,0 +1,143 @@
+"""Test doubles and builders for the engine tests."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.agent import AgentSpec
+from domain.crew import CrewSpec, TaskSpec
+from streams.engine import LlmCall
+
+OFFLINE = "kasal-offline/default"
+
+
+@dataclass(frozen=True)
+class ToolUse:
+    task_name: str | None
+    tool: str
+    tool_input: str
+    output: str
+
+
+@dataclass
+class RecordingHooks:
+    """``RunHooks`` that remember what they were told, in order (thread-safe).
+
+    ``cancel_after_calls``: ``cancelled()`` turns true once that many model calls were
+    reported. ``recorded``: responses by request hash, as a resumed run would have them.
+    """
+
+    cancel_after_calls: int | None = None
+    recorded: dict[str, str] = field(default_factory=dict)
+    log: list[tuple[str, Any]] = field(default_factory=list)
+    lookups: list[str] = field(default_factory=list)
+    threads: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _cancel: bool = False
+
+    def _add(self, kind: str, value: Any) -> None:
+        with self._lock:
+            self.log.append((kind, value))
+            self.threads.add(threading.current_thread().name)
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancel = True
+
+    # RunHooks
+    def cancelled(self) -> bool:
+        with self._lock:
+            if self._cancel:
+                return True
+            calls = sum(1 for kind, _ in self.log if kind == "llm_call")
+            return self.cancel_after_calls is not None and calls >= self.cancel_after_calls
+
+    def recorded_response(self, request_hash: str) -> str | None:
+        with self._lock:
+            self.lookups.append(request_hash)
+            return self.recorded.get(request_hash)
+
+    def task_started(self, task_name: str) -> None:
+        self._add("task_started", task_name)
+
+    def task_completed(self, task_name: str, output: str) -> None:
+        self._add("task_completed", (task_name, output))
+
+    def llm_call(self, call: LlmCall) -> None:
+        self._add("llm_call", call)
+
+    def tool_used(self, task_name: str | None, tool: str, tool_input: str, output: str) -> None:
+        self._add("tool_used", ToolUse(task_name, tool, tool_input, output))
+
+    # views
+    def of(self, kind: str) -> list[Any]:
+        with self._lock:
+            return [value for k, value in self.log if k == kind]
+
+    @property
+    def calls(self) -> list[LlmCall]:
+        return self.of("llm_call")
+
+    @property
+    def tools(self) -> list[ToolUse]:
+        return self.of("tool_used")
+
+    @property
+    def started(self) -> list[str]:
+        return self.of("task_started")
+
+    @property
+    def completed(self) -> list[tuple[str, str]]:
+        return self.of("task_completed")
+
+    def kinds(self) -> list[tuple[str, str | None]]:
+        """The log as (kind, task) pairs, to check the order of the steps."""
+        out: list[tuple[str, str | None]] = []
+        with self._lock:
+            for kind, value in self.log:
+                if kind == "task_started":
+                    out.append((kind, value))
+                elif kind == "task_completed":
+                    out.append((kind, value[0]))
+                else:
+                    out.append((kind, value.task_name))
+        return out
+
+
+def agent(
+    role: str, *, llm: str = OFFLINE, tools: tuple[str, ...] = (), goal: str = "do the work well"
+) -> AgentSpec:
+    return AgentSpec(
+        role=role, goal=goal, backstory=f"An experienced {role}.", llm=llm, tools=tools
+    )
+
+
+def task(
+    name: str,
+    description: str,
+    agent_id: str | None,
+    *,
+    expected: str = "A short answer.",
+    context: tuple[str, ...] = (),
+) -> TaskSpec:
+    return TaskSpec(
+        name=name,
+        description=description,
+        expected_output=expected,
+        agent=agent_id,
+        context=context,
+    )
+
+
+def crew(
+    *tasks: TaskSpec,
+    agents: tuple[str, ...],
+    process: str = "sequential",
+    manager_llm: str | None = None,
+    name: str = "test crew",
+) -> CrewSpec:
+    return CrewSpec(
+        name=name, process=process, agents=agents, tasks=tuple(tasks), manager_llm=manager_llm
+    )

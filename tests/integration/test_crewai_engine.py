@@ -1,0 +1,369 @@
+"""CrewAIEngine: real CrewAI crews on the offline model, observed through the run hooks."""
+
+from __future__ import annotations
+
+import re
+import threading
+import uuid
+
+import litellm
+import pytest
+from crewai.hooks import get_after_tool_call_hooks
+from crewai.utilities.types import LLMMessage
+from litellm.exceptions import InternalServerError, RateLimitError
+
+from adapters.crewai_engine import CrewAIEngine
+from adapters.llm_gateway import GatewayLLM
+from domain.crew import TaskSpec
+from streams.engine import RunCancelled
+
+from .support import RecordingHooks, ToolUse, agent, crew, task
+
+HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+@pytest.fixture
+def engine() -> CrewAIEngine:
+    return CrewAIEngine(max_retries=2, retry_base_delay=0.01, retry_max_delay=0.05)
+
+
+def test_sequential_crew_reports_every_step_in_order(engine: CrewAIEngine) -> None:
+    agents = {"r": agent("Researcher"), "w": agent("Writer")}
+    spec = crew(
+        task("research", "Research {topic} and list the key facts.", "r", expected="Facts."),
+        task("write", "Write a briefing on {topic}.", "w", context=("research",)),
+        agents=("r", "w"),
+    )
+    hooks = RecordingHooks()
+    hooks_before = len(get_after_tool_call_hooks())
+
+    result = engine.run(spec, agents, {"topic": "event sourcing"}, hooks)
+
+    assert "kasal-offline" in result.output
+    assert "Write a briefing on event sourcing" in result.output  # inputs were filled in
+    assert hooks.started == ["research", "write"]
+    assert [name for name, _ in hooks.completed] == ["research", "write"]
+    assert hooks.completed[-1][1] == result.output
+    assert "[kasal-offline/default]" in hooks.completed[0][1]
+    assert hooks.kinds() == [
+        ("task_started", "research"),
+        ("llm_call", "research"),
+        ("task_completed", "research"),
+        ("task_started", "write"),
+        ("llm_call", "write"),
+        ("task_completed", "write"),
+    ]
+    calls = hooks.calls
+    assert [c.agent_role for c in calls] == ["Researcher", "Writer"]
+    for call in calls:
+        assert HEX64.fullmatch(call.request_hash)
+        assert call.prompt_tokens > 0 and call.completion_tokens > 0
+        assert call.model == "kasal-offline/default"
+        assert call.attempts == 1 and call.cost == 0.0 and call.latency_ms > 0
+        assert "Final Answer: [kasal-offline/default]" in call.response
+    assert "Research event sourcing" in calls[1].response  # the context reached task 2
+    usage = result.usage
+    assert usage["llm_calls"] == 2 and usage["replayed_llm_calls"] == 0
+    assert usage["prompt_tokens"] == sum(c.prompt_tokens for c in calls)
+    assert usage["completion_tokens"] == sum(c.completion_tokens for c in calls)
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] > 0
+    assert len(get_after_tool_call_hooks()) == hooks_before  # the run's tool hook is gone
+
+
+def test_hierarchical_crew_delegates_through_the_manager(engine: CrewAIEngine) -> None:
+    agents = {"r": agent("Researcher"), "m": agent("Mathematician", tools=("calculator",))}
+    spec = crew(
+        task("facts", "Research the history of the abacus.", None, expected="Notes."),
+        task("sum", "Ask the Mathematician for 12 * 12 + 1.", None, expected="A number."),
+        agents=("r", "m"),
+        process="hierarchical",
+        manager_llm="kasal-offline/default",
+    )
+    hooks = RecordingHooks()
+
+    result = engine.run(spec, agents, {}, hooks)
+
+    assert "kasal-offline" in result.output and "145" in result.output
+    assert hooks.started == ["facts", "sum"]
+    assert [name for name, _ in hooks.completed] == ["facts", "sum"]
+    delegations = [t for t in hooks.tools if t.tool == "delegate_work_to_coworker"]
+    assert [t.task_name for t in delegations] == ["facts", "sum"]
+    assert '"coworker": "Researcher"' in delegations[0].tool_input
+    assert '"coworker": "Mathematician"' in delegations[1].tool_input
+    # the coworker's own tool use and calls belong to the manager's current task
+    assert [(t.task_name, t.output) for t in hooks.tools if t.tool == "calculator"] == [
+        ("sum", "145")
+    ]
+    roles = {(c.task_name, c.agent_role) for c in hooks.calls}
+    assert {("facts", "Crew Manager"), ("facts", "Researcher")} <= roles
+    assert {("sum", "Crew Manager"), ("sum", "Mathematician")} <= roles
+    kinds = hooks.kinds()
+    assert kinds[0] == ("task_started", "facts") and kinds[-1] == ("task_completed", "sum")
+    assert kinds.index(("task_completed", "facts")) < kinds.index(("task_started", "sum"))
+
+
+def test_agent_uses_the_calculator(engine: CrewAIEngine) -> None:
+    agents = {"m": agent("Mathematician", tools=("calculator",))}
+    spec = crew(task("multiply", "What is 17 * 23?", "m", expected="The number."), agents=("m",))
+    hooks = RecordingHooks()
+
+    result = engine.run(spec, agents, {}, hooks)
+
+    assert hooks.tools == [ToolUse("multiply", "calculator", '{"expression": "17 * 23"}', "391")]
+    assert "391" in result.output
+    assert hooks.kinds() == [
+        ("task_started", "multiply"),
+        ("llm_call", "multiply"),
+        ("tool_used", "multiply"),
+        ("llm_call", "multiply"),
+        ("task_completed", "multiply"),
+    ]
+    assert "Action: calculator" in hooks.calls[0].response
+
+
+def test_runs_are_deterministic_and_replay_from_recorded_responses(
+    engine: CrewAIEngine,
+) -> None:
+    agents = {"m": agent("Mathematician", tools=("calculator",)), "w": agent("Writer")}
+    spec = crew(
+        task("multiply", "What is 6 * 7?", "m"),
+        task("report", "Report the {what}.", "w", context=("multiply",)),
+        agents=("m", "w"),
+    )
+    first, second = RecordingHooks(), RecordingHooks()
+    result_1 = engine.run(spec, agents, {"what": "product"}, first)
+    result_2 = engine.run(spec, agents, {"what": "product"}, second)
+    hashes = [c.request_hash for c in first.calls]
+    assert len(hashes) == 3 and len(set(hashes)) == 3
+    assert [c.request_hash for c in second.calls] == hashes
+    assert [c.response for c in second.calls] == [c.response for c in first.calls]
+    assert result_2.output == result_1.output
+
+    resumed = RecordingHooks(recorded={c.request_hash: c.response for c in first.calls})
+    result_3 = engine.run(spec, agents, {"what": "product"}, resumed)
+
+    assert resumed.calls == []  # nothing paid for twice
+    assert resumed.lookups == hashes
+    assert result_3.output == result_1.output
+    assert result_3.usage["llm_calls"] == 0 and result_3.usage["replayed_llm_calls"] == 3
+    assert result_3.usage["total_tokens"] == 0
+    assert resumed.started == ["multiply", "report"]
+    assert [t.output for t in resumed.tools] == ["42"]  # tools still run on a replay
+
+    partly = RecordingHooks(recorded={hashes[0]: first.calls[0].response})
+    engine.run(spec, agents, {"what": "product"}, partly)
+    assert [c.request_hash for c in partly.calls] == hashes[1:]
+
+
+def test_cancel_after_the_first_call_stops_the_run(engine: CrewAIEngine) -> None:
+    agents = {"m": agent("Mathematician", tools=("calculator",)), "w": agent("Writer")}
+    spec = crew(
+        task("multiply", "What is 17 * 23?", "m"),
+        task("report", "Report it.", "w"),
+        agents=("m", "w"),
+    )
+    hooks = RecordingHooks(cancel_after_calls=1)
+
+    with pytest.raises(RunCancelled):
+        engine.run(spec, agents, {}, hooks)
+
+    assert len(hooks.calls) == 1
+    assert hooks.started == ["multiply"] and hooks.completed == []
+
+
+def test_cancel_between_tasks(engine: CrewAIEngine) -> None:
+    agents = {"w": agent("Writer")}
+    spec = crew(task("one", "Say one.", "w"), task("two", "Say two.", "w"), agents=("w",))
+    hooks = RecordingHooks(cancel_after_calls=1)
+
+    with pytest.raises(RunCancelled):
+        engine.run(spec, agents, {}, hooks)
+
+    assert hooks.started == ["one"] and [n for n, _ in hooks.completed] == ["one"]
+
+
+def test_cancelled_before_start_makes_no_call(engine: CrewAIEngine) -> None:
+    agents = {"w": agent("Writer")}
+    hooks = RecordingHooks()
+    hooks.cancel()
+    with pytest.raises(RunCancelled):
+        engine.run(crew(task("one", "Say one.", "w"), agents=("w",)), agents, {}, hooks)
+    assert hooks.log == []
+
+
+def test_a_failing_model_fails_the_run_with_its_cause(engine: CrewAIEngine) -> None:
+    agents = {"w": agent("Writer", llm="kasal-offline/error")}
+    hooks = RecordingHooks()
+
+    with pytest.raises(InternalServerError, match="simulated provider failure"):
+        engine.run(crew(task("one", "Say one.", "w"), agents=("w",)), agents, {}, hooks)
+
+    assert hooks.calls == [] and hooks.completed == []
+
+
+def test_rate_limits_are_retried_and_counted(engine: CrewAIEngine) -> None:
+    agents = {"w": agent("Writer", llm="kasal-offline/flaky")}
+    unique = uuid.uuid4().hex  # the flaky model fails the first call of each new request
+    spec = crew(
+        task("one", f"Say {unique}.", "w"), task("two", f"Repeat {unique}.", "w"), agents=("w",)
+    )
+    hooks = RecordingHooks()
+
+    result = engine.run(spec, agents, {}, hooks)
+
+    assert "[kasal-offline/flaky]" in result.output
+    assert [c.attempts for c in hooks.calls] == [2, 2]
+
+
+def test_retries_give_up_after_max_retries() -> None:
+    hooks = RecordingHooks()
+    llm = GatewayLLM("kasal-offline/flaky", hooks, max_retries=0)
+    with pytest.raises(RateLimitError):
+        llm.call(f"Current Task: {uuid.uuid4().hex}")
+    assert hooks.calls == []
+    llm = GatewayLLM("kasal-offline/flaky", hooks, max_retries=1, retry_base_delay=0.01)
+    text = llm.call(f"Current Task: {uuid.uuid4().hex}")
+    assert "[kasal-offline/flaky]" in text and hooks.calls[0].attempts == 2
+
+
+def test_gateway_answers_recorded_requests_without_the_model() -> None:
+    hooks = RecordingHooks()
+    llm = GatewayLLM("kasal-offline/error", hooks)  # would fail if it were called
+    messages: list[LLMMessage] = [{"role": "user", "content": "Current Task: recorded"}]
+    with pytest.raises(InternalServerError):
+        llm.call(messages)
+    hash_ = hooks.lookups[-1]
+    hooks.recorded[hash_] = "Final Answer: from the log"
+    assert llm.call(messages) == "Final Answer: from the log"
+    assert hooks.calls == []
+
+
+def test_concurrent_runs_never_mix(engine: CrewAIEngine) -> None:
+    specs = {
+        "a": (
+            {"ma": agent("Alpha Mathematician", llm="kasal-offline/slow", tools=("calculator",))},
+            crew(
+                task("a-multiply", "What is 11 * 11?", "ma"),
+                task("a-report", "Report.", "ma"),
+                agents=("ma",),
+            ),
+        ),
+        "b": (
+            {"cb": agent("Beta Clerk", llm="kasal-offline/slow", tools=("current_time",))},
+            crew(
+                task("b-clock", "What time is it?", "cb"),
+                task("b-report", "Report.", "cb"),
+                agents=("cb",),
+            ),
+        ),
+    }
+    hooks = {key: RecordingHooks() for key in specs}
+    results: dict[str, str] = {}
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(specs))
+
+    def run(key: str) -> None:
+        agents, spec = specs[key]
+        barrier.wait()
+        try:
+            results[key] = engine.run(spec, agents, {}, hooks[key]).output
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(key,)) for key in specs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == [] and set(results) == {"a", "b"}
+
+    a, b = hooks["a"], hooks["b"]
+    assert a.started == ["a-multiply", "a-report"] and b.started == ["b-clock", "b-report"]
+    assert [(t.task_name, t.tool, t.output) for t in a.tools] == [
+        ("a-multiply", "calculator", "121")
+    ]
+    assert [(t.task_name, t.tool) for t in b.tools] == [("b-clock", "current_time")]
+    assert {c.agent_role for c in a.calls} == {"Alpha Mathematician"}
+    assert {c.agent_role for c in b.calls} == {"Beta Clerk"}
+    assert {c.task_name for c in a.calls} == {"a-multiply", "a-report"}
+    assert {c.task_name for c in b.calls} == {"b-clock", "b-report"}
+    assert "Beta" not in results["a"] and "Alpha" not in results["b"]
+
+
+def test_refuses_what_a_server_cannot_run(engine: CrewAIEngine) -> None:
+    agents = {"w": agent("Writer")}
+    asking = TaskSpec(
+        name="ask", description="Ask me.", expected_output="x", agent="w", human_input=True
+    )
+    hooks = RecordingHooks()
+    with pytest.raises(ValueError, match="human input"):
+        engine.run(crew(asking, agents=("w",)), agents, {}, hooks)
+    with pytest.raises(KeyError, match="web_search"):
+        engine.run(
+            crew(task("t", "Search.", "w"), agents=("w",)),
+            {"w": agent("Writer", tools=("web_search",))},
+            {},
+            hooks,
+        )
+    assert hooks.log == []
+
+
+class FailingHooks(RecordingHooks):
+    """Recording fails at one kind of step (the log is down)."""
+
+    def __init__(self, failing: str) -> None:
+        super().__init__()
+        self.failing = failing
+
+    def _add(self, kind: str, value: object) -> None:
+        if kind == self.failing:
+            raise OSError(f"the log refused {kind}")
+        super()._add(kind, value)
+
+
+@pytest.mark.parametrize("failing", ["task_started", "llm_call", "tool_used", "task_completed"])
+def test_a_step_that_cannot_be_recorded_fails_the_run(engine: CrewAIEngine, failing: str) -> None:
+    agents = {"r": agent("Researcher"), "m": agent("Mathematician", tools=("calculator",))}
+    spec = crew(
+        task("sum", "Ask the Mathematician for 2 + 3.", None),
+        task("later", "Summarise.", None),
+        agents=("r", "m"),
+        process="hierarchical",
+        manager_llm="kasal-offline/default",
+    )
+    hooks = FailingHooks(failing)
+
+    with pytest.raises(OSError, match=f"the log refused {failing}"):
+        engine.run(spec, agents, {}, hooks)
+
+    assert "later" not in hooks.started
+    # nothing went on after the failure: no request was made twice (CrewAI's manager
+    # would retry its task), none after a failed model call
+    assert len(hooks.lookups) == len(set(hooks.lookups))
+    if failing == "llm_call":
+        assert len(hooks.lookups) == 1
+
+
+def test_gateway_request_and_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[dict[str, object]] = []
+    real = litellm.completion
+
+    def spy(**kwargs: object) -> object:
+        seen.append(kwargs)
+        return real(model="kasal-offline/default", messages=kwargs["messages"])
+
+    monkeypatch.setattr(litellm, "completion", spy)
+    hooks = RecordingHooks()
+    plain = GatewayLLM("openai/gpt-4o-mini", hooks, stop=["\nObservation:"])
+    plain.call("Current Task: hello")
+    assert seen[0] == {
+        "model": "openai/gpt-4o-mini",
+        "messages": [{"role": "user", "content": "Current Task: hello"}],
+        "stop": ["\nObservation:"],
+    }
+    keyed = GatewayLLM("openai/gpt-4o-mini", hooks, api_key="sk-secret", api_base="http://x")
+    keyed.call("Current Task: hello")
+    assert seen[1]["api_key"] == "sk-secret" and seen[1]["api_base"] == "http://x"
+    assert "sk-secret" not in repr(keyed) and "sk-secret" not in keyed.model_dump_json()
+    assert all("sk-secret" not in repr(call) for call in hooks.calls)
+    assert hooks.calls[0].request_hash != hooks.calls[1].request_hash  # stop is hashed
