@@ -2,7 +2,8 @@
 
 The engine runs one crew synchronously, on a worker thread the runner gives it, and
 reports every step through ``RunHooks``. Each hook blocks until the step is durable in the
-log, so the log's order is the run's order. Hooks are called from the engine's thread.
+log, so the log's order is the run's order. Hooks may be called from any thread the engine
+uses (CrewAI makes model calls on worker threads), but one at a time per run.
 """
 
 from __future__ import annotations
