@@ -52,8 +52,9 @@ def percentile(values: list[float], q: float) -> float:
 
 def raw_crewai(runs: int, storage: Path) -> list[float]:
     os.environ["CREWAI_STORAGE_DIR"] = str(storage)
-    from adapters.offline_llm import register_offline_provider
     from crewai import LLM, Agent, Crew, Process, Task
+
+    from adapters.offline_llm import register_offline_provider
 
     register_offline_provider()
     timings = []
