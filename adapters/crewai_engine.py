@@ -24,38 +24,32 @@ task; ``RunCancelled`` propagates out of ``run()``.
 
 from __future__ import annotations
 
-import os
+import adapters.offline_env  # noqa: F401  (before crewai and litellm)
 
-for _name, _value in {
-    "CREWAI_DISABLE_TELEMETRY": "true",
-    "OTEL_SDK_DISABLED": "true",
-    "CREWAI_TRACING_ENABLED": "false",
-    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-}.items():
-    os.environ.setdefault(_name, _value)
+# isort: split
 
-import json  # noqa: E402
-import threading  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import Any  # noqa: E402
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
 
-from crewai import Agent, Crew, CrewOutput, Process, Task  # noqa: E402
-from crewai.agents.agent_builder.base_agent import BaseAgent  # noqa: E402
-from crewai.hooks import (  # noqa: E402
+from crewai import Agent, Crew, CrewOutput, Process, Task
+from crewai.agents.agent_builder.base_agent import BaseAgent
+from crewai.hooks import (
     HookAborted,
     ToolCallHookContext,
     register_after_tool_call_hook,
     unregister_after_tool_call_hook,
 )
-from crewai.tasks.task_output import TaskOutput  # noqa: E402
-from crewai.tools import BaseTool  # noqa: E402
-from pydantic import PrivateAttr  # noqa: E402
+from crewai.tasks.task_output import TaskOutput
+from crewai.tools import BaseTool
+from pydantic import PrivateAttr
 
-from adapters.llm_gateway import GatewayLLM  # noqa: E402
-from adapters.tools import build_tools  # noqa: E402
-from domain.agent import AgentSpec  # noqa: E402
-from domain.crew import CrewSpec, TaskSpec  # noqa: E402
-from streams.engine import LlmCall, RunCancelled, RunHooks, RunResult  # noqa: E402
+from adapters.llm_gateway import GatewayLLM
+from adapters.tools import build_tools
+from domain.agent import AgentSpec
+from domain.crew import CrewSpec, TaskSpec
+from streams.engine import LlmCall, RunCancelled, RunHooks, RunResult
 
 
 class _HookedTask(Task):

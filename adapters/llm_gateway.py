@@ -21,39 +21,33 @@ from ``api_key``/``api_base`` given to the constructor; they never reach the hoo
 
 from __future__ import annotations
 
-import os
+import adapters.offline_env  # noqa: F401  (before crewai and litellm)
 
-for _name, _value in {
-    "CREWAI_DISABLE_TELEMETRY": "true",
-    "OTEL_SDK_DISABLED": "true",
-    "CREWAI_TRACING_ENABLED": "false",
-    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-}.items():
-    os.environ.setdefault(_name, _value)
+# isort: split
 
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from typing import TYPE_CHECKING, Any, Final  # noqa: E402
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final
 
-import litellm  # noqa: E402
-from crewai.events.types.llm_events import LLMCallType  # noqa: E402
-from crewai.llms.base_llm import BaseLLM, llm_call_context  # noqa: E402
-from crewai.utilities.exceptions.context_window_exceeding_exception import (  # noqa: E402
+import litellm
+from crewai.events.types.llm_events import LLMCallType
+from crewai.llms.base_llm import BaseLLM, llm_call_context
+from crewai.utilities.exceptions.context_window_exceeding_exception import (
     LLMContextLengthExceededError,
 )
-from litellm.exceptions import (  # noqa: E402
+from litellm.exceptions import (
     APIConnectionError,
     ContextWindowExceededError,
     RateLimitError,
     ServiceUnavailableError,
     Timeout,
 )
-from pydantic import BaseModel, Field, PrivateAttr  # noqa: E402
+from pydantic import BaseModel, Field, PrivateAttr
 
-from streams.engine import LlmCall, RunCancelled, RunHooks  # noqa: E402
+from streams.engine import LlmCall, RunCancelled, RunHooks
 
 if TYPE_CHECKING:
     from crewai.agents.agent_builder.base_agent import BaseAgent

@@ -20,31 +20,25 @@ the first call of each distinct request, then success).
 
 from __future__ import annotations
 
-import os
+import adapters.offline_env  # noqa: F401  (before crewai and litellm)
 
-for _name, _value in {
-    "CREWAI_DISABLE_TELEMETRY": "true",
-    "OTEL_SDK_DISABLED": "true",
-    "CREWAI_TRACING_ENABLED": "false",
-    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-}.items():
-    os.environ.setdefault(_name, _value)
+# isort: split
 
-import asyncio  # noqa: E402
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import re  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from typing import Any  # noqa: E402
+import asyncio
+import hashlib
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-import httpx  # noqa: E402
-import litellm  # noqa: E402
-from litellm.exceptions import InternalServerError, RateLimitError  # noqa: E402
-from litellm.llms.custom_llm import CustomLLM  # noqa: E402
-from litellm.types.utils import Choices, Message, ModelResponse, Usage  # noqa: E402
+import httpx
+import litellm
+from litellm.exceptions import InternalServerError, RateLimitError
+from litellm.llms.custom_llm import CustomLLM
+from litellm.types.utils import Choices, Message, ModelResponse, Usage
 
 PROVIDER = "kasal-offline"
 DEFAULT_MODEL = f"{PROVIDER}/default"

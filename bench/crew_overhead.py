@@ -32,9 +32,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from adapters.offline_env import OFFLINE_ENV
 from commands import messages as m
 from commands.context import CommandContext
-from kasal.bootstrap import OFFLINE_ENV, Kasal, bootstrap
+from kasal.bootstrap import Kasal, bootstrap
 from kasal.settings import Settings
 
 TENANT = "bench"

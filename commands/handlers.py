@@ -162,68 +162,31 @@ async def revoke_api_key(
     return key
 
 
-async def start_execution(
-    cmd: m.StartExecution, repo: Repository, ctx: CommandContext, deps: HandlerDeps
-) -> KasalAggregate:
-    execution = await repo.get(Execution, cmd.execution_id)
-    execution.start()
-    return execution
+def execution_step(step: Callable[[Execution, Any], None]) -> Handler:
+    """A runner command's handler: load the execution, apply one step of its state machine."""
+
+    async def handle(
+        cmd: Any, repo: Repository, ctx: CommandContext, deps: HandlerDeps
+    ) -> KasalAggregate:
+        execution = await repo.get(Execution, cmd.execution_id)
+        step(execution, cmd)
+        return execution
+
+    return handle
 
 
-async def record_task_started(
-    cmd: m.RecordTaskStarted, repo: Repository, ctx: CommandContext, deps: HandlerDeps
-) -> KasalAggregate:
-    execution = await repo.get(Execution, cmd.execution_id)
-    execution.start_task(cmd.task_name)
-    return execution
-
-
-async def record_llm_call(
-    cmd: m.RecordLlmCall, repo: Repository, ctx: CommandContext, deps: HandlerDeps
-) -> KasalAggregate:
-    execution = await repo.get(Execution, cmd.execution_id)
-    execution.record_llm_call(dict(cmd.call))
-    return execution
-
-
-async def record_tool_use(
-    cmd: m.RecordToolUse, repo: Repository, ctx: CommandContext, deps: HandlerDeps
-) -> KasalAggregate:
-    execution = await repo.get(Execution, cmd.execution_id)
-    execution.record_tool_use(cmd.task_name, cmd.tool, cmd.tool_input, cmd.output)
-    return execution
-
-
-async def record_task_completed(
-    cmd: m.RecordTaskCompleted, repo: Repository, ctx: CommandContext, deps: HandlerDeps
-) -> KasalAggregate:
-    execution = await repo.get(Execution, cmd.execution_id)
-    execution.complete_task(cmd.task_name, cmd.output)
-    return execution
-
-
-async def complete_execution(
-    cmd: m.CompleteExecution, repo: Repository, ctx: CommandContext, deps: HandlerDeps
-) -> KasalAggregate:
-    execution = await repo.get(Execution, cmd.execution_id)
-    execution.complete(cmd.result, dict(cmd.usage))
-    return execution
-
-
-async def fail_execution(
-    cmd: m.FailExecution, repo: Repository, ctx: CommandContext, deps: HandlerDeps
-) -> KasalAggregate:
-    execution = await repo.get(Execution, cmd.execution_id)
-    execution.fail(cmd.error)
-    return execution
-
-
-async def confirm_cancel(
-    cmd: m.ConfirmCancel, repo: Repository, ctx: CommandContext, deps: HandlerDeps
-) -> KasalAggregate:
-    execution = await repo.get(Execution, cmd.execution_id)
-    execution.confirm_cancel(cmd.reason)
-    return execution
+RUNNER_HANDLERS: dict[type[m.Command], Handler] = {
+    m.StartExecution: execution_step(lambda e, c: e.start()),
+    m.RecordTaskStarted: execution_step(lambda e, c: e.start_task(c.task_name)),
+    m.RecordLlmCall: execution_step(lambda e, c: e.record_llm_call(dict(c.call))),
+    m.RecordToolUse: execution_step(
+        lambda e, c: e.record_tool_use(c.task_name, c.tool, c.tool_input, c.output)
+    ),
+    m.RecordTaskCompleted: execution_step(lambda e, c: e.complete_task(c.task_name, c.output)),
+    m.CompleteExecution: execution_step(lambda e, c: e.complete(c.result, dict(c.usage))),
+    m.FailExecution: execution_step(lambda e, c: e.fail(c.error)),
+    m.ConfirmCancel: execution_step(lambda e, c: e.confirm_cancel(c.reason)),
+}
 
 
 HANDLERS: dict[type[m.Command], Handler] = {
@@ -237,12 +200,5 @@ HANDLERS: dict[type[m.Command], Handler] = {
     m.CancelExecution: cancel_execution,
     m.IssueApiKey: issue_api_key,
     m.RevokeApiKey: revoke_api_key,
-    m.StartExecution: start_execution,
-    m.RecordTaskStarted: record_task_started,
-    m.RecordLlmCall: record_llm_call,
-    m.RecordToolUse: record_tool_use,
-    m.RecordTaskCompleted: record_task_completed,
-    m.CompleteExecution: complete_execution,
-    m.FailExecution: fail_execution,
-    m.ConfirmCancel: confirm_cancel,
+    **RUNNER_HANDLERS,
 }

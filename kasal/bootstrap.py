@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters import offline_env
 from adapters.encryption import EncryptingEventStore, PayloadCipher
 from adapters.sql import make_engine
 from adapters.sql_event_store import SqlEventStore
@@ -22,13 +23,6 @@ from projections.queries import ReadModels
 from streams.engine import CrewEngine
 from streams.execution_runner import ExecutionRunner
 from streams.runtime import InProcessRuntime, Processor
-
-OFFLINE_ENV = {
-    "CREWAI_DISABLE_TELEMETRY": "true",
-    "OTEL_SDK_DISABLED": "true",
-    "CREWAI_TRACING_ENABLED": "false",
-    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-}
 
 
 @dataclass
@@ -91,8 +85,7 @@ async def build_event_store(settings: Settings) -> EventStore:
 def prepare_offline_environment(settings: Settings) -> None:
     """CrewAI and litellm reach for the network unless told not to; and keep their files
     in the data dir. Must run before either is imported."""
-    for name, value in OFFLINE_ENV.items():
-        os.environ.setdefault(name, value)
+    offline_env.apply()
     os.environ.setdefault("CREWAI_STORAGE_DIR", str((settings.data_dir / "crewai").resolve()))
 
 

@@ -54,7 +54,6 @@ class Settings(BaseSettings):
         600.0, gt=0, le=86_400, validation_alias="KASAL_EXECUTION_TIMEOUT_S"
     )
     llm_max_retries: int = Field(3, ge=0, le=10, validation_alias="KASAL_LLM_MAX_RETRIES")
-    network_tools: bool = Field(False, validation_alias="KASAL_NETWORK_TOOLS")
 
     kafka_bootstrap_servers: str = Field(
         "localhost:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"

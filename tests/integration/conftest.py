@@ -5,18 +5,14 @@ files must go to a throw-away directory: this module runs before any test module
 
 from __future__ import annotations
 
+import adapters.offline_env  # noqa: F401  (before crewai and litellm)
+
+# isort: split
+
 import atexit
 import os
 import shutil
 import tempfile
-
-for _name, _value in {
-    "CREWAI_DISABLE_TELEMETRY": "true",
-    "OTEL_SDK_DISABLED": "true",
-    "CREWAI_TRACING_ENABLED": "false",
-    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-}.items():
-    os.environ.setdefault(_name, _value)
 
 _STORAGE = tempfile.mkdtemp(prefix="kasal-crewai-storage-")
 os.environ["CREWAI_STORAGE_DIR"] = _STORAGE
