@@ -29,12 +29,20 @@ def sqlite_url(path: Path | str) -> str:
 
 
 def make_engine(
-    url: str, *, echo: bool = False, schema: str | None = None, immediate: bool = False
+    url: str,
+    *,
+    echo: bool = False,
+    schema: str | None = None,
+    immediate: bool = False,
+    durable: bool = True,
 ) -> AsyncEngine:
     """An engine; for SQLite, WAL with a busy timeout, and ``BEGIN IMMEDIATE`` if asked.
 
     ``immediate`` takes SQLite's write lock when a transaction begins, so that two
     writers never both read and then both try to upgrade (which SQLite refuses).
+    ``durable=False`` (read models: rebuildable from the log) syncs WAL at checkpoints
+    only (``synchronous=NORMAL``): a power cut may undo the last commits, never corrupt,
+    and the projector re-projects them from its tracked position.
     """
     url = async_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
@@ -45,7 +53,7 @@ def make_engine(
         if immediate:  # one writer connection: in-process appends queue on the pool
             kwargs.update(pool_size=1, max_overflow=0, pool_timeout=60)
         engine = create_async_engine(url, **kwargs)
-        _configure_sqlite(engine, immediate=immediate)
+        _configure_sqlite(engine, immediate=immediate, durable=durable)
         return engine
     if schema:
         kwargs["connect_args"] = {"server_settings": {"search_path": schema}}
@@ -53,13 +61,13 @@ def make_engine(
     return create_async_engine(url, **kwargs)
 
 
-def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, durable: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

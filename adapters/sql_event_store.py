@@ -125,15 +125,18 @@ class SqlEventStore:
                 version, prev = await self._head_of(conn, aggregate_id)
                 if version != expected_version:
                     raise ConcurrencyError(aggregate_id, expected_version, version)
-                last_position = 0
+                rows = []
                 for event in events:
                     sealed = seal(event, prev)
-                    inserted = await conn.execute(
-                        insert(events_table).returning(events_table.c.position),
-                        to_row(sealed),
-                    )
-                    last_position = int(inserted.scalar_one())
+                    rows.append(to_row(sealed))
                     prev = sealed.hash
+                inserted = await conn.execute(  # one statement for the whole batch
+                    insert(events_table).returning(
+                        events_table.c.position, sort_by_parameter_order=True
+                    ),
+                    rows,
+                )
+                last_position = int(inserted.scalars().all()[-1])
                 last_version = events[-1].version
                 if command:
                     await conn.execute(

@@ -51,7 +51,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-def raw_crewai(runs: int, storage: Path) -> list[float]:
+def raw_crewai(runs: int, storage: Path, model: str) -> list[float]:
     os.environ["CREWAI_STORAGE_DIR"] = str(storage)
     from crewai import LLM, Agent, Crew, Process, Task
 
@@ -60,7 +60,7 @@ def raw_crewai(runs: int, storage: Path) -> list[float]:
     register_offline_provider()
     timings = []
     for _ in range(runs + 1):  # the first is a warm-up
-        agent = Agent(**AGENT, llm=LLM(model="kasal-offline/default"), verbose=False)
+        agent = Agent(**AGENT, llm=LLM(model=model), verbose=False)
         tasks = [Task(name=n, description=d, expected_output=o, agent=agent)
                  for n, d, o in TASKS]
         crew = Crew(agents=[agent], tasks=tasks, process=Process.sequential, verbose=False)
@@ -71,12 +71,14 @@ def raw_crewai(runs: int, storage: Path) -> list[float]:
     return timings[1:]
 
 
-async def kasal_instance(directory: Path, concurrency: int) -> tuple[Kasal, str]:
+async def kasal_instance(
+    directory: Path, concurrency: int, model: str = "kasal-offline/default"
+) -> tuple[Kasal, str]:
     settings = Settings(KASAL_DATA_DIR=directory, KASAL_MAX_CONCURRENT_EXECUTIONS=concurrency)
     kasal = await bootstrap(settings)
     await kasal.start()
     ctx = CommandContext(tenant_id=TENANT, actor="bench")
-    agent = await kasal.bus.dispatch(m.RegisterAgent(**AGENT), ctx)
+    agent = await kasal.bus.dispatch(m.RegisterAgent(**AGENT, llm=model), ctx)
     crew = await kasal.bus.dispatch(
         m.DefineCrew(name="bench", agents=[agent.aggregate_id], tasks=[
             m.TaskFields(name=n, description=d, expected_output=o, agent=agent.aggregate_id)
@@ -105,8 +107,8 @@ async def request(kasal: Kasal, crew_id: str) -> str:
     return result.aggregate_id
 
 
-async def through_kasal(runs: int, directory: Path) -> list[float]:
-    kasal, crew_id = await kasal_instance(directory, 1)
+async def through_kasal(runs: int, directory: Path, model: str) -> list[float]:
+    kasal, crew_id = await kasal_instance(directory, 1, model)
     timings = []
     try:
         for _ in range(runs + 1):
@@ -118,8 +120,8 @@ async def through_kasal(runs: int, directory: Path) -> list[float]:
     return timings[1:]
 
 
-async def throughput(concurrency: int, runs: int, directory: Path) -> float:
-    kasal, crew_id = await kasal_instance(directory, concurrency)
+async def throughput(concurrency: int, runs: int, directory: Path, model: str) -> float:
+    kasal, crew_id = await kasal_instance(directory, concurrency, model)
     try:
         await until_completed(kasal, [await request(kasal, crew_id)])  # warm-up
         start = time.perf_counter()
@@ -135,18 +137,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="N (default 20)")
     parser.add_argument("--throughput-runs", type=int, default=32, help="M (default 32)")
+    parser.add_argument("--model", default="kasal-offline/default",
+                        help="kasal-offline/slow answers in 0.3 s, like a fast provider")
     args = parser.parse_args()
     for name, value in OFFLINE_ENV.items():  # before anything imports crewai or litellm
         os.environ.setdefault(name, value)
     console = Console()
     with tempfile.TemporaryDirectory(prefix="kasal-crew-bench-") as tmp:
         root = Path(tmp)
-        raw = raw_crewai(args.runs, root / "raw")
-        kasal = asyncio.run(through_kasal(args.runs, root / "kasal"))
-        rates = {c: asyncio.run(throughput(c, args.throughput_runs, root / f"c{c}"))
+        raw = raw_crewai(args.runs, root / "raw", args.model)
+        kasal = asyncio.run(through_kasal(args.runs, root / "kasal", args.model))
+        rates = {c: asyncio.run(throughput(c, args.throughput_runs, root / f"c{c}", args.model))
                  for c in (1, 4, 16)}
     ratio = statistics.median(kasal) / statistics.median(raw)
-    table = Table(title="Crew overhead: 2-task sequential crew, offline model")
+    table = Table(title=f"Crew overhead: 2-task sequential crew, {args.model}")
     for column in ("path", "runs", "p50 ms", "p90 ms", "mean ms"):
         table.add_column(column, justify="right" if column != "path" else "left")
     for name, values in (("raw CrewAI kickoff()", raw), ("through Kasal (request → "
@@ -165,6 +169,7 @@ def main() -> None:
     figures: dict[str, Any] = {
         "raw_p50_ms": statistics.median(raw) * 1000,
         "kasal_p50_ms": statistics.median(kasal) * 1000,
+        "model": args.model,
         "ratio": ratio,
         "completed_per_minute": rates,
     }

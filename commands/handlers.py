@@ -175,15 +175,29 @@ def execution_step(step: Callable[[Execution, Any], None]) -> Handler:
     return handle
 
 
+def apply_step(execution: Execution, step: m.Step) -> None:
+    match step.kind:
+        case "start":
+            execution.start()
+        case "task_started":
+            execution.start_task(str(step.task_name))
+        case "llm_call":
+            execution.record_llm_call(dict(step.call or {}))
+        case "tool_used":
+            execution.record_tool_use(step.task_name, str(step.tool), step.tool_input, step.output)
+        case "task_completed":
+            execution.complete_task(str(step.task_name), step.output)
+        case "complete":
+            execution.complete(step.output, dict(step.usage or {}))
+
+
+def apply_steps(execution: Execution, cmd: m.RecordSteps) -> None:
+    for step in cmd.steps:  # a refused step refuses the batch: nothing is appended
+        apply_step(execution, step)
+
+
 RUNNER_HANDLERS: dict[type[m.Command], Handler] = {
-    m.StartExecution: execution_step(lambda e, c: e.start()),
-    m.RecordTaskStarted: execution_step(lambda e, c: e.start_task(c.task_name)),
-    m.RecordLlmCall: execution_step(lambda e, c: e.record_llm_call(dict(c.call))),
-    m.RecordToolUse: execution_step(
-        lambda e, c: e.record_tool_use(c.task_name, c.tool, c.tool_input, c.output)
-    ),
-    m.RecordTaskCompleted: execution_step(lambda e, c: e.complete_task(c.task_name, c.output)),
-    m.CompleteExecution: execution_step(lambda e, c: e.complete(c.result, dict(c.usage))),
+    m.RecordSteps: execution_step(apply_steps),
     m.FailExecution: execution_step(lambda e, c: e.fail(c.error)),
     m.ConfirmCancel: execution_step(lambda e, c: e.confirm_cancel(c.reason)),
 }

@@ -100,43 +100,30 @@ def fingerprint_source(command: Command) -> dict[str, Any]:
 
 
 # --- commands the execution runner sends (not exposed over HTTP) -----------------------
-class StartExecution(Command):
-    execution_id: Id
-
-
-class RecordTaskStarted(Command):
-    execution_id: Id
-    task_name: Name
-
-
-class RecordLlmCall(Command):
-    execution_id: Id
-    call: dict[str, Any]
-
-
-class RecordToolUse(Command):
-    execution_id: Id
-    task_name: Name | None = None
-    tool: Name
-    tool_input: str
-    output: str
-
-
-class RecordTaskCompleted(Command):
-    execution_id: Id
-    task_name: Name
-    output: str
-
-
-class CompleteExecution(Command):
-    execution_id: Id
-    result: str
-    usage: dict[str, Any] = Field(default_factory=dict)
-
-
 class FailExecution(Command):
     execution_id: Id
     error: Annotated[str, StringConstraints(min_length=1, max_length=20_000)]
+
+
+class Step(BaseModel):
+    """One step of a run, as the runner batches them (see RecordSteps)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    kind: Literal["start", "task_started", "llm_call", "tool_used", "task_completed", "complete"]
+    task_name: Name | None = None
+    call: dict[str, Any] | None = None
+    tool: Name | None = None
+    tool_input: str = ""
+    output: str = ""
+    usage: dict[str, Any] | None = None
+
+
+class RecordSteps(Command):
+    """Several steps of one execution, appended in one transaction, in order."""
+
+    execution_id: Id
+    steps: list[Step] = Field(min_length=1, max_length=1000)
 
 
 class ConfirmCancel(Command):

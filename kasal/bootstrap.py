@@ -112,9 +112,11 @@ async def bootstrap(
     store = store or await build_event_store(settings)
     deps = HandlerDeps(default_llm=settings.default_llm, known_tools=BUILTIN_TOOL_NAMES)
     bus = CommandBus(store, deps)
-    read_engine = make_engine(settings.read_model_url, echo=settings.sql_debug)
+    read_engine = make_engine(settings.read_model_url, echo=settings.sql_debug, durable=False)
     # the projector writes through its own engine: on SQLite it takes the write lock up front
-    projector_engine = make_engine(settings.read_model_url, echo=settings.sql_debug, immediate=True)
+    projector_engine = make_engine(
+        settings.read_model_url, echo=settings.sql_debug, immediate=True, durable=False
+    )
     projector = SqlProjector(projector_engine)
     read_models = ReadModels(read_engine)
     live = LiveExecutionFeed()

@@ -22,10 +22,11 @@ from typing import Any
 from commands import messages as m
 from commands.bus import CommandBus
 from commands.context import CommandContext
-from commands.ports import AppendResult, EventStore
+from commands.ports import EventStore
 from domain.envelope import RecordedEvent
 from domain.errors import DomainError
 from domain.execution import CANCEL_REQUESTED, REQUESTED, TERMINAL, Execution
+from domain.ids import uuid7
 from domain.registry import rehydrate
 from streams.engine import CrewEngine, LlmCall, RunCancelled
 
@@ -36,7 +37,13 @@ TIMEOUT = "timeout"
 
 
 class RunHooksImpl:
-    """Bridges the engine's thread to the bus on the event loop, step by step."""
+    """Bridges the engine's threads to the bus on the event loop.
+
+    Steps are queued, then appended as ONE ``RecordSteps`` command (one transaction) right
+    before every model call that is not answered from the log, and at the end of the run.
+    So each paid call is preceded by a durable record of everything before it, and a crash
+    can lose at most the call in flight, while a run costs a few appends, not one per step.
+    """
 
     def __init__(
         self,
@@ -54,20 +61,19 @@ class RunHooksImpl:
         self.causation_id = requested.event_id
         self.stop_reason: str | None = None
         self.lock = threading.Lock()
+        self.pending: list[m.Step] = []
         self.recorded: dict[str, str] = {}
-        self.llm_calls = 0
-        self.tool_uses = 0
         self.usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
                       "cost": 0.0, "llm_calls": 0, "replayed_llm_calls": 0}
         for event in events:
             if event.type == "ExecutionLlmCallCompleted":
                 call = event.payload["call"]
                 self.recorded.setdefault(call["request_hash"], call["response"])
-                self.llm_calls += 1
                 self._count(call)
-            elif event.type == "ExecutionToolUsed":
-                self.tool_uses += 1
         self.completed_tasks = set(execution.completed_tasks)
+        self.started_tasks: set[str] = set()
+        if execution.status == REQUESTED:
+            self.pending.append(m.Step(kind="start"))
 
     # --- called by the runner -------------------------------------------------------
     def stop(self, reason: str) -> None:
@@ -75,7 +81,18 @@ class RunHooksImpl:
             if self.stop_reason is None:
                 self.stop_reason = reason
 
-    # --- RunHooks, called on the engine's thread ------------------------------------
+    def take(self) -> list[m.Step]:
+        with self.lock:
+            steps, self.pending = self.pending, []
+        return steps
+
+    def batch(self, steps: list[m.Step]) -> tuple[m.RecordSteps, CommandContext]:
+        return (
+            m.RecordSteps(execution_id=self.execution_id, steps=steps),
+            self.context(f"steps:{uuid7()}"),
+        )
+
+    # --- RunHooks, called on the engine's threads ------------------------------------
     def cancelled(self) -> bool:
         return self.stop_reason is not None
 
@@ -84,44 +101,55 @@ class RunHooksImpl:
         if response is not None:
             with self.lock:
                 self.usage["replayed_llm_calls"] += 1
-        return response
+            return response
+        self.flush()  # the model is about to be paid: make everything before it durable
+        return None
 
     def task_started(self, task_name: str) -> None:
-        if task_name not in self.completed_tasks:
-            self._send(m.RecordTaskStarted(execution_id=self.execution_id, task_name=task_name),
-                       f"task-started:{task_name}")
+        if task_name not in self.completed_tasks and task_name not in self.started_tasks:
+            self.started_tasks.add(task_name)
+            self._queue(m.Step(kind="task_started", task_name=task_name))
 
     def task_completed(self, task_name: str, output: str) -> None:
-        if task_name in self.completed_tasks:
-            return
-        self._send(
-            m.RecordTaskCompleted(execution_id=self.execution_id, task_name=task_name,
-                                  output=output),
-            f"task-completed:{task_name}",
-        )
-        self.completed_tasks.add(task_name)
+        if task_name not in self.completed_tasks:
+            self.completed_tasks.add(task_name)
+            self._queue(m.Step(kind="task_completed", task_name=task_name, output=output))
 
     def llm_call(self, call: LlmCall) -> None:
+        payload = call.as_payload()
         with self.lock:
-            self.llm_calls += 1
-            sequence = self.llm_calls
-            self._count(call.as_payload())
-        self._send(m.RecordLlmCall(execution_id=self.execution_id, call=call.as_payload()),
-                   f"llm:{sequence}")
+            self._count(payload)
+        self._queue(m.Step(kind="llm_call", call=payload))
 
     def tool_used(self, task_name: str | None, tool: str, tool_input: str, output: str) -> None:
         if task_name in self.completed_tasks:  # replaying a task the log already holds
             return
-        with self.lock:
-            self.tool_uses += 1
-            sequence = self.tool_uses
-        self._send(
-            m.RecordToolUse(execution_id=self.execution_id, task_name=task_name, tool=tool,
-                            tool_input=tool_input[:20_000], output=output[:20_000]),
-            f"tool:{sequence}",
+        self._queue(m.Step(kind="tool_used", task_name=task_name, tool=tool,
+                           tool_input=tool_input[:20_000], output=output[:20_000]))
+
+    def flush(self) -> None:
+        """Append the queued steps now (from an engine thread; blocks until durable)."""
+        if self.stop_reason is not None:
+            raise RunCancelled(self.stop_reason)
+        steps = self.take()
+        if not steps:
+            return
+        future = asyncio.run_coroutine_threadsafe(
+            self.runner.bus.dispatch(*self.batch(steps)), self.loop
         )
+        try:
+            future.result()
+        except DomainError as error:  # the execution moved on (cancelled, failed) meanwhile
+            self.stop(str(error))
+            raise RunCancelled(str(error)) from error
 
     # --- internals ------------------------------------------------------------------
+    def _queue(self, step: m.Step) -> None:
+        if self.stop_reason is not None:
+            raise RunCancelled(self.stop_reason)
+        with self.lock:
+            self.pending.append(step)
+
     def _count(self, call: dict[str, Any]) -> None:
         prompt = int(call.get("prompt_tokens") or 0)
         completion = int(call.get("completion_tokens") or 0)
@@ -139,18 +167,6 @@ class RunHooksImpl:
             correlation_id=self.correlation_id,
             causation_id=self.causation_id,
         )
-
-    def _send(self, command: m.Command, step: str) -> None:
-        if self.stop_reason is not None:
-            raise RunCancelled(self.stop_reason)
-        future = asyncio.run_coroutine_threadsafe(
-            self.runner.bus.dispatch(command, self.context(step)), self.loop
-        )
-        try:
-            future.result()
-        except DomainError as error:  # the execution moved on (cancelled, failed) meanwhile
-            self.stop(str(error))
-            raise RunCancelled(str(error)) from error
 
 
 class ExecutionRunner:
@@ -247,8 +263,6 @@ class ExecutionRunner:
             await self._finish(hooks, m.ConfirmCancel(execution_id=execution_id,
                                                       reason="cancelled before it could run"))
             return
-        if execution.status == REQUESTED:
-            await self._dispatch(hooks, m.StartExecution(execution_id=execution_id), "start")
         self.hooks[execution_id] = hooks
         timeout = execution.timeout_s or self.default_timeout_s
         work = loop.run_in_executor(
@@ -262,38 +276,49 @@ class ExecutionRunner:
             try:
                 result = await work
             except RunCancelled:
-                reason = hooks.stop_reason or "cancelled"
-                if reason == SHUTDOWN:
-                    return  # left running on purpose: resumed at the next start
-                if reason == TIMEOUT:
-                    await self._finish(hooks, m.FailExecution(
-                        execution_id=execution_id,
-                        error=f"timed out after {timeout:g} s (timeout_s)"))
-                else:
-                    await self._finish(hooks, m.ConfirmCancel(execution_id=execution_id,
-                                                              reason=reason))
+                await self._ended_early(hooks, timeout)
                 return
             except Exception as error:
                 if hooks.stop_reason == SHUTDOWN:
+                    await self._record_pending(hooks)
                     return
+                await self._record_pending(hooks)
                 await self._finish(hooks, m.FailExecution(
                     execution_id=execution_id, error=describe(error)))
                 return
-            if hooks.stop_reason == TIMEOUT:
-                await self._finish(hooks, m.FailExecution(
-                    execution_id=execution_id, error=f"timed out after {timeout:g} s (timeout_s)"))
+            if hooks.stop_reason is not None:
+                await self._ended_early(hooks, timeout)
                 return
-            await self._finish(hooks, m.CompleteExecution(
-                execution_id=execution_id, result=result.output, usage=dict(hooks.usage)))
+            steps = [*hooks.take(), m.Step(kind="complete", output=result.output,
+                                           usage=dict(hooks.usage))]
+            with contextlib.suppress(DomainError):  # finished by someone else meanwhile
+                await self.bus.dispatch(*hooks.batch(steps))
         finally:
             self.hooks.pop(execution_id, None)
 
+    async def _ended_early(self, hooks: RunHooksImpl, timeout: float) -> None:
+        """Cancelled, timed out or shut down: keep what was done, then say how it ended."""
+        reason = hooks.stop_reason or "cancelled"
+        await self._record_pending(hooks)
+        if reason == SHUTDOWN:
+            return  # left running on purpose: resumed at the next start
+        if reason == TIMEOUT:
+            error = f"timed out after {timeout:g} s (timeout_s)"
+            await self._finish(hooks, m.FailExecution(execution_id=hooks.execution_id,
+                                                      error=error))
+        else:
+            await self._finish(hooks, m.ConfirmCancel(execution_id=hooks.execution_id,
+                                                      reason=reason))
+
+    async def _record_pending(self, hooks: RunHooksImpl) -> None:
+        steps = hooks.take()
+        if steps:
+            with contextlib.suppress(DomainError):
+                await self.bus.dispatch(*hooks.batch(steps))
+
     async def _finish(self, hooks: RunHooksImpl, command: m.Command) -> None:
         with contextlib.suppress(DomainError):  # already finished by someone else
-            await self._dispatch(hooks, command, "finish")
-
-    async def _dispatch(self, hooks: RunHooksImpl, command: m.Command, step: str) -> AppendResult:
-        return await self.bus.dispatch(command, hooks.context(step))
+            await self.bus.dispatch(command, hooks.context("finish"))
 
 
 def describe(error: BaseException) -> str:
