@@ -279,3 +279,42 @@ async def stream_execution_events(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+@router.get("/search", response_model=schemas.SearchResults, tags=["search"])
+async def search(
+    principal: Viewer,
+    services: QueryServicesDep,
+    response: Response,
+    q: Annotated[str, Query(description="what to look for, in plain words", max_length=1000)],
+    kind: Literal["agent", "crew", "execution"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    min_position: MinPosition = None,
+) -> dict[str, Any]:
+    """Semantic search over the tenant's agents, crews and execution results."""
+    if services.search is None:
+        raise ApiError(503, "search_unavailable", "vector search is off (KASAL_VECTOR_SEARCH)")
+    if not q.strip():
+        raise ApiError(422, "validation_error", "q: must not be empty; say what to look for")
+    if min_position is not None:
+        reached = await services.search.clock.wait_for(
+            min_position, services.min_position_timeout
+        )
+        if reached < min_position:
+            raise ApiError(
+                503, "projection_behind",
+                f"the vector index is at position {reached}, not yet {min_position}; "
+                "retry shortly", {"Retry-After": "1"},
+            )
+    result = await services.search.search(principal.tenant_id, q, kind=kind, limit=limit)
+    response.headers[POSITION_HEADER] = str(result.position)
+    return {
+        "query": q,
+        "model": result.model,
+        "position": result.position,
+        "items": [
+            {"id": h.aggregate_id, "kind": h.kind, "score": h.score, "title": h.title,
+             "text": h.text}
+            for h in result.hits
+        ],
+    }

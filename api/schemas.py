@@ -167,3 +167,18 @@ class AuditTrail(Model):
     chain_valid: bool = Field(description="every event's hash and link verified")
     chain_error: str | None
     events: list[AuditEvent]
+
+
+class SearchHit(Model):
+    id: str = Field(description="the agent, crew or execution id")
+    kind: Literal["agent", "crew", "execution"]
+    score: float = Field(description="cosine similarity, higher is closer")
+    title: str
+    text: str
+
+
+class SearchResults(Model):
+    query: str
+    model: str = Field(description="the embedding model the index was built with")
+    position: int = Field(description="the log position the vector index reflects")
+    items: list[SearchHit]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from projections.clock import ProjectionClock
 from projections.live import LiveExecutionFeed
 from projections.queries import ReadModels
+from projections.search import VectorSearch
 
 
 @dataclass(frozen=True)
@@ -19,3 +20,4 @@ class QueryServices:
     min_position_timeout: float = 5.0
     live: LiveExecutionFeed | None = None
     keepalive_s: float = 15.0
+    search: VectorSearch | None = None

@@ -20,6 +20,8 @@ from projections.clock import ProjectionClock
 from projections.live import LiveExecutionFeed
 from projections.projector import SqlProjector
 from projections.queries import ReadModels
+from projections.search import VectorSearch
+from projections.vector_projector import VectorProjector
 from streams.engine import CrewEngine
 from streams.execution_runner import ExecutionRunner
 from streams.runtime import InProcessRuntime, Processor
@@ -37,6 +39,7 @@ class Kasal:
     clock: ProjectionClock
     live: LiveExecutionFeed
     runner: ExecutionRunner | None = None
+    search: VectorSearch | None = None
     running: bool = field(default=False)
 
     async def start(self, *, run_processors: bool = True) -> None:
@@ -44,6 +47,8 @@ class Kasal:
         executions the log left unfinished."""
         await self.projector.initialize()
         self.clock.advance(await self.projector.position())
+        if self.search is not None:
+            await self.search.projector.initialize()
         if run_processors:
             self.live.start_at(await self.store.head_position())
             await self.runtime.start()
@@ -66,6 +71,8 @@ class Kasal:
         await self.store.close()
         await self.read_engine.dispose()
         await self.projector.engine.dispose()
+        if self.search is not None:
+            await self.search.index.close()
 
     async def wait_until_projected(self, timeout: float) -> bool:
         """Wake the processors and wait until the SQL projection reaches the store's head."""
@@ -98,15 +105,30 @@ def build_engine(settings: Settings) -> CrewEngine:
     return CrewAIEngine(max_retries=settings.llm_max_retries)
 
 
+def build_search(settings: Settings, engine: AsyncEngine) -> VectorSearch:
+    from adapters.embeddings import build_embedder
+    from adapters.qdrant_index import QdrantVectorIndex
+
+    embedder = build_embedder(settings.embedding_model, settings.data_dir / "models")
+    if settings.qdrant_url:
+        index = QdrantVectorIndex(url=settings.qdrant_url, api_key=settings.qdrant_api_key)
+    else:  # local mode: one process at a time may open this folder
+        index = QdrantVectorIndex(path=settings.data_dir / "qdrant")
+    return VectorSearch(embedder, index, VectorProjector(embedder, index, engine))
+
+
 async def bootstrap(
     settings: Settings,
     *,
     store: EventStore | None = None,
     engine: CrewEngine | None = None,
     run_executions: bool = True,
+    with_vectors: bool | None = None,
 ) -> Kasal:
     """Wire one embedded Kasal. ``run_executions=False`` leaves out the execution runner
-    (CLI commands that only write or rebuild, and do not want CrewAI's import time)."""
+    (CLI commands that only write or rebuild, and do not want CrewAI's import time);
+    ``with_vectors`` (default: with the runner, when ``KASAL_VECTOR_SEARCH``) the vector
+    projector and search, which hold the Qdrant folder open."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     prepare_offline_environment(settings)
     store = store or await build_event_store(settings)
@@ -132,12 +154,24 @@ async def bootstrap(
     processors: list[Processor] = [projector, live]
     if runner is not None:
         processors.append(runner)
+    if with_vectors is None:
+        with_vectors = run_executions
+    search = None
+    if with_vectors and settings.vector_search:
+        search = build_search(settings, projector_engine)
+        processors.append(search.projector)
     runtime = InProcessRuntime(store, processors)
     clock = ProjectionClock(projector.position)
     bus.subscribe(runtime.notify)
-    runtime.on_progress(
-        lambda name, position: clock.advance(position) if name == projector.name else None
-    )
+
+    def progress(name: str, position: int) -> None:
+        if name == projector.name:
+            clock.advance(position)
+        elif search is not None and name == search.projector.name:
+            search.clock.advance(position)
+
+    runtime.on_progress(progress)
     return Kasal(
-        settings, store, bus, read_engine, read_models, projector, runtime, clock, live, runner
+        settings, store, bus, read_engine, read_models, projector, runtime, clock, live, runner,
+        search,
     )

@@ -36,9 +36,11 @@ def load_settings(data_dir: Path) -> Settings:
     return settings
 
 
-def with_kasal(settings: Settings, work: Callable[[Kasal], Awaitable[T]]) -> T:
+def with_kasal(
+    settings: Settings, work: Callable[[Kasal], Awaitable[T]], *, with_vectors: bool = False
+) -> T:
     async def run() -> T:
-        kasal = await bootstrap(settings, run_executions=False)
+        kasal = await bootstrap(settings, run_executions=False, with_vectors=with_vectors)
         await kasal.start(run_processors=False)
         try:
             return await work(kasal)
@@ -217,9 +219,11 @@ def projections_rebuild(data_dir: Path) -> None:
 
     async def work(kasal: Kasal) -> int:
         await kasal.projector.rebuild()
+        if kasal.search is not None:
+            await kasal.search.projector.rebuild()
         return await kasal.catch_up()
 
-    position = with_kasal(settings, work)
+    position = with_kasal(settings, work, with_vectors=True)
     click.echo(f"rebuilt read models up to position {position}")
 
 

@@ -59,6 +59,9 @@ class Settings(BaseSettings):
         "localhost:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
     )
     qdrant_url: str | None = Field(None, validation_alias="QDRANT_URL")
+    qdrant_api_key: str | None = Field(None, validation_alias="QDRANT_API_KEY")
+    vector_search: bool = Field(True, validation_alias="KASAL_VECTOR_SEARCH")
+    embedding_model: str = Field("wordllama", validation_alias="KASAL_EMBEDDING_MODEL")
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:

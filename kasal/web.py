@@ -50,6 +50,7 @@ def build_app(kasal: Kasal, *, manage_lifecycle: bool = True) -> FastAPI:
         refresh=kasal.wait_until_projected,
         min_position_timeout=kasal.settings.min_position_timeout,
         live=kasal.live,
+        search=kasal.search,
     )
     return create_app(
         kasal.bus,

@@ -1,0 +1,133 @@
+"""The vector projector: agents, crews and execution results, embedded into the vector index.
+
+Point ids are derived from (kind, aggregate id), so an upsert replayed or redelivered lands
+on the same point with the same vector: nothing changes. The tracked position is written
+after the index accepted the batch (Qdrant has no transaction shared with SQL); a crash in
+between replays the batch, which is harmless for the same reason. Archived agents and crews
+are deleted from the index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.envelope import RecordedEvent
+from projections import schema as s
+from projections.projector import set_position, tracked_position
+from projections.vectors import Embedder, Kind, VectorIndex, VectorPoint, collection_name
+
+POINT_NAMESPACE = uuid.UUID("6b617361-6c00-4000-8000-766563746f72")  # "kasal" ... "vector"
+MAX_TEXT = 4000
+
+
+def point_id(kind: Kind, aggregate_id: str) -> str:
+    return str(uuid.uuid5(POINT_NAMESPACE, f"{kind}:{aggregate_id}"))
+
+
+def agent_text(spec: dict[str, Any]) -> tuple[str, str]:
+    return spec["role"], f"{spec['role']}. {spec['goal']} {spec['backstory']}"
+
+
+def crew_text(spec: dict[str, Any]) -> tuple[str, str]:
+    tasks = " ".join(f"{t['name']}: {t['description']}" for t in spec["tasks"])
+    return spec["name"], f"{spec['name']}. {tasks}"
+
+
+class VectorProjector:
+    def __init__(self, embedder: Embedder, index: VectorIndex, engine: AsyncEngine) -> None:
+        self.embedder = embedder
+        self.index = index
+        self.engine = engine  # the SQL read-model database: tracking and crew names
+        self.collection = collection_name(embedder.model, embedder.dimension)
+        self.name = f"vectors:{self.collection}"
+        self.crew_of_execution: dict[str, tuple[str, str]] = {}
+
+    async def initialize(self) -> None:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(s.metadata.create_all)
+        await self.index.ensure_collection(
+            self.collection, self.embedder.dimension, self.embedder.model
+        )
+
+    async def position(self) -> int:
+        async with self.engine.connect() as conn:
+            return await tracked_position(conn, self.name)
+
+    async def rebuild(self) -> None:
+        """Forget the tracked position: the runtime re-embeds everything from the log."""
+        async with self.engine.begin() as conn:
+            await conn.execute(s.tracking.delete().where(s.tracking.c.name == self.name))
+
+    async def handle(self, events: Sequence[RecordedEvent]) -> int:
+        start = await self.position()
+        fresh = [e for e in events if e.position > start]
+        if not fresh:
+            return start
+        # the last change of each point in the batch wins, in log order
+        changes: dict[str, VectorPoint | None] = {}
+        for event in fresh:
+            change = await self._change(event)
+            if change is not None:
+                changes[change[0]] = change[1]
+        upserts = [p for p in changes.values() if p is not None]
+        deletes = [pid for pid, p in changes.items() if p is None]
+        if upserts:
+            vectors = await asyncio.to_thread(self.embedder.embed, [p.text for p in upserts])
+            points = [
+                VectorPoint(**{**p.__dict__, "vector": v})
+                for p, v in zip(upserts, vectors, strict=True)
+            ]
+            await self.index.upsert(self.collection, points)
+        if deletes:
+            await self.index.delete(self.collection, deletes)
+        position = fresh[-1].position
+        async with self.engine.begin() as conn:
+            await set_position(conn, self.name, position, await tracked_position(conn, self.name))
+        return position
+
+    async def _change(self, e: RecordedEvent) -> tuple[str, VectorPoint | None] | None:
+        p = e.payload
+        match e.type:
+            case "AgentRegistered" | "AgentUpdated":
+                title, text = agent_text(p["spec"])
+                return self._point("agent", e, title, text)
+            case "CrewDefined" | "CrewUpdated":
+                title, text = crew_text(p["spec"])
+                return self._point("crew", e, title, text, process=p["spec"]["process"])
+            case "AgentArchived":
+                return point_id("agent", e.aggregate_id), None
+            case "CrewArchived":
+                return point_id("crew", e.aggregate_id), None
+            case "ExecutionRequested":
+                self.crew_of_execution[e.aggregate_id] = (p["crew_id"], p["crew"]["name"])
+            case "ExecutionCompleted":
+                crew_id, crew_name = await self._crew_of(e.aggregate_id)
+                self.crew_of_execution.pop(e.aggregate_id, None)
+                return self._point("execution", e, f"result of {crew_name}", str(p["result"]),
+                                   crew_id=crew_id)
+        return None
+
+    def _point(self, kind: Kind, e: RecordedEvent, title: str, text: str,
+               **extra: Any) -> tuple[str, VectorPoint]:
+        pid = point_id(kind, e.aggregate_id)
+        return pid, VectorPoint(
+            id=pid, vector=[], tenant_id=e.tenant_id, kind=kind, aggregate_id=e.aggregate_id,
+            title=title[:200], text=text[:MAX_TEXT], extra=extra,
+        )
+
+    async def _crew_of(self, execution_id: str) -> tuple[str, str]:
+        known = self.crew_of_execution.get(execution_id)
+        if known is not None:
+            return known
+        async with self.engine.connect() as conn:  # requested before this process started
+            row = (await conn.execute(
+                select(s.executions.c.crew_id, s.executions.c.crew_name)
+                .where(s.executions.c.id == execution_id)
+            )).first()
+        return (row.crew_id, row.crew_name) if row else ("", "a crew")

@@ -1,0 +1,79 @@
+"""Ports of the vector read model: an embedding model and a vector index (Qdrant in adapters/).
+
+Each collection is named after the model and dimension that built it, and its projector
+tracks its position under that name: changing the model starts a new collection, rebuilt
+from the log, and vectors of two models are never mixed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+Kind = Literal["agent", "crew", "execution"]
+
+
+class Embedder(Protocol):
+    model: str  # e.g. "wordllama/l2_supercat_256"
+    dimension: int
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One vector per text (blocking, CPU-bound: call it off the event loop)."""
+        ...
+
+
+@dataclass(frozen=True)
+class VectorPoint:
+    id: str  # deterministic: a UUID derived from (kind, aggregate id)
+    vector: list[float]
+    tenant_id: str
+    kind: Kind
+    aggregate_id: str
+    title: str
+    text: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VectorHit:
+    aggregate_id: str
+    kind: Kind
+    score: float
+    title: str
+    text: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class VectorIndex(Protocol):
+    async def ensure_collection(self, name: str, dimension: int, model: str) -> None:
+        """Create the collection if missing (cosine distance; payload indexes on tenant_id
+        and kind); record the model and dimension in it. Refuse a collection of that name
+        built with another model or dimension."""
+        ...
+
+    async def upsert(self, collection: str, points: Sequence[VectorPoint]) -> None: ...
+
+    async def delete(self, collection: str, point_ids: Sequence[str]) -> None: ...
+
+    async def search(
+        self,
+        collection: str,
+        vector: list[float],
+        *,
+        tenant_id: str,
+        kind: Kind | None = None,
+        limit: int = 10,
+    ) -> list[VectorHit]:
+        """Nearest points of ONE tenant (always filtered), best first."""
+        ...
+
+    async def count(self, collection: str, tenant_id: str | None = None) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+def collection_name(model: str, dimension: int) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", model.lower()).strip("_")
+    return f"kasal_{slug}_{dimension}"
