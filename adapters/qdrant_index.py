@@ -20,15 +20,19 @@ Every search is filtered by tenant; payload indexes on ``tenant_id`` (a tenant i
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
 from projections.vectors import Kind, VectorHit, VectorPoint
+
+T = TypeVar("T")
 
 META_MODEL = "kasal_embedding_model"
 META_DIMENSION = "kasal_embedding_dimension"
@@ -48,10 +52,24 @@ class QdrantVectorIndex:
         self._api_key = api_key
         self._client: AsyncQdrantClient | None = None
         self._closed = False
+        # local mode computes on the calling thread (filters in Python): give it its own
+        # thread and loop so a search never holds the server's event loop
+        self._worker: asyncio.AbstractEventLoop | None = None
+        self._worker_thread: threading.Thread | None = None
 
     @property
     def local(self) -> bool:
         return self.path is not None
+
+    async def _run(self, call: Coroutine[Any, Any, T]) -> T:
+        if not self.local:
+            return await call
+        if self._worker is None:
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="kasal-qdrant", daemon=True)
+            thread.start()
+            self._worker, self._worker_thread = loop, thread
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call, self._worker))
 
     def _get_client(self) -> AsyncQdrantClient:
         # No await between the check and the assignment: one client per instance, even
@@ -68,20 +86,22 @@ class QdrantVectorIndex:
 
     async def ensure_collection(self, name: str, dimension: int, model: str) -> None:
         client = self._get_client()
-        if not await client.collection_exists(name):
+        if not await self._run(client.collection_exists(name)):
             try:
-                await client.create_collection(
-                    name,
-                    vectors_config=models.VectorParams(
-                        size=dimension, distance=models.Distance.COSINE
-                    ),
-                    metadata={META_MODEL: model, META_DIMENSION: dimension},
+                await self._run(
+                    client.create_collection(
+                        name,
+                        vectors_config=models.VectorParams(
+                            size=dimension, distance=models.Distance.COSINE
+                        ),
+                        metadata={META_MODEL: model, META_DIMENSION: dimension},
+                    )
                 )
             except (ValueError, UnexpectedResponse):
                 # created meanwhile by another process (server mode): check it below
-                if not await client.collection_exists(name):
+                if not await self._run(client.collection_exists(name)):
                     raise
-        info = await client.get_collection(name)
+        info = await self._run(client.get_collection(name))
         self._check_collection(name, info, dimension, model)
         if not self.local:
             await self._ensure_payload_indexes(client, name, info)
@@ -144,13 +164,15 @@ class QdrantVectorIndex:
         structs = [_point_struct(point) for point in points]
         client = self._get_client()
         for start in range(0, len(structs), UPSERT_BATCH):
-            await client.upsert(collection, points=structs[start : start + UPSERT_BATCH])
+            await self._run(client.upsert(collection, points=structs[start : start + UPSERT_BATCH]))
 
     async def delete(self, collection: str, point_ids: Sequence[str]) -> None:
         if not point_ids:
             return
         ids: list[models.ExtendedPointId] = [_check_id(point_id) for point_id in point_ids]
-        await self._get_client().delete(collection, points_selector=models.PointIdsList(points=ids))
+        await self._run(
+            self._get_client().delete(collection, points_selector=models.PointIdsList(points=ids))
+        )
 
     async def search(
         self,
@@ -164,13 +186,15 @@ class QdrantVectorIndex:
         must: list[models.Condition] = [_match("tenant_id", tenant_id)]
         if kind is not None:
             must.append(_match("kind", kind))
-        response = await self._get_client().query_points(
-            collection,
-            query=vector,
-            query_filter=models.Filter(must=must),
-            limit=limit,
-            with_payload=True,
-            with_vectors=False,
+        response = await self._run(
+            self._get_client().query_points(
+                collection,
+                query=vector,
+                query_filter=models.Filter(must=must),
+                limit=limit,
+                with_payload=True,
+                with_vectors=False,
+            )
         )
         hits: list[VectorHit] = []
         for point in response.points:
@@ -191,14 +215,22 @@ class QdrantVectorIndex:
         count_filter = (
             models.Filter(must=[_match("tenant_id", tenant_id)]) if tenant_id is not None else None
         )
-        result = await self._get_client().count(collection, count_filter=count_filter, exact=True)
+        result = await self._run(
+            self._get_client().count(collection, count_filter=count_filter, exact=True)
+        )
         return result.count
 
     async def close(self) -> None:
         client, self._client = self._client, None
         self._closed = True
         if client is not None:
-            await client.close()
+            await self._run(client.close())
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.call_soon_threadsafe(worker.stop)
+            if self._worker_thread is not None:
+                await asyncio.to_thread(self._worker_thread.join, 5)
+            worker.close()
 
 
 def _match(key: str, value: str) -> models.FieldCondition:
