@@ -18,6 +18,11 @@ step reported from there could reach the log after the steps that followed it.
 Several runs may share the process: every hook is filtered to the Crew/Agent/Task objects
 that this run built, and the tool hook is unregistered when the run ends.
 
+A crew with ``memory`` on gets a recall-only ``KasalMemory`` (``adapters.crewai_memory``):
+before each task CrewAI recalls past task outputs of the crew through
+``RunHooks.recall_memory`` and adds them to the prompt; its ``Search memory`` tool uses the
+same recall and is recorded like any tool.
+
 Cancellation is checked before every model call (the gateway), and before and after every
 task; ``RunCancelled`` propagates out of ``run()``.
 """
@@ -45,6 +50,7 @@ from crewai.tasks.task_output import TaskOutput
 from crewai.tools import BaseTool
 from pydantic import PrivateAttr
 
+from adapters.crewai_memory import build_memory
 from adapters.llm_gateway import GatewayLLM
 from adapters.tools import build_tools
 from domain.agent import AgentSpec
@@ -124,6 +130,9 @@ class _Run(RunHooks):
 
     def tool_used(self, task_name: str | None, tool: str, tool_input: str, output: str) -> None:
         self._forward(self.hooks.tool_used, task_name, tool, tool_input, output)
+
+    def recall_memory(self, query: str, limit: int) -> list[str]:
+        return self.hooks.recall_memory(query, limit)
 
     def _forward(self, hook: Callable[..., None], *args: Any) -> None:
         """A step that cannot be recorded ends the run: remember the error, so that no
@@ -300,7 +309,8 @@ class CrewAIEngine:
             manager_llm=self._llm(spec.manager_llm, run)
             if hierarchical and spec.manager_llm
             else None,
-            memory=False,
+            # recall-only crew memory over the log's projection (adapters.crewai_memory)
+            memory=build_memory(run, spec.name) if spec.memory else False,
             verbose=False,
         )
         run.crew = crew

@@ -11,7 +11,10 @@ real runs:
 - a hierarchical crew's manager (offered ``delegate_work_to_coworker``) delegates the task
   to the coworker whose role best matches it;
 - once an ``Observation:`` is in the conversation it gives the ``Final Answer:`` built on
-  it; otherwise it answers at once.
+  it; otherwise it answers at once;
+- when the prompt holds recalled crew memory (CrewAI's ``# Memories from past
+  conversations:``), the answer says what it remembers, so what reached the prompt is
+  observable in the recorded response.
 
 Special model names for tests: ``kasal-offline/slow`` (sleeps ~0.3 s per call),
 ``kasal-offline/error`` (fails every call), ``kasal-offline/flaky`` (a rate-limit error on
@@ -58,7 +61,12 @@ _TASK = re.compile(
 _EXPECTED = re.compile(r"This is the expected criteria for your final answer: ([^\n]*)")
 _CONTEXT = re.compile(
     r"This is the context you're working with:\n(.*?)"
-    r"(?:\n\nBegin!|\n\nProvide your complete response|\Z)",
+    r"(?:\n\nBegin!|\n\nProvide your complete response|\n\n# Memories from past|\Z)",
+    re.DOTALL,
+)
+_MEMORIES = re.compile(
+    r"# Memories from past conversations:\n(?:Relevant memories:\n)?(.*?)"
+    r"(?:\n\nIMPORTANT:|\n\nBegin!|\Z)",
     re.DOTALL,
 )
 _COWORKERS = re.compile(r"to one of the following coworkers: ([^\n]*)")
@@ -112,6 +120,7 @@ class _Prompt:
     task: str
     expected: str
     context: str
+    memories: str
     coworkers: tuple[str, ...]
     last_action: str | None
     last_observation: str | None
@@ -136,6 +145,7 @@ class _Prompt:
         task = _TASK.search(user)
         expected = _EXPECTED.search(user)
         context = _CONTEXT.search(user)
+        memories = _MEMORIES.search(user)
         coworkers = _COWORKERS.search(everything)
 
         last_action = last_observation = None
@@ -153,6 +163,7 @@ class _Prompt:
             task=(task.group(1) if task else user).strip(),
             expected=expected.group(1).strip() if expected else "",
             context=context.group(1).strip() if context else "",
+            memories=memories.group(1).strip() if memories else "",
             coworkers=tuple(
                 c.strip() for c in (coworkers.group(1).split(",") if coworkers else []) if c.strip()
             ),
@@ -254,6 +265,8 @@ def answer(label: str, messages: list[Any]) -> str:
     body += "."
     if prompt.context:
         body += f" It builds on: {_one_line(prompt.context, 300)}"
+    if prompt.memories:
+        body += f" It remembers: {_one_line(prompt.memories, 400)}"
     return _final(label, body)
 
 

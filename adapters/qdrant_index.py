@@ -14,8 +14,9 @@ by a server in the collection config; older servers without collection metadata 
 ``ensure_collection`` refuses a collection whose vector size, distance or recorded model
 differ.
 
-Every search is filtered by tenant; payload indexes on ``tenant_id`` (a tenant index) and
-``kind`` are created in server mode (local mode has no payload indexes).
+Every search is filtered by tenant; payload indexes on ``tenant_id`` (a tenant index),
+``kind``, and for memory recall ``extra.crew_id`` and ``extra.position``, are created in
+server mode (local mode has no payload indexes).
 """
 
 from __future__ import annotations
@@ -153,6 +154,8 @@ class QdrantVectorIndex:
                 type=models.KeywordIndexType.KEYWORD, is_tenant=True
             ),
             "kind": models.PayloadSchemaType.KEYWORD,
+            "extra.crew_id": models.PayloadSchemaType.KEYWORD,  # memory recall
+            "extra.position": models.PayloadSchemaType.INTEGER,
         }
         for field, field_schema in wanted.items():
             if field not in schema:
@@ -184,13 +187,44 @@ class QdrantVectorIndex:
         limit: int = 10,
     ) -> list[VectorHit]:
         must: list[models.Condition] = [_match("tenant_id", tenant_id)]
+        must_not: list[models.Condition] = []
         if kind is not None:
             must.append(_match("kind", kind))
+        else:  # crew memory is recalled by runs (search_memory), not listed by search
+            must_not.append(_match("kind", "memory"))
+        return await self._query(collection, vector, must, limit, must_not)
+
+    async def search_memory(
+        self,
+        collection: str,
+        vector: list[float],
+        *,
+        tenant_id: str,
+        crew_id: str,
+        before_position: int,
+        limit: int = 5,
+    ) -> list[VectorHit]:
+        must: list[models.Condition] = [
+            _match("tenant_id", tenant_id),
+            _match("kind", "memory"),
+            _match("extra.crew_id", crew_id),
+            models.FieldCondition(key="extra.position", range=models.Range(lt=before_position)),
+        ]
+        return await self._query(collection, vector, must, limit)
+
+    async def _query(
+        self,
+        collection: str,
+        vector: list[float],
+        must: list[models.Condition],
+        limit: int,
+        must_not: list[models.Condition] | None = None,
+    ) -> list[VectorHit]:
         response = await self._run(
             self._get_client().query_points(
                 collection,
                 query=vector,
-                query_filter=models.Filter(must=must),
+                query_filter=models.Filter(must=must, must_not=must_not or None),
                 limit=limit,
                 with_payload=True,
                 with_vectors=False,

@@ -142,6 +142,11 @@ async def bootstrap(
     projector = SqlProjector(projector_engine)
     read_models = ReadModels(read_engine)
     live = LiveExecutionFeed()
+    if with_vectors is None:
+        with_vectors = run_executions
+    search = None
+    if with_vectors and settings.vector_search:
+        search = build_search(settings, projector_engine)
     runner = None
     if run_executions:
         runner = ExecutionRunner(
@@ -150,15 +155,12 @@ async def bootstrap(
             engine or build_engine(settings),
             max_concurrency=settings.max_concurrent_executions,
             default_timeout_s=settings.execution_timeout_s,
+            memory=search,  # crew memory is recalled from the vector index
         )
     processors: list[Processor] = [projector, live]
     if runner is not None:
         processors.append(runner)
-    if with_vectors is None:
-        with_vectors = run_executions
-    search = None
-    if with_vectors and settings.vector_search:
-        search = build_search(settings, projector_engine)
+    if search is not None:
         processors.append(search.projector)
     runtime = InProcessRuntime(store, processors)
     clock = ProjectionClock(projector.position)

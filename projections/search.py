@@ -1,4 +1,5 @@
-"""Semantic search over the vector read model, always within one tenant."""
+"""Semantic search over the vector read model, always within one tenant; and crew memory
+recall (the ``streams.memory.MemoryRecall`` port) over the same index."""
 
 from __future__ import annotations
 
@@ -33,3 +34,21 @@ class VectorSearch:
             self.projector.collection, vector, tenant_id=tenant_id, kind=kind, limit=limit
         )
         return SearchResult(hits, position, self.embedder.model)
+
+    # --- crew memory (the ``streams.memory.MemoryRecall`` port) -------------------------
+    async def wait_until_indexed(self, position: int, timeout: float) -> bool:
+        return await self.clock.wait_for(position, timeout) >= position
+
+    async def recall_memory(
+        self, tenant_id: str, crew_id: str, before_position: int, query: str, limit: int
+    ) -> list[str]:
+        """The crew's past task outputs nearest to ``query``, recorded before
+        ``before_position``, best first (texts only)."""
+        if not query.strip() or limit <= 0:
+            return []
+        [vector] = await asyncio.to_thread(self.embedder.embed, [query])
+        hits = await self.index.search_memory(
+            self.projector.collection, vector, tenant_id=tenant_id, crew_id=crew_id,
+            before_position=before_position, limit=limit,
+        )
+        return [h.text for h in hits]

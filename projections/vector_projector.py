@@ -5,6 +5,12 @@ on the same point with the same vector: nothing changes. The tracked position is
 after the index accepted the batch (Qdrant has no transaction shared with SQL); a crash in
 between replays the batch, which is harmless for the same reason. Archived agents and crews
 are deleted from the index.
+
+Crew memory is a projection too: every ``ExecutionTaskCompleted`` becomes a ``memory``
+point (id from execution and task; payload ``extra``: crew_id, execution_id, task and the
+event's log ``position``), which later runs of that crew recall (``search_memory``) when
+the crew has ``memory`` on. Every crew's outputs are indexed, so memory can be turned on
+later and still find the past.
 """
 
 from __future__ import annotations
@@ -37,6 +43,11 @@ def agent_text(spec: dict[str, Any]) -> tuple[str, str]:
 def crew_text(spec: dict[str, Any]) -> tuple[str, str]:
     tasks = " ".join(f"{t['name']}: {t['description']}" for t in spec["tasks"])
     return spec["name"], f"{spec['name']}. {tasks}"
+
+
+def memory_text(task_name: str, output: str) -> str:
+    """A task output as crew memory recalls it (what the next runs' prompts show)."""
+    return f"{task_name}: {output}"[:MAX_TEXT]
 
 
 class VectorProjector:
@@ -106,11 +117,25 @@ class VectorProjector:
                 return point_id("crew", e.aggregate_id), None
             case "ExecutionRequested":
                 self.crew_of_execution[e.aggregate_id] = (p["crew_id"], p["crew"]["name"])
+            case "ExecutionTaskCompleted":
+                # crew memory: every crew's task outputs (memory may be turned on later)
+                crew_id, _ = await self._crew_of(e.aggregate_id)
+                task, output = str(p["task_name"]), str(p["output"])
+                pid = point_id("memory", f"{e.aggregate_id}:{task}")
+                return pid, VectorPoint(
+                    id=pid, vector=[], tenant_id=e.tenant_id, kind="memory",
+                    aggregate_id=e.aggregate_id, title=task[:200],
+                    text=memory_text(task, output),
+                    extra={"crew_id": crew_id, "execution_id": e.aggregate_id, "task": task,
+                           "position": e.position},
+                )
             case "ExecutionCompleted":
                 crew_id, crew_name = await self._crew_of(e.aggregate_id)
                 self.crew_of_execution.pop(e.aggregate_id, None)
                 return self._point("execution", e, f"result of {crew_name}", str(p["result"]),
                                    crew_id=crew_id)
+            case "ExecutionFailed" | "ExecutionCancelled":
+                self.crew_of_execution.pop(e.aggregate_id, None)
         return None
 
     def _point(self, kind: Kind, e: RecordedEvent, title: str, text: str,

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-Kind = Literal["agent", "crew", "execution"]
+Kind = Literal["agent", "crew", "execution", "memory"]
 
 
 class Embedder(Protocol):
@@ -66,7 +66,22 @@ class VectorIndex(Protocol):
         kind: Kind | None = None,
         limit: int = 10,
     ) -> list[VectorHit]:
-        """Nearest points of ONE tenant (always filtered), best first."""
+        """Nearest points of ONE tenant (always filtered), best first; ``kind=None``: of
+        every kind but ``memory`` (recalled only through ``search_memory``)."""
+        ...
+
+    async def search_memory(
+        self,
+        collection: str,
+        vector: list[float],
+        *,
+        tenant_id: str,
+        crew_id: str,
+        before_position: int,
+        limit: int = 5,
+    ) -> list[VectorHit]:
+        """Nearest ``memory`` points of ONE tenant and ONE crew recorded before a log
+        position (``extra.position < before_position``), best first."""
         ...
 
     async def count(self, collection: str, tenant_id: str | None = None) -> int: ...

@@ -68,6 +68,12 @@ class RunHooks(Protocol):
 
     def tool_used(self, task_name: str | None, tool: str, tool_input: str, output: str) -> None: ...
 
+    def recall_memory(self, query: str, limit: int) -> list[str]:
+        """Crew memory: the texts of this crew's past task outputs nearest to ``query``,
+        best first, from runs requested before this one only (so a resumed run recalls the
+        same); ``[]`` when memory is unavailable. Blocks (called on the engine's threads)."""
+        ...
+
 
 @dataclass(frozen=True)
 class RunResult:

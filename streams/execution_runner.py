@@ -29,9 +29,12 @@ from domain.execution import CANCEL_REQUESTED, REQUESTED, TERMINAL, Execution
 from domain.ids import uuid7
 from domain.registry import rehydrate
 from streams.engine import CrewEngine, LlmCall, RunCancelled
+from streams.memory import MemoryRecall
 
 log = logging.getLogger(__name__)
 ACTOR = "service:execution-runner"
+MEMORY_WAIT_S = 10.0  # before a run's first recall: for the vector projector to pass its cut
+MEMORY_RECALL_TIMEOUT_S = 60.0
 SHUTDOWN = "shutdown"
 TIMEOUT = "timeout"
 
@@ -55,8 +58,13 @@ class RunHooksImpl:
         self.runner = runner
         self.execution_id = execution.aggregate_id
         self.tenant_id = execution.tenant_id
+        self.crew_id = execution.crew_id
         self.loop = loop
         requested = events[0]
+        # crew memory recalls what was recorded before this run was requested: never the
+        # run itself nor later runs, and the same again when the run is resumed
+        self.memory_cut = requested.position
+        self.memory_ready = False
         self.correlation_id = requested.correlation_id
         self.causation_id = requested.event_id
         self.stop_reason: str | None = None
@@ -127,6 +135,28 @@ class RunHooksImpl:
         self._queue(m.Step(kind="tool_used", task_name=task_name, tool=tool,
                            tool_input=tool_input[:20_000], output=output[:20_000]))
 
+    def recall_memory(self, query: str, limit: int) -> list[str]:
+        memory = self.runner.memory
+        if memory is None:
+            return []
+        future = asyncio.run_coroutine_threadsafe(self._recall(memory, query, limit), self.loop)
+        try:
+            return future.result(MEMORY_RECALL_TIMEOUT_S)
+        except Exception:  # memory is an aid: a run goes on without it
+            future.cancel()
+            log.exception("execution %s: recalling crew memory failed", self.execution_id)
+            return []
+
+    async def _recall(self, memory: MemoryRecall, query: str, limit: int) -> list[str]:
+        if not self.memory_ready:
+            if not await memory.wait_until_indexed(self.memory_cut, MEMORY_WAIT_S):
+                log.warning("execution %s: crew memory is behind the log; recalling what it "
+                            "holds", self.execution_id)
+            self.memory_ready = True
+        return await memory.recall_memory(
+            self.tenant_id, self.crew_id, self.memory_cut, query, limit
+        )
+
     def flush(self) -> None:
         """Append the queued steps now (from an engine thread; blocks until durable)."""
         if self.stop_reason is not None:
@@ -182,10 +212,12 @@ class ExecutionRunner:
         *,
         max_concurrency: int = 4,
         default_timeout_s: float = 600.0,
+        memory: MemoryRecall | None = None,
     ) -> None:
         self.store = store
         self.bus = bus
         self.engine = engine
+        self.memory = memory  # crew memory recall; None: crews with memory recall nothing
         self.default_timeout_s = default_timeout_s
         self.slots = asyncio.Semaphore(max_concurrency)
         self.executor = ThreadPoolExecutor(max_concurrency, thread_name_prefix="kasal-run")

@@ -31,6 +31,7 @@ class RecordingHooks:
 
     cancel_after_calls: int | None = None
     recorded: dict[str, str] = field(default_factory=dict)
+    memories: list[str] = field(default_factory=list)  # what recall_memory returns
     log: list[tuple[str, Any]] = field(default_factory=list)
     lookups: list[str] = field(default_factory=list)
     threads: set[str] = field(default_factory=set)
@@ -70,6 +71,10 @@ class RecordingHooks:
 
     def tool_used(self, task_name: str | None, tool: str, tool_input: str, output: str) -> None:
         self._add("tool_used", ToolUse(task_name, tool, tool_input, output))
+
+    def recall_memory(self, query: str, limit: int) -> list[str]:
+        self._add("recall_memory", (query, limit))
+        return list(self.memories[:limit])
 
     # views
     def of(self, kind: str) -> list[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import uuid
+from dataclasses import replace
 
 import litellm
 import pytest
@@ -367,3 +368,26 @@ def test_gateway_request_and_credentials(monkeypatch: pytest.MonkeyPatch) -> Non
     assert "sk-secret" not in repr(keyed) and "sk-secret" not in keyed.model_dump_json()
     assert all("sk-secret" not in repr(call) for call in hooks.calls)
     assert hooks.calls[0].request_hash != hooks.calls[1].request_hash  # stop is hashed
+
+
+def test_a_memory_crew_recalls_through_the_hooks_into_identical_prompts(
+    engine: CrewAIEngine,
+) -> None:
+    spec = replace(crew(task("research", "Research {topic}.", "r"), agents=("r",)),
+                   memory=True)
+    memories = ["research: penguins breed in winter", "research: krill"]
+    first, again = RecordingHooks(memories=memories), RecordingHooks(memories=memories)
+
+    engine.run(spec, {"r": agent("Researcher")}, {"topic": "penguins"}, first)
+    engine.run(spec, {"r": agent("Researcher")}, {"topic": "penguins"}, again)
+
+    assert first.of("recall_memory") == [("Research penguins.", 5)]
+    response = first.calls[0].response
+    assert "It remembers: - (score=1.00) research: penguins breed in winter" in response
+    assert "(score=0.50) research: krill" in response
+    # the same recall builds the same prompt: a resumed run would replay its calls
+    assert [c.request_hash for c in again.calls] == [c.request_hash for c in first.calls]
+
+    plain = RecordingHooks(memories=memories)
+    engine.run(replace(spec, memory=False), {"r": agent("Researcher")}, {"topic": "x"}, plain)
+    assert plain.of("recall_memory") == [] and "remembers" not in plain.calls[0].response
