@@ -4,8 +4,9 @@ Two modes, one client each, created on first use and never again:
 
 - local (``path=``): qdrant-client's embedded engine, persisted under that directory. Only
   one client may open a path at a time (a second raises "Storage folder ... is already
-  accessed by another instance"), so one process owns it. Local mode runs in the calling
-  thread: its "async" calls compute synchronously (exact search over all points).
+  accessed by another instance"), so one process owns it. Its "async" calls compute
+  synchronously (exact search, payload filters evaluated in Python), so they run on a
+  thread and event loop of their own: a search never holds the caller's event loop.
 - server (``url=``, ``api_key=``): a Qdrant server.
 
 Each collection records the model and dimension that built it in the collection's own

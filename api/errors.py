@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.problems import ApiError, error_body
@@ -59,6 +60,15 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body("validation_error", "; ".join(problems), details=details),
             status_code=422,
         )
+
+    @app.exception_handler(ValidationError)
+    async def _invalid_command(_: Request, error: ValidationError) -> JSONResponse:
+        # a command built in a route from path parameters (an id too long, blank, ...)
+        problems = [
+            f"{_location(tuple(e.get('loc', ())))}: {e.get('msg', 'invalid')}"
+            for e in error.errors()
+        ]
+        return JSONResponse(error_body("validation_error", "; ".join(problems)), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:

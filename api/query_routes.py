@@ -23,7 +23,7 @@ MinPosition = Annotated[
     Query(ge=0, description="wait (bounded) until the read model reflects this log position"),
 ]
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 POSITION_HEADER = "X-Kasal-Position"
 
 

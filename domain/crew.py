@@ -101,6 +101,10 @@ def check_crew_spec(spec: CrewSpec) -> CrewSpec:
             )
         if task.name in seen:
             raise InvalidDefinition(f"{where}.name {task.name!r} is used by an earlier task")
+        if task.human_input:
+            raise InvalidDefinition(
+                f"{where}.human_input is not supported: Kasal runs crews unattended"
+            )
         if task.agent is None and spec.process == "sequential":
             raise InvalidDefinition(f"{where}.agent is required in a sequential crew")
         if task.agent is not None and task.agent not in spec.agents:

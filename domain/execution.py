@@ -50,12 +50,12 @@ def check_inputs(
             raise InvalidDefinition(f"inputs.{key} must be a string, number or boolean")
         if len(str(value)) > MAX_INPUT_LENGTH:
             raise InvalidDefinition(f"inputs.{key} is longer than {MAX_INPUT_LENGTH} characters")
-    missing = sorted(crew.required_inputs() - inputs.keys())
+    missing = sorted(required_inputs(crew, agents) - inputs.keys())
     if missing:
         raise InvalidDefinition(
             "inputs is missing "
             + ", ".join(missing)
-            + ": the crew's tasks use "
+            + ": the crew uses "
             + ", ".join("{" + m + "}" for m in missing)
         )
     return dict(inputs)

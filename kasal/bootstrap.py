@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 
@@ -25,6 +26,8 @@ from projections.vector_projector import VectorProjector
 from streams.engine import CrewEngine
 from streams.execution_runner import ExecutionRunner
 from streams.runtime import InProcessRuntime, Processor
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -54,7 +57,10 @@ class Kasal:
             await self.runtime.start()
             self.running = True
             if self.runner is not None:
-                await self.wait_until_projected(60.0)
+                # the work list comes from the read model: it must have caught up first, or
+                # executions requested just before a crash would never be resumed
+                while not await self.wait_until_projected(60.0):
+                    log.warning("the SQL projection is still catching up; resuming after it")
                 await self.runner.resume_unfinished(
                     await self.read_models.unfinished_execution_ids()
                 )
@@ -105,7 +111,7 @@ def build_engine(settings: Settings) -> CrewEngine:
     return CrewAIEngine(max_retries=settings.llm_max_retries)
 
 
-def build_search(settings: Settings, engine: AsyncEngine) -> VectorSearch:
+def build_search(settings: Settings, engine: AsyncEngine, reader: AsyncEngine) -> VectorSearch:
     from adapters.embeddings import build_embedder
     from adapters.qdrant_index import QdrantVectorIndex
 
@@ -114,7 +120,7 @@ def build_search(settings: Settings, engine: AsyncEngine) -> VectorSearch:
         index = QdrantVectorIndex(url=settings.qdrant_url, api_key=settings.qdrant_api_key)
     else:  # local mode: one process at a time may open this folder
         index = QdrantVectorIndex(path=settings.data_dir / "qdrant")
-    return VectorSearch(embedder, index, VectorProjector(embedder, index, engine))
+    return VectorSearch(embedder, index, VectorProjector(embedder, index, engine, reader))
 
 
 async def bootstrap(
@@ -146,7 +152,7 @@ async def bootstrap(
         with_vectors = run_executions
     search = None
     if with_vectors and settings.vector_search:
-        search = build_search(settings, projector_engine)
+        search = build_search(settings, projector_engine, read_engine)
     runner = None
     if run_executions:
         runner = ExecutionRunner(

@@ -51,10 +51,18 @@ def memory_text(task_name: str, output: str) -> str:
 
 
 class VectorProjector:
-    def __init__(self, embedder: Embedder, index: VectorIndex, engine: AsyncEngine) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        index: VectorIndex,
+        engine: AsyncEngine,
+        reader: AsyncEngine | None = None,
+    ) -> None:
         self.embedder = embedder
         self.index = index
         self.engine = engine  # the SQL read-model database: tracking and crew names
+        # reads of the position (every search) must not queue on the writer's lock
+        self.reader = reader or engine
         self.collection = collection_name(embedder.model, embedder.dimension)
         self.name = f"vectors:{self.collection}"
         self.crew_of_execution: dict[str, tuple[str, str]] = {}
@@ -67,7 +75,7 @@ class VectorProjector:
         )
 
     async def position(self) -> int:
-        async with self.engine.connect() as conn:
+        async with self.reader.connect() as conn:
             return await tracked_position(conn, self.name)
 
     async def rebuild(self) -> None:

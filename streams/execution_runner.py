@@ -1,7 +1,7 @@
 """The execution runner: turns ExecutionRequested into a crew run recorded as events.
 
-Every step of a run goes through the command bus (the single writer and the state machine)
-with a command id derived from the step, so a step delivered twice is recorded once. Runs
+Every step of a run goes through the command bus (the single writer and the state machine).
+Steps are batched: one append before each model call that is paid for, one at the end. Runs
 execute on worker threads, at most ``max_concurrency`` at a time. A run honours
 CancelRequested at its next step and fails when it passes its timeout. After a crash,
 ``resume_unfinished`` re-drives every execution the log left unfinished: LLM requests
@@ -24,7 +24,7 @@ from commands.bus import CommandBus
 from commands.context import CommandContext
 from commands.ports import EventStore
 from domain.envelope import RecordedEvent
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidTransition
 from domain.execution import CANCEL_REQUESTED, REQUESTED, TERMINAL, Execution
 from domain.ids import uuid7
 from domain.registry import rehydrate
@@ -37,6 +37,7 @@ MEMORY_WAIT_S = 10.0  # before a run's first recall: for the vector projector to
 MEMORY_RECALL_TIMEOUT_S = 60.0
 SHUTDOWN = "shutdown"
 TIMEOUT = "timeout"
+REFUSED = "refused"
 
 
 class RunHooksImpl:
@@ -68,6 +69,7 @@ class RunHooksImpl:
         self.correlation_id = requested.correlation_id
         self.causation_id = requested.event_id
         self.stop_reason: str | None = None
+        self.refusal: DomainError | None = None
         self.lock = threading.Lock()
         self.pending: list[m.Step] = []
         self.recorded: dict[str, str] = {}
@@ -79,7 +81,9 @@ class RunHooksImpl:
                 self.recorded.setdefault(call["request_hash"], call["response"])
                 self._count(call)
         self.completed_tasks = set(execution.completed_tasks)
-        self.started_tasks: set[str] = set()
+        self.started_tasks = {
+            str(e.payload["task_name"]) for e in events if e.type == "ExecutionTaskStarted"
+        }
         if execution.status == REQUESTED:
             self.pending.append(m.Step(kind="start"))
 
@@ -169,9 +173,17 @@ class RunHooksImpl:
         )
         try:
             future.result()
-        except DomainError as error:  # the execution moved on (cancelled, failed) meanwhile
-            self.stop(str(error))
+        except DomainError as error:
+            self.refused(error)
             raise RunCancelled(str(error)) from error
+
+    def refused(self, error: DomainError) -> None:
+        """The log refused a step: the execution ended or is run elsewhere (back off and
+        record nothing), or the step itself was wrong (the run fails with the cause)."""
+        with self.lock:
+            if self.stop_reason is None:
+                self.stop_reason = REFUSED
+                self.refusal = error
 
     # --- internals ------------------------------------------------------------------
     def _queue(self, step: m.Step) -> None:
@@ -311,8 +323,8 @@ class ExecutionRunner:
                 await self._ended_early(hooks, timeout)
                 return
             except Exception as error:
-                if hooks.stop_reason == SHUTDOWN:
-                    await self._record_pending(hooks)
+                if hooks.stop_reason in (SHUTDOWN, REFUSED):  # CrewAI may wrap our signal
+                    await self._ended_early(hooks, timeout)
                     return
                 await self._record_pending(hooks)
                 await self._finish(hooks, m.FailExecution(
@@ -323,14 +335,20 @@ class ExecutionRunner:
                 return
             steps = [*hooks.take(), m.Step(kind="complete", output=result.output,
                                            usage=dict(hooks.usage))]
-            with contextlib.suppress(DomainError):  # finished by someone else meanwhile
+            try:
                 await self.bus.dispatch(*hooks.batch(steps))
+            except DomainError as error:
+                hooks.refused(error)
+                await self._refused(hooks)
         finally:
             self.hooks.pop(execution_id, None)
 
     async def _ended_early(self, hooks: RunHooksImpl, timeout: float) -> None:
         """Cancelled, timed out or shut down: keep what was done, then say how it ended."""
         reason = hooks.stop_reason or "cancelled"
+        if reason == REFUSED:
+            await self._refused(hooks)
+            return
         await self._record_pending(hooks)
         if reason == SHUTDOWN:
             return  # left running on purpose: resumed at the next start
@@ -341,6 +359,19 @@ class ExecutionRunner:
         else:
             await self._finish(hooks, m.ConfirmCancel(execution_id=hooks.execution_id,
                                                       reason=reason))
+
+    async def _refused(self, hooks: RunHooksImpl) -> None:
+        error = hooks.refusal
+        events = await self.store.read_stream(hooks.execution_id)
+        execution = rehydrate(Execution, events)
+        if execution is None or execution.status in TERMINAL:
+            return  # ended by someone else (a cancel before start, another runner)
+        if isinstance(error, InvalidTransition) and "not requested" in str(error):
+            log.warning("execution %s is run by another runner; this one backs off",
+                        hooks.execution_id)
+            return
+        await self._finish(hooks, m.FailExecution(
+            execution_id=hooks.execution_id, error=f"a step was refused: {error}"))
 
     async def _record_pending(self, hooks: RunHooksImpl) -> None:
         steps = hooks.take()

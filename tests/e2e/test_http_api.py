@@ -198,6 +198,14 @@ async def test_broken_json_and_bad_headers_are_422(acme: httpx.AsyncClient) -> N
     assert bad_key.status_code == 422
     bad_limit = await acme.get("/api/v1/agents", params={"limit": 0})
     assert bad_limit.status_code == 422 and "limit" in bad_limit.json()["message"]
+    huge_offset = await acme.get("/api/v1/agents", params={"offset": 10**20})
+    assert huge_offset.status_code == 422 and "offset" in huge_offset.json()["message"]
+    for path in (f"/api/v1/agents/{'a' * 65}", "/api/v1/agents/%20", f"/api/v1/crews/{'c' * 70}"):
+        refused = await acme.delete(path)
+        assert refused.status_code == 422, (path, refused.text)
+        assert "agent_id" in refused.json()["message"] or "crew_id" in refused.json()["message"]
+    long_cancel = await acme.post(f"/api/v1/executions/{'x' * 70}/cancel")
+    assert long_cancel.status_code == 422
 
 
 async def test_a_crew_must_be_valid_as_a_whole(acme: httpx.AsyncClient) -> None:

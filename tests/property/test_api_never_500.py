@@ -38,7 +38,9 @@ raw_bodies = st.sampled_from([
     b"\xff\xfe not utf-8", b"", b"[]", b"null", b'{"a": 1e999}',
 ])
 bodies = st.one_of(json_values, st.dictionaries(field_names, json_values, max_size=8), raw_bodies)
-ids = st.sampled_from(["KNOWN_AGENT", "KNOWN_CREW", "KNOWN_RUN", "nope", "0" * 36, "%00", ".."])
+ids = st.sampled_from(
+    ["KNOWN_AGENT", "KNOWN_CREW", "KNOWN_RUN", "nope", "0" * 36, "%00", "..", "a" * 65, "%20"]
+)
 headers = st.fixed_dictionaries({}, optional={
     "If-Match": st.sampled_from(['"1"', "1", "W/\"2\"", "abc", "", '"-1"', "99999999999"]),
     "Idempotency-Key": st.sampled_from(["k1", "k1", "  ", "x" * 300, "ok-key"]),
@@ -54,7 +56,7 @@ requests = st.tuples(
     ids,
     bodies,
     headers,
-    st.one_of(st.none(), st.text(max_size=10)),
+    st.one_of(st.none(), st.text(max_size=10), st.integers(min_value=-1, max_value=10**20)),
 )
 
 
@@ -88,7 +90,7 @@ async def exercise(batch: list[tuple[Any, ...]], directory: Path) -> None:
         ) as client:
             for (method, path), id_, body, extra, limit in batch:
                 url = path.replace("{id}", known.get(id_, id_))
-                params = {"limit": limit} if limit is not None else None
+                params = {"limit": limit, "offset": limit} if limit is not None else None
                 head = await kasal.store.head_position()
                 if isinstance(body, bytes):
                     raw = body.replace(b"KNOWN_CREW", known["KNOWN_CREW"].encode())

@@ -60,6 +60,8 @@ def test_crew_required_inputs_are_the_placeholders_of_its_tasks() -> None:
             "not an earlier task",
         ),
         ({"process": "hierarchical", "manager_llm": None}, "needs a manager_llm"),
+        ({"tasks": (TaskSpec("a", "d", "o", agent=A1, human_input=True),)},
+         "human_input is not supported"),
     ],
 )
 def test_crew_invariants_raise_named_errors(changes: dict[str, object], message: str) -> None:

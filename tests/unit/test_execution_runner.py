@@ -234,3 +234,53 @@ async def test_finished_executions_are_not_run_again(status: str) -> None:
     await runner.resume_unfinished([run_id])
     await runner.wait_idle()
     assert engine.runs == runs_before
+
+
+async def test_two_runners_on_one_execution_neither_cancels_the_other() -> None:
+    bus, store, first, crew_id = await setup(ScriptedEngine(two_tasks))
+    second = ExecutionRunner(store, bus, ScriptedEngine(two_tasks))
+    run_id = await request(bus, crew_id)
+    first.launch(run_id)
+    second.launch(run_id)
+    await first.wait_idle()
+    await second.wait_idle()
+    types = await types_of(store, run_id)
+    assert types.count("Started") == 1
+    assert types[-1] == "Completed"
+    assert "Cancelled" not in types and "Failed" not in types
+
+
+async def test_a_step_the_log_refuses_fails_the_run_with_the_cause() -> None:
+    def wrong(crew: CrewSpec, hooks: RunHooks) -> RunResult:
+        hooks.task_completed("no-such-task", "?")
+        hooks.recorded_response("e" * 64)  # flush: the batch is refused
+        raise AssertionError("the run went on after a refused step")
+
+    bus, store, runner, crew_id = await setup(ScriptedEngine(wrong))
+    run_id = await request(bus, crew_id)
+    await feed(store, runner, runner.start_position)
+    await runner.wait_idle()
+    last = (await store.read_stream(run_id))[-1]
+    assert last.type == "ExecutionFailed"
+    assert last.payload["error"].startswith("a step was refused: ")
+    assert "no task 'no-such-task'" in last.payload["error"]
+
+
+async def test_a_resumed_run_does_not_restart_the_task_it_was_in() -> None:
+    def dies_inside_first_task(crew: CrewSpec, hooks: RunHooks) -> RunResult:
+        hooks.task_started("find")
+        hooks.recorded_response("d" * 64)  # the step is durable, the model call dies with us
+        assert isinstance(hooks, RunHooksImpl)
+        hooks.stop(SHUTDOWN)
+        raise RunCancelled(SHUTDOWN)
+
+    bus, store, runner, crew_id = await setup(ScriptedEngine(dies_inside_first_task))
+    run_id = await request(bus, crew_id)
+    await feed(store, runner, runner.start_position)
+    await runner.wait_idle()
+    fresh = ExecutionRunner(store, bus, ScriptedEngine(two_tasks))
+    await fresh.resume_unfinished([run_id])
+    await fresh.wait_idle()
+    types = await types_of(store, run_id)
+    assert types.count("TaskStarted") == 2  # find once (before the crash), write once
+    assert types[-1] == "Completed"

@@ -34,6 +34,12 @@ def test_request_missing_an_input_names_the_placeholder() -> None:
         Execution.request("t1", "crew-1", crew_spec([AGENT]), {AGENT: agent_spec()}, {})
 
 
+def test_placeholders_in_agents_are_required_inputs_too() -> None:
+    agents = {AGENT: agent_spec(goal="Serve {customer}")}
+    with pytest.raises(InvalidDefinition, match="inputs is missing customer"):
+        Execution.request("t1", "crew-1", crew_spec([AGENT]), agents, {"topic": "ai"})
+
+
 def test_request_rejects_a_snapshot_without_the_crews_agents() -> None:
     with pytest.raises(InvalidDefinition, match="snapshot lacks agents"):
         Execution.request("t1", "crew-1", crew_spec([AGENT]), {}, {"topic": "x"})
