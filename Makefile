@@ -10,8 +10,9 @@ KASAL_DATA_DIR ?= .kasal
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 BENCH_ARGS ?=
-# Set this to use an existing PostgreSQL instead of the private test cluster.
+# Set these to use an existing PostgreSQL / Kafka instead of the private test services.
 KASAL_TEST_POSTGRES_URL ?=
+KASAL_TEST_KAFKA_BOOTSTRAP ?=
 
 LOCKFILE := $(wildcard requirements.lock)
 STAMP := $(VENV)/.installed
@@ -23,7 +24,7 @@ export CREWAI_TRACING_ENABLED = false
 export LITELLM_LOCAL_MODEL_COST_MAP = True
 export KASAL_DATA_DIR
 
-.PHONY: help venv run lint services-up services-down test bench clean distclean
+.PHONY: help venv run lint services-up services-down test test-services bench clean distclean
 
 help: ## Show this help
 	@echo "Usage: make <target> [VAR=value]"
@@ -33,6 +34,7 @@ help: ## Show this help
 	@echo
 	@echo "Variables: VENV=$(VENV) KASAL_DATA_DIR=$(KASAL_DATA_DIR) PYTEST_ARGS=... RUN_ARGS=..."
 	@echo "           KASAL_TEST_POSTGRES_URL=... (use an existing PostgreSQL for tests)"
+	@echo "           KASAL_TEST_KAFKA_BOOTSTRAP=host:port (use an existing Kafka for tests)"
 
 $(STAMP): pyproject.toml $(LOCKFILE)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,22 +52,36 @@ lint: $(STAMP) ## ruff check + mypy + import-linter
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-services-up: ## Start the private PostgreSQL test cluster (installs PostgreSQL if needed)
-	bash scripts/postgres.sh up
+services-up: ## Start the private PostgreSQL and Kafka test services (installs them if needed)
+	@set -o pipefail; \
+	pg_url="$$(bash scripts/postgres.sh up | tail -n 1)" && \
+	kafka_bootstrap="$$(bash scripts/kafka.sh up | tail -n 1)" && \
+	echo "PostgreSQL: $$pg_url" && \
+	echo "Kafka:      $$kafka_bootstrap"
 
-services-down: ## Stop the private PostgreSQL test cluster
-	bash scripts/postgres.sh down
+services-down: ## Stop the private PostgreSQL and Kafka test services
+	@rc=0; bash scripts/kafka.sh down || rc=1; bash scripts/postgres.sh down || rc=1; exit $$rc
 
-# The private cluster is only started when KASAL_TEST_POSTGRES_URL is not given.
-test: $(STAMP) $(if $(KASAL_TEST_POSTGRES_URL),,services-up) ## Lint, then run the test suite
+# The private services are only started when KASAL_TEST_POSTGRES_URL and
+# KASAL_TEST_KAFKA_BOOTSTRAP are not both given; a given one is used as it is.
+test: $(STAMP) $(if $(and $(KASAL_TEST_POSTGRES_URL),$(KASAL_TEST_KAFKA_BOOTSTRAP)),,test-services) ## Lint, then run the test suite
 	@$(MAKE) --no-print-directory lint
 	KASAL_TEST_POSTGRES_URL="$${KASAL_TEST_POSTGRES_URL:-$$(bash scripts/postgres.sh url)}" \
+	KASAL_TEST_KAFKA_BOOTSTRAP="$${KASAL_TEST_KAFKA_BOOTSTRAP:-$$(bash scripts/kafka.sh url)}" \
 		$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
-bench: $(STAMP) ## Run the append benchmark
+# Starts only the private services that the test run will use.
+test-services: $(STAMP)
+	$(if $(KASAL_TEST_POSTGRES_URL),,bash scripts/postgres.sh up)
+	$(if $(KASAL_TEST_KAFKA_BOOTSTRAP),,bash scripts/kafka.sh up)
+
+bench: $(STAMP) ## Run the benchmarks (append, crew overhead, search); each prints its figures
 	$(PY) bench/append.py $(BENCH_ARGS)
+	$(PY) bench/crew_overhead.py
+	$(PY) bench/search.py
 
 clean: ## Stop services; remove .kasal, .services and caches (keeps the venv)
+	-bash scripts/kafka.sh destroy
 	-bash scripts/postgres.sh destroy
 	rm -rf .kasal .services .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +

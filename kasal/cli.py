@@ -268,3 +268,55 @@ def keygen() -> None:
     from adapters.encryption import new_key
 
     click.echo(new_key())
+
+
+@main.group()
+def kafka() -> None:
+    """Kafka topics of the distributed deployment."""
+
+
+@kafka.command("init")
+@click.option("--bootstrap", default=None, metavar="HOST:PORT[,...]",
+              help="defaults to KAFKA_BOOTSTRAP_SERVERS")
+@click.option("--partitions", type=click.IntRange(min=1), default=None,
+              help="partitions per topic; defaults to KASAL_KAFKA_PARTITIONS (6)")
+@click.option("--replication-factor", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--prefix", default="kasal", show_default=True, help="topic name prefix")
+def kafka_init(
+    bootstrap: str | None, partitions: int | None, replication_factor: int, prefix: str
+) -> None:
+    """Create Kasal's topics (idempotent); refuse if existing ones disagree."""
+    from adapters.kafka_admin import KafkaAdminError, KafkaTopicAdmin, TopicConflict, kasal_topics
+
+    settings = Settings()
+    bootstrap = bootstrap or settings.kafka_bootstrap_servers
+    specs = kasal_topics(
+        prefix=prefix, partitions=partitions or settings.kafka_partitions,
+        replication_factor=replication_factor,
+    )
+    try:
+        with KafkaTopicAdmin(bootstrap) as admin:
+            report = admin.ensure_topics(specs)
+    except TopicConflict as conflict:
+        for problem in conflict.problems:
+            click.echo(f"conflict: {problem}", err=True)
+        raise click.ClickException(
+            "existing topics disagree with Kasal's layout; nothing was created. Fix or delete "
+            "them (or choose another --prefix) and run again."
+        ) from None
+    except KafkaAdminError as error:
+        raise click.ClickException(str(error)) from None
+    for topic in report.existing:
+        click.echo(
+            f"exists   {topic.name}  partitions={topic.partitions} "
+            f"replication={topic.replication_factor}"
+        )
+    for spec in report.created:
+        settings_shown = " ".join(f"{k}={v}" for k, v in sorted(spec.configs.items()))
+        click.echo(
+            f"created  {spec.name}  partitions={spec.partitions} "
+            f"replication={spec.replication_factor} {settings_shown}"
+        )
+    click.echo(
+        f"{len(report.created)} created, {len(report.existing)} already present on {bootstrap}"
+    )

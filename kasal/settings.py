@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     kafka_bootstrap_servers: str = Field(
         "localhost:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS"
     )
+    # partitions of kasal.commands and kasal.events.* (one count for all: keyed by aggregate id)
+    kafka_partitions: int = Field(6, ge=1, le=10_000, validation_alias="KASAL_KAFKA_PARTITIONS")
     qdrant_url: str | None = Field(None, validation_alias="QDRANT_URL")
     qdrant_api_key: str | None = Field(None, validation_alias="QDRANT_API_KEY")
     vector_search: bool = Field(True, validation_alias="KASAL_VECTOR_SEARCH")

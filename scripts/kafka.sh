@@ -1,0 +1,366 @@
+#!/usr/bin/env bash
+# Private single-node Apache Kafka 4.x broker (KRaft, broker+controller) for Kasal.
+#
+#   bash scripts/kafka.sh up       # fetch (if needed), format, start; last stdout line = bootstrap
+#   bash scripts/kafka.sh down     # stop the broker (SIGTERM, wait, then SIGKILL) if running
+#   bash scripts/kafka.sh url      # print the bootstrap address
+#   bash scripts/kafka.sh status   # show whether the broker is running (exit 0 if so)
+#   bash scripts/kafka.sh destroy  # stop and delete the broker's directory (topics and data)
+#
+# The broker jars (org.apache.kafka:kafka_2.13 and its runtime dependencies) come from
+# Maven Central via `mvn dependency:copy-dependencies` into a cache directory, once; the
+# broker runs on the machine's JDK (17+) with `java -cp "<cache>/libs/*" kafka.Kafka`.
+# JDK 17 and Maven are installed from Debian packages when missing (root or sudo).
+#
+# Environment:
+#   KASAL_KAFKA_VERSION          broker version            (default: 4.1.1)
+#   KASAL_KAFKA_CACHE            jar cache directory       (default: ~/.cache/kasal/kafka-<version>)
+#   KASAL_KAFKA_DIR              broker directory          (default: <repo>/.services/kafka)
+#   KASAL_KAFKA_PORT             client port on 127.0.0.1  (default: 59092)
+#   KASAL_KAFKA_CONTROLLER_PORT  KRaft controller port     (default: 59093)
+#   KASAL_KAFKA_HEAP_OPTS        JVM heap                  (default: -Xms256m -Xmx512m)
+#   KASAL_KAFKA_START_TIMEOUT    seconds to wait for ready (default: 90)
+#
+# Layout of the broker directory: server.properties, log4j2.properties, data/ (log.dirs and
+# KRaft metadata), logs/ (server.log), kafka.out (JVM stdout/stderr), kafka.pid
+#
+# Throwaway test broker: replication factor 1 everywhere.  Production settings are in
+# docs/2026-11-27-kafka-broker.md.  Informational messages go to stderr; stdout carries only
+# the bootstrap address.
+set -euo pipefail
+
+VERSION="${KASAL_KAFKA_VERSION:-4.1.1}"
+SCALA="2.13"
+# log4j2 binding for slf4j 1.7 (the version the Kafka 4.1 distribution ships)
+LOG4J_VERSION="${KASAL_KAFKA_LOG4J_VERSION:-2.24.3}"
+HOST="127.0.0.1"
+PORT="${KASAL_KAFKA_PORT:-59092}"
+CONTROLLER_PORT="${KASAL_KAFKA_CONTROLLER_PORT:-59093}"
+BOOTSTRAP="${HOST}:${PORT}"
+HEAP_OPTS="${KASAL_KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+START_TIMEOUT="${KASAL_KAFKA_START_TIMEOUT:-90}"
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE_DIR="${KASAL_KAFKA_CACHE:-${HOME:-/root}/.cache/kasal/kafka-${VERSION}}"
+LIB_DIR="${CACHE_DIR}/libs"
+KAFKA_DIR="${KASAL_KAFKA_DIR:-${REPO_ROOT}/.services/kafka}"
+case "$KAFKA_DIR" in /*) ;; *) KAFKA_DIR="$PWD/$KAFKA_DIR" ;; esac
+PID_FILE="${KAFKA_DIR}/kafka.pid"
+DATA_DIR="${KAFKA_DIR}/data"
+PROPS="${KAFKA_DIR}/server.properties"
+
+log() { printf '[kafka.sh] %s\n' "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+# ---------------------------------------------------------------- packages ---
+
+apt_install() {
+    local sudo=""
+    if ! is_root; then
+        if command -v sudo >/dev/null 2>&1; then
+            sudo="sudo"
+        else
+            die "missing tools and not running as root (no sudo). Install the packages first:
+    apt-get install -y --no-install-recommends $*"
+        fi
+    fi
+    command -v apt-get >/dev/null 2>&1 ||
+        die "missing tools and apt-get is unavailable. Install the equivalents of the Debian
+packages [$*] (a JDK 17+ and Maven 3) and retry."
+    log "installing $* via apt-get"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >&2
+}
+
+java_major() { # prints the major version of `java` on PATH, or nothing
+    command -v java >/dev/null 2>&1 || return 0
+    java -version 2>&1 | sed -n 's/.*version "\([0-9]*\)[."].*/\1/p' | head -n 1
+}
+
+ensure_java() {
+    local major
+    major="$(java_major)"
+    if [ -z "$major" ] || [ "$major" -lt 17 ]; then
+        log "Kafka ${VERSION} needs Java 17+ (found: ${major:-none})"
+        apt_install openjdk-17-jre-headless
+        if [ -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ] && [ "$(java_major)" != "17" ]; then
+            PATH="/usr/lib/jvm/java-17-openjdk-amd64/bin:$PATH"
+        fi
+        major="$(java_major)"
+        [ -n "$major" ] && [ "$major" -ge 17 ] || die "still no Java 17+ after installing"
+    fi
+}
+
+ensure_mvn() {
+    command -v mvn >/dev/null 2>&1 || apt_install maven
+    command -v mvn >/dev/null 2>&1 || die "mvn still not found after installing 'maven'"
+}
+
+# ------------------------------------------------------------------- fetch ---
+
+fetch_jars() {
+    if [ -f "${CACHE_DIR}/.complete" ] && compgen -G "${LIB_DIR}/kafka_${SCALA}-${VERSION}.jar" >/dev/null; then
+        return 0
+    fi
+    ensure_mvn
+    mkdir -p "$CACHE_DIR"
+    log "fetching Apache Kafka ${VERSION} (kafka_${SCALA} + runtime dependencies) into ${LIB_DIR}"
+    cat >"${CACHE_DIR}/pom.xml" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<!-- generated by scripts/kafka.sh: only used to fetch the broker's jars -->
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>kasal.local</groupId>
+  <artifactId>kafka-broker-jars</artifactId>
+  <version>${VERSION}</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.kafka</groupId>
+      <artifactId>kafka_${SCALA}</artifactId>
+      <version>${VERSION}</version>
+    </dependency>
+    <dependency>
+      <groupId>org.apache.logging.log4j</groupId>
+      <artifactId>log4j-slf4j-impl</artifactId>
+      <version>${LOG4J_VERSION}</version>
+    </dependency>
+  </dependencies>
+</project>
+EOF
+    rm -rf "${LIB_DIR}.tmp"
+    local started=$SECONDS
+    # Maven 3.8 prints colour resets even with -q: keep its output in a log, show it on failure
+    if ! (cd "$CACHE_DIR" && mvn -q -B -Dstyle.color=never dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="${LIB_DIR}.tmp" >"${CACHE_DIR}/mvn.log" 2>&1); then
+        sed 's/\x1b\[[0-9;]*m//g' "${CACHE_DIR}/mvn.log" | tail -n 40 >&2
+        rm -rf "${LIB_DIR}.tmp"
+        die "mvn could not fetch org.apache.kafka:kafka_${SCALA}:${VERSION} (is Maven Central reachable?)"
+    fi
+    rm -rf "$LIB_DIR"
+    mv "${LIB_DIR}.tmp" "$LIB_DIR"
+    touch "${CACHE_DIR}/.complete"
+    log "fetched $(find "$LIB_DIR" -name '*.jar' | wc -l) jars in $((SECONDS - started)) s"
+}
+
+# ------------------------------------------------------------------ config ---
+
+write_config() {
+    mkdir -p "$DATA_DIR" "$KAFKA_DIR/logs"
+    # Rewritten on every start so port changes apply.
+    cat >"$PROPS" <<EOF
+# written by scripts/kafka.sh -- private single-node KRaft broker for Kasal tests
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@${HOST}:${CONTROLLER_PORT}
+listeners=PLAINTEXT://${HOST}:${PORT},CONTROLLER://${HOST}:${CONTROLLER_PORT}
+advertised.listeners=PLAINTEXT://${HOST}:${PORT}
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs=${DATA_DIR}
+# topics are created by 'kasal kafka init', never implicitly
+auto.create.topics.enable=false
+num.partitions=1
+default.replication.factor=1
+# one node: replication factor 1 (production: 3 and min.insync.replicas=2, see docs)
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=12
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+min.insync.replicas=1
+unclean.leader.election.enable=false
+group.initial.rebalance.delay.ms=0
+EOF
+    cat >"$KAFKA_DIR/log4j2.properties" <<EOF
+# written by scripts/kafka.sh
+status = warn
+appender.file.type = RollingFile
+appender.file.name = file
+appender.file.fileName = ${KAFKA_DIR}/logs/server.log
+appender.file.filePattern = ${KAFKA_DIR}/logs/server.log.%i
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+appender.file.policies.type = Policies
+appender.file.policies.size.type = SizeBasedTriggeringPolicy
+appender.file.policies.size.size = 20MB
+appender.file.strategy.type = DefaultRolloverStrategy
+appender.file.strategy.max = 3
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.apache.name = org.apache.kafka
+logger.apache.level = INFO
+EOF
+}
+
+java_cmd() { # runs a Kafka main class with the cached jars
+    # shellcheck disable=SC2086
+    java $HEAP_OPTS -XX:+UseG1GC -Djava.awt.headless=true \
+        -Dkafka.logs.dir="$KAFKA_DIR/logs" \
+        -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.properties" \
+        -cp "${LIB_DIR}/*" "$@"
+}
+
+format_storage() {
+    [ -f "$DATA_DIR/meta.properties" ] && return 0
+    local cluster_id
+    cluster_id="$(java_cmd kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
+    [ -n "$cluster_id" ] || die "could not generate a cluster id (kafka.tools.StorageTool random-uuid)"
+    log "formatting KRaft storage in $DATA_DIR (cluster id $cluster_id)"
+    java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$PROPS" >"$KAFKA_DIR/format.log" 2>&1 ||
+        { cat "$KAFKA_DIR/format.log" >&2; die "kafka-storage format failed"; }
+}
+
+# ------------------------------------------------------------------ status ---
+
+running_pid() { # prints the broker's pid if it is running
+    [ -f "$PID_FILE" ] || return 1
+    local pid
+    pid="$(cat "$PID_FILE" 2>/dev/null || true)"
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+    # guard against a recycled pid
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka' || return 1
+    echo "$pid"
+}
+
+port_open() { (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; }
+
+# A real request when kafka-python is at hand (the venv); else the broker's own log line.
+PY_CHECK='
+import sys
+from kafka import KafkaAdminClient
+client = KafkaAdminClient(bootstrap_servers=sys.argv[1], request_timeout_ms=5000,
+                          bootstrap_timeout_ms=3000)
+try:
+    client.list_topics()
+finally:
+    client.close()
+'
+python_with_kafka() {
+    local py
+    for py in "${KASAL_PYTHON:-}" "$REPO_ROOT/.venv/bin/python"; do
+        if [ -n "$py" ] && [ -x "$py" ] && "$py" -c 'import kafka' >/dev/null 2>&1; then
+            echo "$py"
+            return 0
+        fi
+    done
+    return 1
+}
+
+broker_answers() {
+    port_open || return 1
+    local py
+    if py="$(python_with_kafka)"; then
+        "$py" -c "$PY_CHECK" "$BOOTSTRAP" >/dev/null 2>&1
+    else
+        grep -q 'Kafka Server started' "$KAFKA_DIR/logs/server.log" 2>/dev/null
+    fi
+}
+
+wait_ready() {
+    local deadline=$((SECONDS + START_TIMEOUT))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        if broker_answers; then
+            return 0
+        fi
+        if ! running_pid >/dev/null; then
+            tail -n 30 "$KAFKA_DIR/kafka.out" >&2 2>/dev/null || true
+            tail -n 30 "$KAFKA_DIR/logs/server.log" >&2 2>/dev/null || true
+            die "the broker exited during start-up (logs: $KAFKA_DIR/kafka.out, $KAFKA_DIR/logs/server.log)"
+        fi
+        sleep 1
+    done
+    tail -n 30 "$KAFKA_DIR/logs/server.log" >&2 2>/dev/null || true
+    die "the broker did not answer on $BOOTSTRAP within ${START_TIMEOUT} s"
+}
+
+# ---------------------------------------------------------------- commands ---
+
+cmd_up() {
+    local pid started=$SECONDS
+    if pid="$(running_pid)"; then
+        log "already running (pid $pid, $BOOTSTRAP, $KAFKA_DIR)"
+    else
+        ensure_java
+        fetch_jars
+        if port_open; then
+            die "port $PORT on $HOST is already in use by another process (set KASAL_KAFKA_PORT)"
+        fi
+        write_config
+        format_storage
+        rm -f "$PID_FILE"
+        log "starting Kafka ${VERSION} on $BOOTSTRAP (controller ${HOST}:${CONTROLLER_PORT}, log: $KAFKA_DIR/logs/server.log)"
+        # own session: a Ctrl-C in the calling terminal does not reach the broker
+        setsid nohup java $HEAP_OPTS -XX:+UseG1GC -Djava.awt.headless=true \
+            -Dkafka.logs.dir="$KAFKA_DIR/logs" \
+            -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.properties" \
+            -cp "${LIB_DIR}/*" kafka.Kafka "$PROPS" \
+            </dev/null >"$KAFKA_DIR/kafka.out" 2>&1 &
+        echo $! >"$PID_FILE"
+    fi
+    wait_ready
+    log "ready in $((SECONDS - started)) s"
+    echo "$BOOTSTRAP"
+}
+
+cmd_down() {
+    local pid
+    if ! pid="$(running_pid)"; then
+        log "not running"
+        rm -f "$PID_FILE"
+        return 0
+    fi
+    log "stopping broker (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "still running after 60 s; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        sleep 1
+    fi
+    rm -f "$PID_FILE"
+}
+
+cmd_status() {
+    local pid
+    if pid="$(running_pid)"; then
+        log "running: pid $pid, $BOOTSTRAP, $KAFKA_DIR (Kafka ${VERSION})"
+        return 0
+    fi
+    if [ -f "$DATA_DIR/meta.properties" ]; then
+        log "stopped: $KAFKA_DIR"
+    else
+        log "not created: $KAFKA_DIR"
+    fi
+    return 1
+}
+
+cmd_destroy() {
+    cmd_down
+    # only delete a directory that looks like ours
+    if [ -f "$PROPS" ] || [ -f "$DATA_DIR/meta.properties" ]; then
+        log "removing $KAFKA_DIR"
+        rm -rf -- "$KAFKA_DIR"
+    fi
+}
+
+case "${1:-}" in
+    up) cmd_up ;;
+    down) cmd_down ;;
+    url) echo "$BOOTSTRAP" ;;
+    status) cmd_status ;;
+    destroy) cmd_destroy ;;
+    *)
+        echo "usage: $0 {up|down|url|status|destroy}" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,149 @@
+"""`kasal kafka init` against a real Kafka broker.
+
+The broker is ``KASAL_TEST_KAFKA_BOOTSTRAP`` (``make test`` sets it), else the private test
+broker of ``scripts/kafka.sh`` (127.0.0.1:59092). A test fails loudly when nothing answers:
+none is skipped. Every test uses its own topic prefix and deletes its topics afterwards."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from adapters.kafka_admin import (
+    KafkaAdminError,
+    KafkaTopicAdmin,
+    TopicConflict,
+    TopicSpec,
+    kasal_topics,
+)
+
+pytestmark = pytest.mark.kafka
+
+BOOTSTRAP = os.environ.get("KASAL_TEST_KAFKA_BOOTSTRAP") or "127.0.0.1:59092"
+SUFFIXES = (
+    "commands", "events.agent", "events.crew", "events.execution", "public.executions.v1",
+)
+EVENT_SUFFIXES = ("events.agent", "events.crew", "events.execution")
+
+
+@pytest.fixture
+def admin() -> Iterator[KafkaTopicAdmin]:
+    try:
+        client = KafkaTopicAdmin(BOOTSTRAP, bootstrap_timeout_ms=10_000)
+    except KafkaAdminError as error:
+        pytest.fail(
+            f"Kafka at {BOOTSTRAP} is not reachable ({error}); start it with "
+            "`make services-up` (or `bash scripts/kafka.sh up`) or set KASAL_TEST_KAFKA_BOOTSTRAP",
+            pytrace=False,
+        )
+    with client:
+        yield client
+
+
+@pytest.fixture
+def prefix(admin: KafkaTopicAdmin) -> Iterator[str]:
+    name = "t" + uuid.uuid4().hex[:10]
+    yield name
+    admin.delete_topics([t for t in admin.list_topics() if t.startswith(name + ".")])
+
+
+def ours(admin: KafkaTopicAdmin, prefix: str) -> set[str]:
+    return {t for t in admin.list_topics() if t.startswith(prefix + ".")}
+
+
+def test_init_creates_exactly_the_five_topics(admin: KafkaTopicAdmin, prefix: str) -> None:
+    report = admin.ensure_topics(kasal_topics(prefix=prefix, partitions=4))
+
+    expected = {f"{prefix}.{suffix}" for suffix in SUFFIXES}
+    assert {spec.name for spec in report.created} == expected
+    assert report.existing == []
+    assert ours(admin, prefix) == expected
+
+    described = admin.describe(sorted(expected))
+    assert {name: t.partitions for name, t in described.items()} == dict.fromkeys(expected, 4)
+    assert all(t.replication_factor == 1 for t in described.values())
+    configs = admin.topic_configs(sorted(expected))
+    for suffix in SUFFIXES:
+        topic = configs[f"{prefix}.{suffix}"]
+        assert topic["cleanup.policy"] == "delete"
+        if suffix in EVENT_SUFFIXES:
+            assert topic["retention.ms"] == "-1", suffix
+        else:
+            assert topic["retention.ms"] != "-1", suffix
+
+
+def test_second_init_changes_nothing(admin: KafkaTopicAdmin, prefix: str) -> None:
+    specs = kasal_topics(prefix=prefix, partitions=3)
+    admin.ensure_topics(specs)
+    before = admin.describe([s.name for s in specs])
+
+    again = admin.ensure_topics(specs)
+
+    assert again.created == []
+    assert sorted(t.name for t in again.existing) == sorted(s.name for s in specs)
+    assert admin.describe([s.name for s in specs]) == before
+
+
+def test_refuses_a_topic_with_another_partition_count_and_creates_nothing(
+    admin: KafkaTopicAdmin, prefix: str
+) -> None:
+    wrong = kasal_topics(prefix=prefix, partitions=2)[2]
+    assert wrong.name == f"{prefix}.events.crew"
+    admin.ensure_topics([wrong])
+
+    with pytest.raises(TopicConflict) as refused:
+        admin.ensure_topics(kasal_topics(prefix=prefix, partitions=6))
+
+    assert refused.value.problems == [
+        f"topic {prefix}.events.crew has 2 partitions, Kasal needs 6"
+    ]
+    assert ours(admin, prefix) == {f"{prefix}.events.crew"}
+
+
+def test_refuses_an_event_topic_that_does_not_keep_events_forever(
+    admin: KafkaTopicAdmin, prefix: str
+) -> None:
+    spec = kasal_topics(prefix=prefix, partitions=2)[1]
+    # same partitions, but the broker's default retention (7 days)
+    admin.ensure_topics([TopicSpec(spec.name, 2, 1, {})])
+
+    with pytest.raises(TopicConflict, match=re.escape("retention.ms=604800000, Kasal needs -1")):
+        admin.ensure_topics(kasal_topics(prefix=prefix, partitions=2))
+    assert ours(admin, prefix) == {spec.name}
+
+
+def kasal_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("kasal")), *args],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "KASAL_KAFKA_PARTITIONS": "6"},
+    )
+
+
+def test_cli_kafka_init(admin: KafkaTopicAdmin, prefix: str) -> None:
+    first = kasal_cli("kafka", "init", "--bootstrap", BOOTSTRAP, "--prefix", prefix,
+                      "--partitions", "2")
+    assert first.returncode == 0, first.stderr
+    for suffix in SUFFIXES:
+        assert f"created  {prefix}.{suffix}  partitions=2" in first.stdout
+    assert "5 created, 0 already present" in first.stdout
+
+    second = kasal_cli("kafka", "init", "--bootstrap", BOOTSTRAP, "--prefix", prefix,
+                       "--partitions", "2")
+    assert second.returncode == 0, second.stderr
+    for suffix in SUFFIXES:
+        assert f"exists   {prefix}.{suffix}  partitions=2" in second.stdout
+    assert "0 created, 5 already present" in second.stdout
+
+    # KASAL_KAFKA_PARTITIONS (6) disagrees with the topics (2): refused, exit 1
+    refused = kasal_cli("kafka", "init", "--bootstrap", BOOTSTRAP, "--prefix", prefix)
+    assert refused.returncode == 1
+    assert f"topic {prefix}.commands has 2 partitions, Kasal needs 6" in refused.stderr
+    assert "nothing was created" in refused.stderr
