@@ -18,7 +18,7 @@ from eventsourcing.cryptography import AESCipher
 from eventsourcing.utils import Environment
 
 from commands.ports import AppendResult, CommandRecord, EventStore
-from domain.envelope import NewEvent, RecordedEvent, canonical_json
+from domain.envelope import UNREADABLE, NewEvent, RecordedEvent, canonical_json
 
 MARKER = "$encrypted"
 ALGORITHM = "AES-256-GCM"
@@ -49,7 +49,7 @@ class PayloadCipher:
         try:
             plain = self.cipher.decrypt(base64.b64decode(stored["data"]))
         except (InvalidTag, ValueError):
-            return {"$unreadable": "the payload's key is not available"}
+            return {UNREADABLE: "the payload's key is not available"}
         result: dict[str, Any] = json.loads(plain)
         return result
 

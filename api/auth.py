@@ -10,7 +10,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import ApiError
-from api.services import QueryServices
+from api.services import QueryServices, find_soon
 from projections.queries import Principal
 
 KEY_PREFIX = "kasal_"
@@ -52,11 +52,8 @@ async def authenticate(
             UNAUTHORIZED_HEADERS,
         )
     digest = hash_key(credentials.credentials)
-    principal = await services.read_models.principal_for(digest)
-    if principal is None:
-        # a key issued a moment ago may not be projected yet: catch up once, bounded
-        await services.refresh(2.0)
-        principal = await services.read_models.principal_for(digest)
+    # a key issued a moment ago may not be projected yet: look again as it catches up
+    principal = await find_soon(services, lambda: services.read_models.principal_for(digest))
     if principal is None:
         raise ApiError(401, "unauthorized", "unknown or revoked API key", UNAUTHORIZED_HEADERS)
     return principal

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from api import schemas
 from api.auth import Admin, QueryServicesDep, Viewer
 from api.problems import ApiError
-from api.services import QueryServices
+from api.services import QueryServices, find_soon
 from projections.live import follow_execution
 from projections.queries import One, Page, verify_audit_rows
 
@@ -257,12 +257,13 @@ async def stream_execution_events(
             422, "invalid_last_event_id", "Last-Event-ID must be a version number"
         ) from None
     await wait_for(services, min_position)
-    found = await services.read_models.get_execution(principal.tenant_id, execution_id)
-    if found.item is None:
-        # clients often connect right after requesting: catch up once before saying 404
-        await services.refresh(2.0)
+
+    async def lookup() -> One | None:
         found = await services.read_models.get_execution(principal.tenant_id, execution_id)
-    if found.item is None:
+        return found if found.item is not None else None
+
+    # clients often connect right after requesting: look again as the projection catches up
+    if await find_soon(services, lookup) is None:
         raise ApiError(404, "not_found", f"execution {execution_id} not found")
     live = services.live
 

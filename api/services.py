@@ -2,22 +2,47 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from projections.clock import ProjectionClock
 from projections.live import LiveExecutionFeed
 from projections.queries import ReadModels
 from projections.search import VectorSearch
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class QueryServices:
     read_models: ReadModels
     clock: ProjectionClock
-    # wake the processors and wait (bounded) until the projection reaches the log's head
-    refresh: Callable[[float], Awaitable[bool]]
     min_position_timeout: float = 5.0
     live: LiveExecutionFeed | None = None
+    catch_up_s: float = 2.0  # how long an unknown key or execution waits for the projection
     keepalive_s: float = 15.0
     search: VectorSearch | None = None
+
+
+async def find_soon(
+    services: QueryServices, lookup: Callable[[], Awaitable[T | None]]
+) -> T | None:
+    """``lookup()``, retried after each commit of the SQL projection for up to ``catch_up_s``:
+    a key issued or an execution requested a moment ago may still be in flight. Reads the
+    projection, never the log; returns None when the bound passes without a find."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + services.catch_up_s
+    since = services.clock.position  # before the lookup: a commit in between is not missed
+    found = await lookup()
+    while found is None:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return None
+        reached = await services.clock.wait_for(since + 1, remaining)
+        if reached <= since:
+            return None
+        since = reached
+        found = await lookup()
+    return found

@@ -19,6 +19,13 @@ from typing import Any
 from domain.errors import TamperedEvent
 
 GENESIS_HASH = "0" * 64
+# the payload of an event whose encryption key this process does not hold (destroyed, or
+# not configured): its hash still verifies, its content is gone
+UNREADABLE = "$unreadable"
+
+
+def is_unreadable(payload: Mapping[str, Any]) -> bool:
+    return UNREADABLE in payload
 
 
 def canonical_json(value: Any) -> bytes:

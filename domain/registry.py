@@ -18,8 +18,8 @@ from domain.agent import Agent
 from domain.api_key import ApiKey
 from domain.base import KasalAggregate
 from domain.crew import Crew
-from domain.envelope import RecordedEvent
-from domain.errors import DomainError
+from domain.envelope import RecordedEvent, is_unreadable
+from domain.errors import DomainError, InvalidTransition
 from domain.execution import Execution
 
 A = TypeVar("A", bound=KasalAggregate)
@@ -38,6 +38,10 @@ UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 
 class UnknownEventType(DomainError):
     """An event type that no aggregate of this version of Kasal defines."""
+
+
+class UnreadableHistory(InvalidTransition):
+    """An event of the aggregate was encrypted with a key this Kasal does not hold."""
 
 
 def _event_classes() -> dict[str, type[CanMutateAggregate[UUID]]]:
@@ -75,6 +79,11 @@ def upcast(type_: str, schema_version: int, payload: dict[str, Any]) -> dict[str
 
 
 def to_domain_event(event: RecordedEvent) -> CanMutateAggregate[UUID]:
+    if is_unreadable(event.payload):
+        raise UnreadableHistory(
+            f"{event.aggregate_type.replace('_', ' ')} {event.aggregate_id} cannot be changed: "
+            f"its event v{event.version} was encrypted with a key this Kasal does not hold"
+        )
     try:
         cls = EVENT_CLASSES[event.type]
     except KeyError:

@@ -47,7 +47,6 @@ def build_app(kasal: Kasal, *, manage_lifecycle: bool = True) -> FastAPI:
     services = QueryServices(
         read_models=kasal.read_models,
         clock=kasal.clock,
-        refresh=kasal.wait_until_projected,
         min_position_timeout=kasal.settings.min_position_timeout,
         live=kasal.live,
         search=kasal.search,

@@ -43,6 +43,7 @@ class Subscription:
     execution_id: str
     queue: asyncio.Queue[dict[str, Any]]
     position: int  # the feed's position when the subscription began
+    overflowed: bool = False  # a slow reader fell behind: its stream must end
 
 
 class LiveExecutionFeed:
@@ -68,6 +69,8 @@ class LiveExecutionFeed:
                 for subscription in list(self.subscribers.get(event.aggregate_id, ())):
                     if subscription.queue.qsize() < self.max_queue:
                         subscription.queue.put_nowait(timeline_entry(event))
+                    else:
+                        subscription.overflowed = True
             self.current = max(self.current, event.position)
         return self.current
 
@@ -96,12 +99,18 @@ async def follow_execution(
     catch_up_timeout: float = 5.0,
 ) -> AsyncIterator[dict[str, Any] | None]:
     """Every timeline entry of an execution with version > ``after``, then live ones, until a
-    terminal one. Yields ``None`` after ``keepalive_s`` of silence (for keep-alives)."""
+    terminal one. Yields ``None`` after ``keepalive_s`` of silence (for keep-alives).
+
+    It never skips an entry: when it cannot be sure of that (the read model did not catch up
+    in time, or the reader fell more than ``max_queue`` entries behind) the stream ends
+    early, and a client that reconnects after the last entry it got (SSE ``Last-Event-ID``)
+    gets the rest."""
     subscription = feed.subscribe(execution_id)
     sent = after
     try:
         # history up to the moment we subscribed, from the read model...
-        await clock.wait_for(subscription.position, catch_up_timeout)
+        if await clock.wait_for(subscription.position, catch_up_timeout) < subscription.position:
+            return
         history = await read_models.execution_timeline(tenant_id, execution_id)
         for entry in history.items:
             if entry["version"] > sent:
@@ -111,6 +120,8 @@ async def follow_execution(
                     return
         # ...then live, from the runtime's subscription
         while True:
+            if subscription.overflowed and subscription.queue.empty():
+                return  # entries were dropped after these: the client resumes from here
             try:
                 entry = await asyncio.wait_for(subscription.queue.get(), timeout=keepalive_s)
             except TimeoutError:

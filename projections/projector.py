@@ -6,15 +6,17 @@ replay or a redelivery changes nothing. ``rebuild`` drops every row and starts o
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from domain.envelope import RecordedEvent
+from domain.envelope import RecordedEvent, is_unreadable
 from projections import schema as s
 
+log = logging.getLogger(__name__)
 Apply = Callable[[AsyncConnection, RecordedEvent], Awaitable[None]]
 
 
@@ -82,6 +84,12 @@ class SqlProjector:
 
     async def apply(self, conn: AsyncConnection, event: RecordedEvent) -> None:
         await self._audit(conn, event)
+        if is_unreadable(event.payload):
+            # its key is gone (shredded) or not configured: the audit trail keeps the sealed
+            # event; the read models cannot show what it said, and must not stall on it
+            log.warning("%s v%s of %s %s is unreadable; projected to the audit log only",
+                        event.type, event.version, event.aggregate_type, event.aggregate_id)
+            return
         if event.aggregate_type == "execution":
             await self._execution_event(conn, event)
             return
