@@ -80,6 +80,13 @@ class Kasal:
         if self.search is not None:
             await self.search.index.close()
 
+    async def integrity_problems(self) -> list[str]:
+        """Deleted tails and streams (the hash chains cover edits within a stream)."""
+        store = self.store.inner if isinstance(self.store, EncryptingEventStore) else self.store
+        if isinstance(store, SqlEventStore):
+            return await store.integrity_problems()
+        return []
+
     async def wait_until_projected(self, timeout: float) -> bool:
         """Wake the processors and wait until the SQL projection reaches the store's head."""
         head = await self.store.head_position()

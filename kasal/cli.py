@@ -252,6 +252,7 @@ def audit_verify(data_dir: Path) -> None:
                 events += verify_chain(await kasal.store.read_stream(aggregate_id))
             except TamperedEvent as error:
                 failures.append(str(error))
+        failures += await kasal.integrity_problems()
         return {"aggregates": len(streams), "events": events, "failures": failures}
 
     report = with_kasal(settings, work)
