@@ -54,7 +54,8 @@ from adapters.crewai_memory import build_memory
 from adapters.llm_gateway import GatewayLLM
 from adapters.tools import build_tools
 from domain.agent import AgentSpec
-from domain.crew import CrewSpec, TaskSpec
+from domain.crew import CrewSpec, TaskSpec, check_crew_spec
+from domain.errors import InvalidDefinition
 from streams.engine import LlmCall, RunCancelled, RunHooks, RunResult
 
 
@@ -335,29 +336,16 @@ def _task_fields(
 
 
 def _check_runnable(crew: CrewSpec, agents: dict[str, AgentSpec]) -> None:
-    """Refuse, before any model call, what a server run cannot do."""
+    """Refuse, before any model call, what a server run cannot do: the domain's own crew
+    rules (a snapshot recorded before a rule existed meets it here), a snapshot missing
+    agents, unknown tools."""
     missing = [agent_id for agent_id in crew.agents if agent_id not in agents]
     if missing:
         raise ValueError(f"the crew's snapshot lacks agent(s) {', '.join(missing)}")
-    if crew.process not in ("sequential", "hierarchical"):
-        raise ValueError(f"unknown process {crew.process!r}")
-    if crew.process == "hierarchical" and not crew.manager_llm:
-        raise ValueError("a hierarchical crew needs a manager_llm")
-    names: set[str] = set()
-    for task in crew.tasks:
-        if task.human_input:
-            raise ValueError(
-                f"task {task.name!r} asks for human input, which a server run cannot "
-                "wait for; set human_input to false"
-            )
-        if task.agent is not None and task.agent not in crew.agents:
-            raise ValueError(f"task {task.name!r} names agent {task.agent}, not a crew member")
-        for ref in task.context:
-            if ref not in names:
-                raise ValueError(
-                    f"task {task.name!r} takes context from {ref!r}, not an earlier task"
-                )
-        names.add(task.name)
+    try:
+        check_crew_spec(crew)
+    except InvalidDefinition as error:
+        raise ValueError(f"the crew cannot run: {error}") from None
     for agent_id in crew.agents:
         build_tools(agents[agent_id].tools)  # KeyError naming unknown tools
 

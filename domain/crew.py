@@ -103,7 +103,8 @@ def check_crew_spec(spec: CrewSpec) -> CrewSpec:
             raise InvalidDefinition(f"{where}.name {task.name!r} is used by an earlier task")
         if task.human_input:
             raise InvalidDefinition(
-                f"{where}.human_input is not supported: Kasal runs crews unattended"
+                f"{where}.human_input is not supported: Kasal runs crews unattended and "
+                "cannot wait for human input"
             )
         if task.agent is None and spec.process == "sequential":
             raise InvalidDefinition(f"{where}.agent is required in a sequential crew")

@@ -129,18 +129,7 @@ class SqlProjector:
 
     # --- agents and crews -------------------------------------------------------------
     async def _agent_registered(self, conn: AsyncConnection, e: RecordedEvent) -> None:
-        await conn.execute(
-            insert(s.agents),
-            {
-                "id": e.aggregate_id,
-                "tenant_id": e.tenant_id,
-                **agent_columns(e.payload["spec"]),
-                "archived": False,
-                "version": e.version,
-                "created_at": e.occurred_at,
-                "updated_at": e.occurred_at,
-            },
-        )
+        await self._create(conn, s.agents, e, **agent_columns(e.payload["spec"]))
 
     async def _agent_updated(self, conn: AsyncConnection, e: RecordedEvent) -> None:
         await self._touch(conn, s.agents, e, **agent_columns(e.payload["spec"]))
@@ -149,24 +138,29 @@ class SqlProjector:
         await self._touch(conn, s.agents, e, archived=True)
 
     async def _crew_defined(self, conn: AsyncConnection, e: RecordedEvent) -> None:
-        await conn.execute(
-            insert(s.crews),
-            {
-                "id": e.aggregate_id,
-                "tenant_id": e.tenant_id,
-                **crew_columns(e.payload["spec"]),
-                "archived": False,
-                "version": e.version,
-                "created_at": e.occurred_at,
-                "updated_at": e.occurred_at,
-            },
-        )
+        await self._create(conn, s.crews, e, **crew_columns(e.payload["spec"]))
 
     async def _crew_updated(self, conn: AsyncConnection, e: RecordedEvent) -> None:
         await self._touch(conn, s.crews, e, **crew_columns(e.payload["spec"]))
 
     async def _crew_archived(self, conn: AsyncConnection, e: RecordedEvent) -> None:
         await self._touch(conn, s.crews, e, archived=True)
+
+    async def _create(
+        self, conn: AsyncConnection, table: Any, e: RecordedEvent, **values: Any
+    ) -> None:
+        await conn.execute(
+            insert(table),
+            {
+                "id": e.aggregate_id,
+                "tenant_id": e.tenant_id,
+                **values,
+                "archived": False,
+                "version": e.version,
+                "created_at": e.occurred_at,
+                "updated_at": e.occurred_at,
+            },
+        )
 
     async def _touch(
         self, conn: AsyncConnection, table: Any, e: RecordedEvent, **values: Any

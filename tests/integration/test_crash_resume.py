@@ -3,13 +3,14 @@ its last completed task, answering recorded LLM calls from the log instead of th
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,39 +27,38 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(condition: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)  # polling a subprocess we do not control, with a deadline
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 class Server:
+    """``kasal serve`` in a subprocess; its output is copied to a log by a thread, which
+    also signals when the server says it is ready (no polling)."""
+
     def __init__(self, data_dir: Path, log: Path) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.log = log
         self.process: subprocess.Popen[bytes] | None = None
+        self.ready = threading.Event()
 
     def start(self) -> None:
         env = {**os.environ, "KASAL_DATA_DIR": str(self.data_dir)}
+        self.ready = threading.Event()
         self.process = subprocess.Popen(
             [KASAL, "serve", "--port", str(self.port)], env=env,
-            stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
-        wait_until(self.live, 60, "kasal serve to answer")
+        threading.Thread(target=self._copy_output, args=(self.process, self.ready),
+                         daemon=True).start()
+        if not self.ready.wait(60) or self.process.poll() is not None:
+            raise AssertionError(f"kasal serve did not start: {self.log.read_text()[-2000:]}")
 
-    def live(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"kasal serve exited: {self.log.read_text()[-2000:]}")
-        try:
-            return httpx.get(f"{self.url}/health/ready", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
+    def _copy_output(self, process: subprocess.Popen[bytes], ready: threading.Event) -> None:
+        assert process.stdout is not None
+        with self.log.open("ab") as log:
+            for line in process.stdout:
+                log.write(line)
+                log.flush()
+                if b"Application startup complete" in line:
+                    ready.set()
+        ready.set()  # the process ended: start() reports it
 
     @property
     def url(self) -> str:
@@ -66,7 +66,7 @@ class Server:
 
     def client(self) -> httpx.Client:
         key = (self.data_dir / "admin.key").read_text().strip()
-        return httpx.Client(base_url=f"{self.url}/api/v1", timeout=30,
+        return httpx.Client(base_url=f"{self.url}/api/v1", timeout=60,
                             headers={"Authorization": f"Bearer {key}"})
 
     def kill(self) -> None:
@@ -81,6 +81,23 @@ class Server:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def follow(client: httpx.Client, execution_id: str, until: Callable[[list[str]], bool]) -> int:
+    """Read the execution's Server-Sent Events until ``until(event types so far)`` or the
+    end of the stream; return the log position of the last event read."""
+    seen: list[str] = []
+    position = 0
+    with client.stream("GET", f"/executions/{execution_id}/events") as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                seen.append(line.removeprefix("event: "))
+            elif line.startswith("data: "):
+                position = int(json.loads(line.removeprefix("data: "))["position"])
+                if until(seen):
+                    break
+    return position
 
 
 @pytest.fixture
@@ -108,20 +125,13 @@ def test_sigkill_mid_run_resumes_without_repeating_llm_calls(server: Server) -> 
         execution_id = client.post("/executions", json={
             "crew_id": crew, "inputs": {"topic": "a launch"}}).json()["id"]
 
-        def two_tasks_done() -> bool:
-            types = [e["type"] for e in timeline(client, execution_id)]
-            return types.count("ExecutionTaskCompleted") >= 2
-
-        wait_until(two_tasks_done, 60, "two tasks to complete")
+        follow(client, execution_id, lambda seen: seen.count("ExecutionTaskCompleted") >= 2)
     server.kill()  # SIGKILL: no shutdown code runs
 
     server.start()  # the same data dir: the runner resumes what the log left running
     with server.client() as client:
-        def ended() -> dict[str, Any] | None:
-            view = client.get(f"/executions/{execution_id}").json()
-            return view if view["status"] in ("completed", "failed", "cancelled") else None
-
-        view = wait_until(ended, 120, "the resumed execution to end")
+        end = follow(client, execution_id, lambda seen: False)  # it ends with the run
+        view = client.get(f"/executions/{execution_id}", params={"min_position": end}).json()
         events = timeline(client, execution_id)
     assert view["status"] == "completed", view["error"]
     types = [e["type"] for e in events]
