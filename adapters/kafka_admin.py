@@ -1,8 +1,9 @@
 """Kafka topic provisioning with kafka-python's admin client (``kasal kafka init``).
 
 The topics of the distributed deployment (ARCHITECTURE.md, "Topics (distributed)"):
-``<prefix>.commands``, ``<prefix>.events.agent|crew|execution`` (same partition count,
-kept forever: ``retention.ms=-1``) and ``<prefix>.public.executions.v1``.
+``<prefix>.commands``, ``<prefix>.events.agent|crew|execution|api_key`` (same partition count,
+kept forever: ``retention.ms=-1``), ``<prefix>.public.executions.v1`` and
+``<prefix>.replies`` (the single writers' answers to append requests, kept an hour).
 
 Provisioning is all-or-nothing with respect to conflicts: every existing topic is checked
 first, and when one disagrees with what Kasal needs (partition count; for event topics
@@ -21,10 +22,12 @@ from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 DEFAULT_PREFIX = "kasal"
-EVENT_KINDS = ("agent", "crew", "execution")
+# one events topic per aggregate type (API keys are aggregates too: who may act is audited)
+EVENT_KINDS = ("agent", "crew", "execution", "api_key")
 # Events are the system of record: never deleted by time or size, never compacted.
 EVENT_TOPIC_CONFIGS = {"retention.ms": "-1", "cleanup.policy": "delete"}
 OTHER_TOPIC_CONFIGS = {"cleanup.policy": "delete"}
+REPLY_TOPIC_CONFIGS = {"cleanup.policy": "delete", "retention.ms": "3600000"}
 _UNKNOWN_TOPIC = 3  # UNKNOWN_TOPIC_OR_PARTITION
 
 
@@ -82,6 +85,9 @@ def kasal_topics(
     ]
     specs.append(TopicSpec(f"{prefix}.public.executions.v1", partitions, replication_factor,
                            dict(OTHER_TOPIC_CONFIGS)))
+    # the writers' answers to append requests: read within seconds, kept for an hour
+    specs.append(TopicSpec(f"{prefix}.replies", partitions, replication_factor,
+                           dict(REPLY_TOPIC_CONFIGS)))
     return specs
 
 

@@ -11,7 +11,9 @@ and commit order equals position order. docs/2026-11-27-event-store.md has the w
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +29,8 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    tuple_,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -35,6 +39,7 @@ from adapters.memory_event_store import check_batch
 from adapters.sql import is_sqlite, make_engine
 from commands.ports import AppendResult, CommandRecord, ConcurrencyError, DuplicateCommand
 from domain.envelope import GENESIS_HASH, NewEvent, RecordedEvent, canonical_json, seal
+from domain.errors import TamperedEvent
 
 APPEND_LOCK_KEY = 0x6B6173616C  # "kasal": the advisory lock every PostgreSQL append takes
 
@@ -75,7 +80,29 @@ commands_table = Table(
     Column("position", BigInteger, nullable=False),
 )
 
+# The log mirror's progress (distributed deployment): the next Kafka offset to copy from
+# each events topic partition, written in the same transaction as the copied events.
+log_offsets_table = Table(
+    "kasal_log_offsets",
+    metadata,
+    Column("topic", String(200), primary_key=True),
+    Column("partition", Integer, primary_key=True),
+    Column("next_offset", BigInteger, nullable=False),
+)
+MIRROR_CHANNEL = "kasal_log"  # PostgreSQL NOTIFY channel: the mirror committed a batch
+
 EVENT_COLUMNS = [c.name for c in events_table.columns]
+
+
+@dataclass(frozen=True)
+class MirroredRecord:
+    """One Kafka event record to copy into the mirror, and where it was read."""
+
+    event: RecordedEvent
+    topic: str
+    partition: int
+    offset: int
+    command: CommandRecord | None = None  # on the command's last event
 
 
 def to_row(event: RecordedEvent) -> dict[str, Any]:
@@ -251,6 +278,111 @@ class SqlEventStore:
                 if top is not None and count != top:
                     problems.append(f"{top - count} positions between 1 and {top} are missing")
         return problems
+
+    # --- the log mirror (distributed deployment) ---------------------------------------------
+    async def mirror(self, records: Sequence[MirroredRecord]) -> int:
+        """Copy events read from Kafka, in partition order, with each partition's next offset.
+
+        One transaction: the events (positions drawn under the append lock, so tailing
+        readers never skip), their commands, the offsets, and a NOTIFY on PostgreSQL.
+        Records below a partition's stored offset were copied before and are skipped, so a
+        redelivered batch changes nothing. Each event must continue its aggregate's chain
+        (version and prev_hash): anything else stops the mirror with ``TamperedEvent``.
+        Returns how many events were copied.
+        """
+        if not records:
+            return 0
+        lt = log_offsets_table
+        async with self.writer.begin() as conn:
+            if not self.sqlite:
+                await conn.execute(select(func.pg_advisory_xact_lock(APPEND_LOCK_KEY)))
+            keys = {(r.topic, r.partition) for r in records}
+            stored = {
+                (row.topic, row.partition): int(row.next_offset)
+                for row in await conn.execute(
+                    select(lt).where(tuple_(lt.c.topic, lt.c.partition).in_(list(keys)))
+                )
+            }
+            fresh = [r for r in records if r.offset >= stored.get((r.topic, r.partition), 0)]
+            if fresh:
+                await self._check_links(conn, [r.event for r in fresh])
+                inserted = await conn.execute(
+                    insert(events_table).returning(
+                        events_table.c.position, sort_by_parameter_order=True
+                    ),
+                    [to_row(r.event) for r in fresh],
+                )
+                positions = [int(p) for p in inserted.scalars().all()]
+                commands = [
+                    {"tenant_id": r.command.tenant_id, "command_id": r.command.command_id,
+                     "fingerprint": r.command.fingerprint, "aggregate_id": r.event.aggregate_id,
+                     "version": r.event.version, "position": position}
+                    for r, position in zip(fresh, positions, strict=True) if r.command
+                ]
+                if commands:
+                    await conn.execute(insert(commands_table), commands)
+            next_offsets: dict[tuple[str, int], int] = defaultdict(int)
+            for r in records:
+                key = (r.topic, r.partition)
+                next_offsets[key] = max(next_offsets[key], r.offset + 1)
+            for (topic, partition), offset in next_offsets.items():
+                if (topic, partition) in stored:
+                    if offset > stored[(topic, partition)]:
+                        await conn.execute(
+                            update(lt).where(lt.c.topic == topic, lt.c.partition == partition)
+                            .values(next_offset=offset)
+                        )
+                else:
+                    await conn.execute(
+                        insert(lt), {"topic": topic, "partition": partition, "next_offset": offset}
+                    )
+            if fresh and not self.sqlite:
+                await conn.execute(
+                    select(func.pg_notify(MIRROR_CHANNEL, str(positions[-1])))
+                )
+        return len(fresh)
+
+    async def _check_links(self, conn: AsyncConnection, events: Sequence[RecordedEvent]) -> None:
+        heads: dict[str, tuple[int, str]] = {}
+        first_of: dict[str, RecordedEvent] = {}
+        for event in events:
+            first_of.setdefault(event.aggregate_id, event)
+        wanted = [(a, e.version - 1) for a, e in first_of.items() if e.version > 1]
+        if wanted:
+            e = events_table
+            rows = await conn.execute(
+                select(e.c.aggregate_id, e.c.version, e.c.hash).where(
+                    tuple_(e.c.aggregate_id, e.c.version).in_(wanted)
+                )
+            )
+            heads = {row.aggregate_id: (int(row.version), str(row.hash)) for row in rows}
+        for event in events:
+            version, prev = heads.get(event.aggregate_id, (0, GENESIS_HASH))
+            if event.version != version + 1 or event.prev_hash != prev:
+                raise TamperedEvent(
+                    f"{event.aggregate_type} {event.aggregate_id} v{event.version} does not "
+                    f"continue the mirrored chain at v{version}: the log and the mirror disagree"
+                )
+            heads[event.aggregate_id] = (event.version, event.hash)
+
+    async def log_offsets(self) -> dict[tuple[str, int], int]:
+        """The mirror's next offset for every events topic partition it has copied from."""
+        async with self.reader.connect() as conn:
+            rows = await conn.execute(select(log_offsets_table))
+            return {(row.topic, row.partition): int(row.next_offset) for row in rows}
+
+    async def stream_version(self, aggregate_id: str) -> int:
+        version, _ = await self._head_of_fresh(aggregate_id)
+        return version
+
+    async def position_of(self, event_id: str) -> int | None:
+        async with self.reader.connect() as conn:
+            value = (
+                await conn.execute(
+                    select(events_table.c.position).where(events_table.c.event_id == event_id)
+                )
+            ).scalar()
+        return None if value is None else int(value)
 
     async def execute_raw(self, sql: str, **params: Any) -> None:
         """Run raw SQL against the store (tests use it to tamper with history)."""

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.problems import ApiError, error_body
 from commands.errors import IdempotencyKeyReused, NotFound, StaleVersion
+from commands.ports import StoreUnavailable
 from domain.errors import DomainError, InvalidDefinition, InvalidTransition, TamperedEvent
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,14 @@ def install_error_handlers(app: FastAPI) -> None:
         status = status_for(error)
         code = type(error).__name__
         return JSONResponse(error_body(code, str(error)), status_code=status)
+
+    @app.exception_handler(StoreUnavailable)
+    async def _unavailable(_: Request, error: StoreUnavailable) -> JSONResponse:
+        log.warning("event store unavailable: %s", error)
+        return JSONResponse(
+            error_body("store_unavailable", str(error)), status_code=503,
+            headers={"Retry-After": "2"},
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:

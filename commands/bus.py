@@ -24,7 +24,7 @@ from commands.repository import Repository
 from domain.base import KasalAggregate
 from domain.envelope import NewEvent, canonical_json, format_time
 from domain.errors import DomainError
-from domain.ids import new_id
+from domain.ids import creating_for, new_id
 from domain.registry import SCHEMA_VERSION, event_payload, event_type
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,10 @@ class CommandBus:
         self, handler: Handler, command: Command, ctx: CommandContext, print_: str
     ) -> AppendResult:
         repo = Repository(self.store, ctx.tenant_id)
-        aggregate = await handler(command, repo, ctx, self.deps)
+        # a retry creates the same aggregate id: the store then sees the same command on
+        # the same aggregate (the Kafka store's writers detect duplicates per aggregate)
+        with creating_for(ctx.tenant_id, ctx.command_id):
+            aggregate = await handler(command, repo, ctx, self.deps)
         loaded = repo.loaded_version(aggregate)
         if ctx.expected_version is not None and ctx.expected_version != loaded:
             raise StaleVersion(aggregate.aggregate_id, ctx.expected_version, loaded)

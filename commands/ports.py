@@ -29,6 +29,13 @@ class DuplicateCommand(StoreError):
     """A command id that the store has already recorded (a concurrent retry won the race)."""
 
 
+class StoreUnavailable(StoreError):
+    """The store could not confirm that an append is durable (a broker down, no writer).
+
+    The append may still happen: retry the command with the same id, which either
+    finds the first result or appends once."""
+
+
 @dataclass(frozen=True)
 class CommandRecord:
     """What the store keeps of an accepted command, for idempotent retries."""

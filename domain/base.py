@@ -12,16 +12,16 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.ids import uuid7
+from domain.ids import creation_id
 
 
 class KasalAggregate(Aggregate):
     AGGREGATE_TYPE: ClassVar[str] = ""
     tenant_id: str
 
-    @staticmethod
-    def create_id(*_: Any, **__: Any) -> UUID:
-        return uuid7()
+    @classmethod
+    def create_id(cls, *_: Any, **__: Any) -> UUID:
+        return creation_id(cls.AGGREGATE_TYPE)
 
     @property
     def aggregate_id(self) -> str:

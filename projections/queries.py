@@ -83,7 +83,7 @@ class ReadModels:
         q = select(s.agents).where(s.agents.c.tenant_id == tenant_id)
         if not include_archived:
             q = q.where(s.agents.c.archived.is_(False))
-        return await self._page(q.order_by(s.agents.c.id), limit, offset)
+        return await self._page(q.order_by(s.agents.c.created_at, s.agents.c.id), limit, offset)
 
     async def get_agent(self, tenant_id: str, agent_id: str) -> One:
         return await self._one(
@@ -96,7 +96,7 @@ class ReadModels:
         q = select(s.crews).where(s.crews.c.tenant_id == tenant_id)
         if not include_archived:
             q = q.where(s.crews.c.archived.is_(False))
-        return await self._page(q.order_by(s.crews.c.id), limit, offset)
+        return await self._page(q.order_by(s.crews.c.created_at, s.crews.c.id), limit, offset)
 
     async def get_crew(self, tenant_id: str, crew_id: str) -> One:
         return await self._one(
@@ -118,7 +118,8 @@ class ReadModels:
             q = q.where(s.executions.c.status == status)
         if crew_id:
             q = q.where(s.executions.c.crew_id == crew_id)
-        return await self._page(q.order_by(s.executions.c.id.desc()), limit, offset)
+        newest_first = (s.executions.c.requested_at.desc(), s.executions.c.id.desc())
+        return await self._page(q.order_by(*newest_first), limit, offset)
 
     async def get_execution(self, tenant_id: str, execution_id: str) -> One:
         return await self._one(

@@ -13,14 +13,16 @@ import asyncio
 import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.kafka_event_store import KafkaEventStore
 from adapters.memory_event_store import InMemoryEventStore
 from adapters.sql import make_engine
 from adapters.sql_event_store import SqlEventStore
@@ -32,7 +34,10 @@ from domain.envelope import NewEvent, utc_now
 from domain.ids import new_id
 from projections import schema as s
 from projections.projector import SqlProjector
+from tests.kafka import distributed_store
 from tests.pg import POSTGRES_URL, create_schema, drop_schema
+
+T = TypeVar("T")
 
 TENANT = "tenant-a"
 OTHER_TENANT = "tenant-b"
@@ -68,6 +73,16 @@ class Database:
         await projector.initialize()
         return projector
 
+    async def enter(self, context: AbstractAsyncContextManager[T]) -> T:
+        """Enter ``context`` now and exit it when the database closes."""
+        value = await context.__aenter__()
+
+        async def leave() -> None:
+            await context.__aexit__(None, None, None)
+
+        self.closers.append(leave)
+        return value
+
     async def close(self) -> None:
         for close in reversed(self.closers):
             await close()
@@ -97,7 +112,9 @@ async def postgres_database() -> AsyncIterator[Database]:
 
 
 SQL_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-ALL_BACKENDS = ["memory", *SQL_BACKENDS]
+EMBEDDED_BACKENDS = ["memory", *SQL_BACKENDS]
+KAFKA = pytest.param("kafka", marks=[pytest.mark.kafka, pytest.mark.postgres])
+ALL_BACKENDS = [*EMBEDDED_BACKENDS, KAFKA]
 
 
 @pytest.fixture(params=SQL_BACKENDS)
@@ -108,22 +125,47 @@ def database(request: pytest.FixtureRequest) -> Database:
     return result
 
 
-@pytest.fixture(params=ALL_BACKENDS)
-def store_backend(request: pytest.FixtureRequest) -> Database | None:
-    """Where the store under test lives: nowhere (memory), a SQLite file or a schema."""
-    if request.param == "memory":
+def backend_database(request: pytest.FixtureRequest, backend: str) -> Database | None:
+    """Where a store of ``backend`` lives: nowhere (memory), a SQLite file or a schema."""
+    if backend == "memory":
         return None
-    fixture = "sqlite_database" if request.param == "sqlite" else "postgres_database"
+    fixture = "sqlite_database" if backend == "sqlite" else "postgres_database"
     result: Database = request.getfixturevalue(fixture)
     return result
 
 
-@pytest.fixture
-async def event_store(store_backend: Database | None) -> EventStore:
-    """Every EventStore implementation; the contract is the same for all of them."""
-    if store_backend is None:
+async def open_backend(backend: str, database: Database | None) -> EventStore:
+    if database is None:
         return InMemoryEventStore()
-    return await store_backend.open_store()
+    if backend == "kafka":
+        deployment = await database.enter(distributed_store(database.schema))
+        return deployment.store
+    return await database.open_store()
+
+
+@pytest.fixture(params=ALL_BACKENDS)
+def store_backend(request: pytest.FixtureRequest) -> tuple[str, Database | None]:
+    return request.param, backend_database(request, request.param)
+
+
+@pytest.fixture(params=EMBEDDED_BACKENDS)
+def embedded_backend(request: pytest.FixtureRequest) -> tuple[str, Database | None]:
+    return request.param, backend_database(request, request.param)
+
+
+@pytest.fixture
+async def event_store(store_backend: tuple[str, Database | None]) -> EventStore:
+    """Every EventStore implementation; the contract is the same for all of them.
+
+    ``kafka`` is the distributed store: a client of a private deployment (topics, a log
+    worker with the partitions' writer and the log mirror in a PostgreSQL schema)."""
+    return await open_backend(*store_backend)
+
+
+@pytest.fixture
+async def embedded_event_store(embedded_backend: tuple[str, Database | None]) -> EventStore:
+    """The embedded stores only: for what they promise beyond the port (see its users)."""
+    return await open_backend(*embedded_backend)
 
 
 # --- building events -----------------------------------------------------------------
@@ -167,6 +209,8 @@ async def tamper(
         index = version - 1
         stream[index] = replace(stream[index], payload=payload)
         return
+    if isinstance(store, KafkaEventStore):
+        store = store.mirror  # the log itself is immutable: its readers read the mirror
     assert isinstance(store, SqlEventStore)
     await store.execute_raw(
         "UPDATE kasal_events SET payload = :p WHERE aggregate_id = :a AND version = :v",

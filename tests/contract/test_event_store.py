@@ -215,6 +215,34 @@ async def test_a_recorded_command_id_raises_duplicate_command_and_appends_nothin
         await event_store.append(
             new_events(aggregate_id, 1, after_version=1), expected_version=1, command=record
         )
+    with pytest.raises(DuplicateCommand):  # same aggregate, other fingerprint
+        await event_store.append(
+            new_events(aggregate_id, 1, after_version=1),
+            expected_version=1,
+            command=CommandRecord(TENANT, command_id, "0" * 64),
+        )
+    with pytest.raises(DuplicateCommand):  # a retry that re-creates the aggregate
+        await event_store.append(new_events(aggregate_id, 1), expected_version=0, command=record)
+
+    assert await snapshot(event_store) == before
+    assert await event_store.find_command(TENANT, command_id) == first
+
+
+# The embedded stores keep one command table for the whole log, so a command id is
+# refused on ANY aggregate. The Kafka store's writers see one partition each, so they
+# refuse a command id on the aggregate it was recorded on; the command bus derives a
+# created aggregate's id from the command id, so a retry always lands there
+# (test_command_bus.py shows the same behaviour on every store).
+async def test_embedded_stores_refuse_a_recorded_command_id_on_any_aggregate(
+    embedded_event_store: EventStore,
+) -> None:
+    event_store = embedded_event_store
+    command_id = new_id()
+    record = CommandRecord(TENANT, command_id, FINGERPRINT)
+    await event_store.append(new_events(new_id(), 1), expected_version=0, command=record)
+    first = await event_store.find_command(TENANT, command_id)
+    before = await snapshot(event_store)
+
     with pytest.raises(DuplicateCommand):  # another aggregate, other fingerprint
         await event_store.append(
             new_events(new_id(), 2),
@@ -301,11 +329,11 @@ async def test_concurrent_appends_at_the_same_version_let_exactly_one_win(
 
 
 async def test_concurrent_retries_of_one_command_append_it_once(event_store: EventStore) -> None:
-    command_id = new_id()
+    command_id, aggregate_id = new_id(), new_id()
     outcomes = await asyncio.gather(
         *(
             event_store.append(
-                new_events(new_id(), 1),
+                new_events(aggregate_id, 1),
                 expected_version=0,
                 command=CommandRecord(TENANT, command_id, FINGERPRINT),
             )

@@ -29,8 +29,9 @@ pytestmark = pytest.mark.kafka
 BOOTSTRAP = os.environ.get("KASAL_TEST_KAFKA_BOOTSTRAP") or "127.0.0.1:59092"
 SUFFIXES = (
     "commands", "events.agent", "events.crew", "events.execution", "public.executions.v1",
+    "replies", "events.api_key",
 )
-EVENT_SUFFIXES = ("events.agent", "events.crew", "events.execution")
+EVENT_SUFFIXES = ("events.agent", "events.crew", "events.execution", "events.api_key")
 
 
 @pytest.fixture
@@ -133,14 +134,14 @@ def test_cli_kafka_init(admin: KafkaTopicAdmin, prefix: str) -> None:
     assert first.returncode == 0, first.stderr
     for suffix in SUFFIXES:
         assert f"created  {prefix}.{suffix}  partitions=2" in first.stdout
-    assert "5 created, 0 already present" in first.stdout
+    assert "7 created, 0 already present" in first.stdout
 
     second = kasal_cli("kafka", "init", "--bootstrap", BOOTSTRAP, "--prefix", prefix,
                        "--partitions", "2")
     assert second.returncode == 0, second.stderr
     for suffix in SUFFIXES:
         assert f"exists   {prefix}.{suffix}  partitions=2" in second.stdout
-    assert "0 created, 5 already present" in second.stdout
+    assert "0 created, 7 already present" in second.stdout
 
     # KASAL_KAFKA_PARTITIONS (6) disagrees with the topics (2): refused, exit 1
     refused = kasal_cli("kafka", "init", "--bootstrap", BOOTSTRAP, "--prefix", prefix)

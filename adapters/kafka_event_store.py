@@ -1,0 +1,222 @@
+"""The Kafka event store as the command side sees it: the ``EventStore`` port over Kafka.
+
+``append`` sends an append request to ``<prefix>.commands`` keyed by the aggregate id
+(``acks=all``, idempotent producer), so the partition's single writer
+(``adapters/kafka_writer.py``) checks and produces it, and waits for the writer's reply
+on this client's partition of ``<prefix>.replies``. It returns once the events are
+durable in Kafka AND copied by the log mirror (``adapters/kafka_mirror.py``), so the
+position it returns is one every reader can wait for, and the caller's next read sees
+its own write. Reads (``read_stream``, ``read_all``, ``find_command``) use the mirror.
+
+When the broker cannot take the request, no writer answers, or the mirror does not copy
+the events in time, ``append`` raises ``StoreUnavailable``: the outcome is unknown, and
+a retry with the same command id either finds the first result or appends once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from adapters.kafka_log import (
+    APPENDED,
+    CONFLICT,
+    DUPLICATE,
+    AppendReply,
+    AppendRequest,
+    KafkaTopics,
+    partition_for,
+)
+from adapters.memory_event_store import check_batch
+from adapters.sql_event_store import MIRROR_CHANNEL, SqlEventStore
+from commands.ports import (
+    AppendResult,
+    CommandRecord,
+    ConcurrencyError,
+    DuplicateCommand,
+    StoreUnavailable,
+)
+from domain.envelope import NewEvent, RecordedEvent
+from domain.ids import new_id
+
+log = logging.getLogger(__name__)
+
+
+class KafkaEventStore:
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        mirror: SqlEventStore,
+        *,
+        topics: KafkaTopics | None = None,
+        postgres_dsn: str,
+        request_timeout: float = 15.0,
+        mirror_timeout: float = 15.0,
+    ) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.mirror = mirror
+        self.topics = topics or KafkaTopics()
+        self.postgres_dsn = postgres_dsn.replace("postgresql+asyncpg://", "postgresql://")
+        self.request_timeout = request_timeout
+        self.mirror_timeout = mirror_timeout
+        self.client_id = f"kasal-{new_id()}"
+        self.pending: dict[str, asyncio.Future[AppendReply]] = {}
+        self.producer: AIOKafkaProducer | None = None
+        self.replies: AIOKafkaConsumer | None = None
+        self.listener: Any = None  # asyncpg connection LISTENing to the mirror
+        # replaced on every mirror commit; a waiter holds the one current when it checked
+        self.mirrored = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def initialize(self) -> None:
+        await self.mirror.initialize()
+        self.listener = await asyncpg.connect(self.postgres_dsn)
+        await self.listener.add_listener(MIRROR_CHANNEL, self._on_mirrored)
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers, acks="all", enable_idempotence=True,
+            linger_ms=0, client_id=self.client_id,
+            request_timeout_ms=int(self.request_timeout * 1000),
+        )
+        await self.producer.start()
+        partitions = await self.producer.partitions_for(self.topics.replies)
+        if not partitions:
+            raise StoreUnavailable(
+                f"topic {self.topics.replies} does not exist: run 'kasal kafka init'"
+            )
+        mine = TopicPartition(self.topics.replies, partition_for(self.client_id, len(partitions)))
+        self.replies = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False,
+            client_id=self.client_id, fetch_max_wait_ms=50,
+        )
+        await self.replies.start()
+        self.replies.assign([mine])
+        await self.replies.seek_to_end(mine)
+        await self.replies.position(mine)  # resolve "the end" now, before the first request
+        self.tasks.append(asyncio.create_task(self._read_replies(), name="kasal-replies"))
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.tasks.clear()
+        if self.replies is not None:
+            await self.replies.stop()
+        if self.producer is not None:
+            await self.producer.stop()
+        if self.listener is not None:
+            await self.listener.close()
+        await self.mirror.close()
+
+    def _on_mirrored(self, *_: Any) -> None:
+        committed, self.mirrored = self.mirrored, asyncio.Event()
+        committed.set()
+
+    async def _read_replies(self) -> None:
+        assert self.replies is not None
+        while True:
+            batches = await self.replies.getmany(timeout_ms=1000)
+            for records in batches.values():
+                for record in records:
+                    if record.key != self.client_id.encode():
+                        continue
+                    try:
+                        reply = AppendReply.decode(record.value)
+                    except (ValueError, TypeError) as error:
+                        log.error("undecodable reply: %s", error)
+                        continue
+                    future = self.pending.pop(reply.request_id, None)
+                    if future is not None and not future.done():
+                        future.set_result(reply)
+
+    # --- the port --------------------------------------------------------------------------
+    async def append(
+        self,
+        events: Sequence[NewEvent],
+        *,
+        expected_version: int,
+        command: CommandRecord | None = None,
+    ) -> AppendResult:
+        aggregate_id = check_batch(events, expected_version)
+        assert self.producer is not None, "KafkaEventStore.initialize() was not awaited"
+        request = AppendRequest(new_id(), self.client_id, expected_version, tuple(events),
+                                command)
+        future: asyncio.Future[AppendReply] = asyncio.get_running_loop().create_future()
+        self.pending[request.request_id] = future
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                await self.producer.send_and_wait(
+                    self.topics.commands, request.encode(), key=aggregate_id.encode()
+                )
+                reply = await future
+        except (TimeoutError, KafkaError) as error:
+            raise StoreUnavailable(
+                f"the event log did not confirm the append of {aggregate_id} within "
+                f"{self.request_timeout:g}s ({type(error).__name__}): the outcome is unknown; "
+                "retry with the same Idempotency-Key"
+            ) from None
+        finally:
+            self.pending.pop(request.request_id, None)
+        if reply.outcome == APPENDED:
+            position = await self._position_of(reply.last_event_id)
+            return AppendResult(aggregate_id, reply.version, position)
+        if reply.outcome == CONFLICT:
+            # let the caller's reload see at least the version the writer holds
+            await self._wait("the mirror to reach the writer's version",
+                             lambda: self._has_version(aggregate_id, reply.version))
+            raise ConcurrencyError(aggregate_id, expected_version, reply.version)
+        if reply.outcome == DUPLICATE:
+            await self._position_of(reply.last_event_id)  # find_command sees it from now on
+            raise DuplicateCommand(command.command_id if command else "")
+        raise ValueError(reply.message)
+
+    async def read_stream(self, aggregate_id: str) -> list[RecordedEvent]:
+        return await self.mirror.read_stream(aggregate_id)
+
+    async def read_all(self, after: int = 0, limit: int = 1000) -> list[RecordedEvent]:
+        return await self.mirror.read_all(after, limit)
+
+    async def find_command(self, tenant_id: str, command_id: str) -> CommandRecord | None:
+        return await self.mirror.find_command(tenant_id, command_id)
+
+    async def head_position(self) -> int:
+        return await self.mirror.head_position()
+
+    # --- waiting for the mirror --------------------------------------------------------------
+    async def _position_of(self, event_id: str) -> int:
+        found: list[int] = []
+
+        async def copied() -> bool:
+            position = await self.mirror.position_of(event_id)
+            if position is not None:
+                found.append(position)
+            return position is not None
+
+        await self._wait(f"the log mirror to copy event {event_id}", copied)
+        return found[-1]
+
+    async def _has_version(self, aggregate_id: str, version: int) -> bool:
+        return await self.mirror.stream_version(aggregate_id) >= version
+
+    async def _wait(self, what: str, condition: Callable[[], Awaitable[bool]]) -> None:
+        """Re-check ``condition`` after every mirror commit (NOTIFY), up to the timeout."""
+        try:
+            async with asyncio.timeout(self.mirror_timeout):
+                while True:
+                    commit = self.mirrored
+                    if await condition():
+                        return
+                    await commit.wait()
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"timed out after {self.mirror_timeout:g}s waiting for {what}; the events are "
+                "durable in Kafka: is a 'kasal worker' running the log mirror?"
+            ) from None
