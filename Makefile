@@ -79,6 +79,7 @@ bench: $(STAMP) ## Run the benchmarks (append, crew overhead, search); each prin
 	$(PY) bench/append.py $(BENCH_ARGS)
 	$(PY) bench/crew_overhead.py
 	$(PY) bench/search.py
+	$(PY) bench/distributed.py
 
 clean: ## Stop services; remove .kasal, .services and caches (keeps the venv)
 	-bash scripts/kafka.sh destroy

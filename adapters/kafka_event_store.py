@@ -74,6 +74,11 @@ class KafkaEventStore:
         # replaced on every mirror commit; a waiter holds the one current when it checked
         self.mirrored = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
+        self.listeners: list[Callable[[], None]] = []
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after every batch the log mirror commits (any writer's)."""
+        self.listeners.append(listener)
 
     # --- lifecycle -------------------------------------------------------------------------
     async def initialize(self) -> None:
@@ -119,6 +124,8 @@ class KafkaEventStore:
     def _on_mirrored(self, *_: Any) -> None:
         committed, self.mirrored = self.mirrored, asyncio.Event()
         committed.set()
+        for listener in self.listeners:
+            listener()
 
     async def _read_replies(self) -> None:
         assert self.replies is not None

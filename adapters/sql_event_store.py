@@ -42,6 +42,7 @@ from domain.envelope import GENESIS_HASH, NewEvent, RecordedEvent, canonical_jso
 from domain.errors import TamperedEvent
 
 APPEND_LOCK_KEY = 0x6B6173616C  # "kasal": the advisory lock every PostgreSQL append takes
+SCHEMA_LOCK_KEY = 0x6B6173616C02  # the same key as the projections' table creation
 
 metadata = MetaData()
 Position = BigInteger().with_variant(Integer, "sqlite")
@@ -126,6 +127,8 @@ class SqlEventStore:
 
     async def initialize(self) -> None:
         async with self.writer.begin() as conn:
+            if not self.sqlite:  # processes starting together: one CREATE TABLE at a time
+                await conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
             await conn.run_sync(metadata.create_all)
 
     async def close(self) -> None:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters import offline_env
 from adapters.encryption import EncryptingEventStore, PayloadCipher
+from adapters.pg_listen import PgListener
 from adapters.sql import make_engine
 from adapters.sql_event_store import SqlEventStore
 from adapters.tool_names import BUILTIN_TOOL_NAMES
@@ -19,7 +22,7 @@ from commands.ports import EventStore
 from kasal.settings import Settings
 from projections.clock import ProjectionClock
 from projections.live import LiveExecutionFeed
-from projections.projector import SqlProjector
+from projections.projector import PROJECTED_CHANNEL, SqlProjector
 from projections.queries import ReadModels
 from projections.search import VectorSearch
 from projections.vector_projector import VectorProjector
@@ -27,7 +30,11 @@ from streams.engine import CrewEngine
 from streams.execution_runner import ExecutionRunner
 from streams.runtime import InProcessRuntime, Processor
 
+if TYPE_CHECKING:
+    from adapters.kafka_event_store import KafkaEventStore as KafkaEventStoreT
+
 log = logging.getLogger(__name__)
+Role = Literal["all", "api", "worker"]
 
 
 @dataclass
@@ -44,6 +51,7 @@ class Kasal:
     runner: ExecutionRunner | None = None
     search: VectorSearch | None = None
     running: bool = field(default=False)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def start(self, *, run_processors: bool = True) -> None:
         """Create tables if missing and (by default) start the processors, then resume the
@@ -74,6 +82,8 @@ class Kasal:
             await self.runner.stop()
         await self.runtime.stop()
         self.running = False
+        for close in self.closers:
+            await close()
         await self.store.close()
         await self.read_engine.dispose()
         await self.projector.engine.dispose()
@@ -95,11 +105,30 @@ class Kasal:
 
 
 async def build_event_store(settings: Settings) -> EventStore:
-    sql_store = SqlEventStore(settings.event_store_url, echo=settings.sql_debug)
-    await sql_store.initialize()
+    store: EventStore
+    if settings.mode == "distributed":
+        from adapters.kafka_event_store import KafkaEventStore
+        from adapters.kafka_log import KafkaTopics
+
+        mirror = SqlEventStore(settings.postgres_url, echo=settings.sql_debug)
+        store = KafkaEventStore(
+            settings.kafka_bootstrap_servers, mirror, topics=KafkaTopics(settings.kafka_prefix),
+            postgres_dsn=settings.postgres_url,
+        )
+        await store.initialize()
+    else:
+        store = SqlEventStore(settings.event_store_url, echo=settings.sql_debug)
+        await store.initialize()
     if settings.encryption_key:
-        return EncryptingEventStore(sql_store, PayloadCipher(settings.encryption_key))
-    return sql_store
+        return EncryptingEventStore(store, PayloadCipher(settings.encryption_key))
+    return store
+
+
+def kafka_store(store: EventStore) -> KafkaEventStoreT | None:
+    from adapters.kafka_event_store import KafkaEventStore
+
+    inner = store.inner if isinstance(store, EncryptingEventStore) else store
+    return inner if isinstance(inner, KafkaEventStore) else None
 
 
 def prepare_offline_environment(settings: Settings) -> None:
@@ -137,11 +166,16 @@ async def bootstrap(
     engine: CrewEngine | None = None,
     run_executions: bool = True,
     with_vectors: bool | None = None,
+    role: Role = "all",
 ) -> Kasal:
-    """Wire one embedded Kasal. ``run_executions=False`` leaves out the execution runner
+    """Wire one Kasal process. ``run_executions=False`` leaves out the execution runner
     (CLI commands that only write or rebuild, and do not want CrewAI's import time);
     ``with_vectors`` (default: with the runner, when ``KASAL_VECTOR_SEARCH``) the vector
-    projector and search, which hold the Qdrant folder open."""
+    projector and search, which hold the Qdrant folder open.
+
+    ``role`` splits the processors between processes (distributed deployment): ``api``
+    runs only the live feed and learns the projections' progress from PostgreSQL
+    NOTIFY; ``worker`` runs the projectors and the runner; ``all`` runs everything."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     prepare_offline_environment(settings)
     store = store or await build_event_store(settings)
@@ -158,10 +192,13 @@ async def bootstrap(
     if with_vectors is None:
         with_vectors = run_executions
     search = None
-    if with_vectors and settings.vector_search:
+    distributed = settings.mode == "distributed"
+    if with_vectors and settings.vector_search and (settings.qdrant_url or not distributed):
         search = build_search(settings, projector_engine, read_engine)
+    elif with_vectors and distributed and settings.vector_search:
+        log.warning("distributed Kasal searches a Qdrant server: set QDRANT_URL (search is off)")
     runner = None
-    if run_executions:
+    if run_executions and role != "api":
         runner = ExecutionRunner(
             store,
             bus,
@@ -170,14 +207,35 @@ async def bootstrap(
             default_timeout_s=settings.execution_timeout_s,
             memory=search,  # crew memory is recalled from the vector index
         )
-    processors: list[Processor] = [projector, live]
-    if runner is not None:
-        processors.append(runner)
-    if search is not None:
-        processors.append(search.projector)
+    processors: list[Processor] = []
+    if role != "worker":
+        processors.append(live)
+    if role != "api":
+        processors.append(projector)
+        if runner is not None:
+            processors.append(runner)
+        if search is not None:
+            processors.append(search.projector)
     runtime = InProcessRuntime(store, processors)
     clock = ProjectionClock(projector.position)
     bus.subscribe(runtime.notify)
+    closers: list[Callable[[], Awaitable[None]]] = []
+    distributed_store = kafka_store(store)
+    if distributed_store is not None:
+        # other processes append (runner steps) and project (the worker): wake on their
+        # commits instead of polling
+        distributed_store.subscribe(runtime.notify)
+        listener = PgListener(settings.postgres_url)
+
+        def projected(payload: str) -> None:
+            name, _, position = payload.rpartition(":")
+            if name == projector.name:
+                clock.advance(int(position))
+            elif search is not None and name == search.projector.name:
+                search.clock.advance(int(position))
+
+        await listener.listen(PROJECTED_CHANNEL, projected)
+        closers.append(listener.close)
 
     def progress(name: str, position: int) -> None:
         if name == projector.name:
@@ -188,5 +246,5 @@ async def bootstrap(
     runtime.on_progress(progress)
     return Kasal(
         settings, store, bus, read_engine, read_models, projector, runtime, clock, live, runner,
-        search,
+        search, closers=closers,
     )

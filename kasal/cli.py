@@ -79,8 +79,11 @@ def serve(data_dir: Path, host: str, port: int) -> None:
     settings = load_settings(data_dir)
     configure(settings.log_level, settings.log_dir, settings.sql_debug)
 
+    distributed = settings.mode == "distributed"
+
     async def run() -> None:
-        kasal = await bootstrap(settings)
+        # distributed: this process serves the API; 'kasal worker' runs the processors
+        kasal = await bootstrap(settings, role="api" if distributed else "all")
         await kasal.start()
         try:
             key_file = settings.data_dir / "admin.key"
@@ -96,7 +99,11 @@ def serve(data_dir: Path, host: str, port: int) -> None:
                 await seed(kasal.bus, settings.default_tenant, settings.default_llm)
                 click.echo("Seeded a sample crew 'research-and-write' (AUTO_SEED_DATABASE).")
             base = f"http://{host}:{port}"
-            click.echo(f"Kasal (embedded) serving on {base}; data in {settings.data_dir}")
+            if distributed:
+                click.echo(f"Kasal (distributed, API) serving on {base}; Kafka at "
+                           f"{settings.kafka_bootstrap_servers}")
+            else:
+                click.echo(f"Kasal (embedded) serving on {base}; data in {settings.data_dir}")
             if settings.docs_enabled:
                 click.echo(f"  API docs:   {base}/api-docs")
             click.echo(f"  Admin key:  {key}   (also in {key_file})")
@@ -106,6 +113,35 @@ def serve(data_dir: Path, host: str, port: int) -> None:
             await uvicorn.Server(config).serve()
         finally:
             await kasal.stop()
+
+    asyncio.run(run())
+
+
+@main.command()
+@data_dir_option
+def worker(data_dir: Path) -> None:
+    """Run a worker of the distributed deployment (KASAL_MODE=distributed): the single
+    writer of its Kafka partitions, the log mirror and, while it leads, the projectors
+    and the execution runner. Start several; they share the partitions."""
+    import signal
+
+    from kasal.logs import configure
+    from kasal.worker import run_worker
+
+    settings = load_settings(data_dir)
+    configure(settings.log_level, settings.log_dir, settings.sql_debug)
+    if settings.mode != "distributed":
+        raise click.UsageError("kasal worker runs the distributed deployment: set "
+                               "KASAL_MODE=distributed (and KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL)")
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        click.echo(f"kasal worker: Kafka {settings.kafka_bootstrap_servers}, prefix "
+                   f"{settings.kafka_prefix!r}, {settings.kafka_partitions} partitions")
+        await run_worker(settings, stop)
 
     asyncio.run(run())
 

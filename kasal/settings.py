@@ -60,6 +60,15 @@ class Settings(BaseSettings):
     )
     # partitions of kasal.commands and kasal.events.* (one count for all: keyed by aggregate id)
     kafka_partitions: int = Field(6, ge=1, le=10_000, validation_alias="KASAL_KAFKA_PARTITIONS")
+    kafka_prefix: str = Field(
+        "kasal", pattern=r"^[A-Za-z0-9._-]{1,100}$", validation_alias="KASAL_KAFKA_PREFIX"
+    )
+    kafka_session_timeout_s: float = Field(
+        10.0, ge=1, le=300, validation_alias="KASAL_KAFKA_SESSION_TIMEOUT_S"
+    )
+    kafka_replication_factor: int = Field(
+        1, ge=1, le=32, validation_alias="KASAL_KAFKA_REPLICATION_FACTOR"
+    )
     qdrant_url: str | None = Field(None, validation_alias="QDRANT_URL")
     qdrant_api_key: str | None = Field(None, validation_alias="QDRANT_API_KEY")
     vector_search: bool = Field(True, validation_alias="KASAL_VECTOR_SEARCH")
@@ -69,10 +78,10 @@ class Settings(BaseSettings):
     def _refuse_insecure_production(self) -> Settings:
         if self.environment == "production" and self.sql_debug:
             raise ValueError("SQL_DEBUG logs every statement's data: not allowed in production")
-        if self.mode == "distributed":
+        if self.mode == "distributed" and self.database_type != "postgres":
             raise ValueError(
-                "KASAL_MODE=distributed is not available yet: Kafka support lands with "
-                "the distributed deployment; use KASAL_MODE=embedded"
+                "KASAL_MODE=distributed keeps its read models and log mirror in PostgreSQL: "
+                "set DATABASE_TYPE=postgres and DATABASE_URL (or POSTGRES_SERVER, ...)"
             )
         return self
 

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import MetaData, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.envelope import RecordedEvent, is_unreadable
@@ -28,7 +28,24 @@ async def tracked_position(conn: AsyncConnection, name: str, *, lock: bool = Fal
     return int(value) if value is not None else 0
 
 
+SCHEMA_LOCK_KEY = 0x6B6173616C02  # serialises CREATE TABLE of processes starting together
+
+
+async def create_tables(conn: AsyncConnection, metadata: MetaData) -> None:
+    """``metadata.create_all`` that two processes may run at once (PostgreSQL's
+    CREATE TABLE IF NOT EXISTS races on its catalog)."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
+    await conn.run_sync(metadata.create_all)
+
+
+PROJECTED_CHANNEL = "kasal_projected"  # PostgreSQL NOTIFY "<projection>:<position>" on commit
+
+
 async def set_position(conn: AsyncConnection, name: str, position: int, previous: int) -> None:
+    if conn.dialect.name == "postgresql":
+        # delivered at commit: processes whose projectors run elsewhere wake on it
+        await conn.execute(select(func.pg_notify(PROJECTED_CHANNEL, f"{name}:{position}")))
     if previous == 0:
         found = (
             await conn.execute(select(s.tracking.c.name).where(s.tracking.c.name == name))
@@ -62,7 +79,7 @@ class SqlProjector:
 
     async def initialize(self) -> None:
         async with self.engine.begin() as conn:
-            await conn.run_sync(s.metadata.create_all)
+            await create_tables(conn, s.metadata)
 
     async def position(self) -> int:
         async with self.engine.connect() as conn:

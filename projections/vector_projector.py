@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.envelope import RecordedEvent
 from projections import schema as s
-from projections.projector import set_position, tracked_position
+from projections.projector import create_tables, set_position, tracked_position
 from projections.vectors import Embedder, Kind, VectorIndex, VectorPoint, collection_name
 
 POINT_NAMESPACE = uuid.UUID("6b617361-6c00-4000-8000-766563746f72")  # "kasal" ... "vector"
@@ -69,7 +69,7 @@ class VectorProjector:
 
     async def initialize(self) -> None:
         async with self.engine.begin() as conn:
-            await conn.run_sync(s.metadata.create_all)
+            await create_tables(conn, s.metadata)
         await self.index.ensure_collection(
             self.collection, self.embedder.dimension, self.embedder.model
         )

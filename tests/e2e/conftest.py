@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,13 +15,18 @@ from commands.context import CommandContext
 from kasal.bootstrap import Kasal, bootstrap
 from kasal.settings import Settings
 from kasal.web import build_app
+from kasal.worker import run_worker
+from tests.kafka import BOOTSTRAP, PARTITIONS, delete_topics, new_prefix, provision
 from tests.pg import create_database, drop_database
+
+DEPLOYMENTS = ["sqlite", "postgres", pytest.param("distributed", marks=pytest.mark.kafka)]
 
 
 @dataclass
 class App:
     kasal: Kasal
     http: httpx.AsyncClient
+    worker: asyncio.Task[None] | None = None  # the distributed deployment's worker
 
     async def key(self, tenant: str, role: str) -> str:
         key = generate_key()
@@ -42,24 +49,61 @@ def settings_for(data_dir: Path, **env: object) -> Settings:
     return Settings(KASAL_DATA_DIR=data_dir, KASAL_MIN_POSITION_TIMEOUT=1.0, **env)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def app(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[App]:
-    """Kasal over HTTP: embedded on SQLite, and with DATABASE_TYPE=postgres."""
+@asynccontextmanager
+async def open_app(deployment: str, data_dir: Path) -> AsyncIterator[App]:
+    """Kasal over HTTP on one deployment.
+
+    ``sqlite``: embedded. ``postgres``: embedded with DATABASE_TYPE=postgres.
+    ``distributed``: KASAL_MODE=distributed on a private Kafka topic prefix and database:
+    a ``kasal worker`` (run in this process: the partitions' writer, the log mirror, the
+    projectors and the runner) and the API process's Kasal, which runs only the live feed.
+    """
     database_url = None
     env: dict[str, object] = {}
-    if request.param == "postgres":
+    prefix = None
+    if deployment in ("postgres", "distributed"):
         database_url = await create_database()
         env = {"DATABASE_TYPE": "postgres", "DATABASE_URL": database_url}
-    kasal = await bootstrap(settings_for(tmp_path, **env))
-    await kasal.start()
-    asgi = build_app(kasal, manage_lifecycle=False)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(asgi), base_url="http://kasal"
-    ) as http:
-        yield App(kasal, http)
-    await kasal.stop()
-    if database_url:
-        await drop_database(database_url)
+    if deployment == "distributed":
+        prefix = new_prefix()
+        provision(prefix)
+        env |= {"KASAL_MODE": "distributed", "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+                "KASAL_KAFKA_PREFIX": prefix, "KASAL_KAFKA_PARTITIONS": PARTITIONS}
+    stop = asyncio.Event()
+    worker: asyncio.Task[None] | None = None
+    try:
+        settings = settings_for(data_dir, **env)
+        if deployment == "distributed":
+            leading = asyncio.Event()
+            worker = asyncio.create_task(run_worker(settings, stop, leading=leading))
+            await asyncio.wait({worker, asyncio.create_task(leading.wait())},
+                               return_when=asyncio.FIRST_COMPLETED)
+            if worker.done():
+                await worker  # it failed: raise its error
+        kasal = await bootstrap(settings, role="api" if worker else "all")
+        await kasal.start()
+        try:
+            asgi = build_app(kasal, manage_lifecycle=False)
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(asgi), base_url="http://kasal"
+            ) as http:
+                yield App(kasal, http, worker)
+        finally:
+            await kasal.stop()
+    finally:
+        stop.set()
+        if worker is not None:
+            await worker
+        if database_url:
+            await drop_database(database_url)
+        if prefix:
+            delete_topics(prefix)
+
+
+@pytest.fixture(params=DEPLOYMENTS)
+async def app(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[App]:
+    async with open_app(request.param, tmp_path) as opened:
+        yield opened
 
 
 @pytest.fixture

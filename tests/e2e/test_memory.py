@@ -7,12 +7,24 @@ exactly the memory that reached the prompt."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.e2e.conftest import AGENT
+from tests.e2e.conftest import AGENT, App, open_app
 from tests.e2e.test_runs import stream
+
+
+# Vector search needs a Qdrant server in the distributed deployment (local mode is one
+# process's folder) and none runs here: these run on the embedded deployments.
+@pytest.fixture(params=["sqlite", "postgres"])
+async def app(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[App]:
+    async with open_app(request.param, tmp_path) as opened:
+        yield opened
+
 
 REMEMBERS = "It remembers:"
 

@@ -3,13 +3,24 @@ Qdrant in local mode, fed by the vector projector from the log."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pytest
 
 from kasal.bootstrap import bootstrap
 from kasal.web import build_app
-from tests.e2e.conftest import AGENT, App, settings_for
+from tests.e2e.conftest import AGENT, App, open_app, settings_for
+
+
+# Vector search needs a Qdrant server in the distributed deployment (local mode is one
+# process's folder) and none runs here: these run on the embedded deployments.
+@pytest.fixture(params=["sqlite", "postgres"])
+async def app(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[App]:
+    async with open_app(request.param, tmp_path) as opened:
+        yield opened
+
 
 CORPUS = {
     "ml": ("Machine Learning Researcher", "Train neural networks and study deep learning models",
