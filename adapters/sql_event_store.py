@@ -32,6 +32,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -323,7 +324,14 @@ class SqlEventStore:
                     for r, position in zip(fresh, positions, strict=True) if r.command
                 ]
                 if commands:
-                    await conn.execute(insert(commands_table), commands)
+                    # One command id on two aggregates (a client reusing an Idempotency-Key
+                    # while the first use was not yet mirrored: the writers see one partition
+                    # each): the log keeps both; the mirror records the first.
+                    if self.sqlite:
+                        ignore = insert(commands_table).prefix_with("OR IGNORE")
+                    else:
+                        ignore = pg_insert(commands_table).on_conflict_do_nothing()
+                    await conn.execute(ignore, commands)
             next_offsets: dict[tuple[str, int], int] = defaultdict(int)
             for r in records:
                 key = (r.topic, r.partition)

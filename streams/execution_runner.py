@@ -22,7 +22,7 @@ from typing import Any
 from commands import messages as m
 from commands.bus import CommandBus
 from commands.context import CommandContext
-from commands.ports import EventStore
+from commands.ports import AppendResult, EventStore, StoreUnavailable
 from domain.envelope import RecordedEvent
 from domain.errors import DomainError, InvalidTransition
 from domain.execution import CANCEL_REQUESTED, REQUESTED, TERMINAL, Execution
@@ -169,7 +169,7 @@ class RunHooksImpl:
         if not steps:
             return
         future = asyncio.run_coroutine_threadsafe(
-            self.runner.bus.dispatch(*self.batch(steps)), self.loop
+            self.runner.durably(*self.batch(steps)), self.loop
         )
         try:
             future.result()
@@ -225,8 +225,12 @@ class ExecutionRunner:
         max_concurrency: int = 4,
         default_timeout_s: float = 600.0,
         memory: MemoryRecall | None = None,
+        store_retry_s: float = 120.0,
     ) -> None:
         self.store = store
+        # how long a step is retried while the store cannot confirm it (a broker or a
+        # partition's writer changing hands) before the run gives up
+        self.store_retry_s = store_retry_s
         self.bus = bus
         self.engine = engine
         self.memory = memory  # crew memory recall; None: crews with memory recall nothing
@@ -236,6 +240,23 @@ class ExecutionRunner:
         self.active: dict[str, asyncio.Task[None]] = {}
         self.hooks: dict[str, RunHooksImpl] = {}
         self.start_position = 0
+
+    async def durably(self, command: m.Command, ctx: CommandContext) -> AppendResult:
+        """Dispatch, retrying with the SAME command id while the store cannot confirm the
+        outcome: the retry either finds the first attempt's result or appends once."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.store_retry_s
+        delay = 0.25
+        while True:
+            try:
+                return await self.bus.dispatch(command, ctx)
+            except StoreUnavailable as error:
+                if loop.time() + delay > deadline:
+                    raise
+                log.warning("%s not confirmed by the event store (%s); retrying the same "
+                            "command", type(command).__name__, error)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def position(self) -> int:
         """The runner starts at the log's head; earlier work is found by ``resume_unfinished``."""
@@ -336,7 +357,7 @@ class ExecutionRunner:
             steps = [*hooks.take(), m.Step(kind="complete", output=result.output,
                                            usage=dict(hooks.usage))]
             try:
-                await self.bus.dispatch(*hooks.batch(steps))
+                await self.durably(*hooks.batch(steps))
             except DomainError as error:
                 hooks.refused(error)
                 await self._refused(hooks)
@@ -377,11 +398,11 @@ class ExecutionRunner:
         steps = hooks.take()
         if steps:
             with contextlib.suppress(DomainError):
-                await self.bus.dispatch(*hooks.batch(steps))
+                await self.durably(*hooks.batch(steps))
 
     async def _finish(self, hooks: RunHooksImpl, command: m.Command) -> None:
         with contextlib.suppress(DomainError):  # already finished by someone else
-            await self.bus.dispatch(command, hooks.context("finish"))
+            await self.durably(command, hooks.context("finish"))
 
 
 def describe(error: BaseException) -> str:

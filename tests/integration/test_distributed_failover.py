@@ -1,0 +1,271 @@
+"""Distributed Kasal under a worker's death: two real ``kasal worker`` processes share the
+partitions of a real broker; the one that leads is SIGKILLed in the middle of a crew run
+and of a load of commands. The survivor takes the partitions and the processors over:
+the run resumes from its last completed task and completes, every acknowledged command's
+events are in the log exactly once, and the read models hold each of them once."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from adapters.kafka_log import AppendRequest, KafkaTopics, decode_event
+from commands import messages as m
+from commands.context import CommandContext
+from commands.ports import AppendResult, StoreUnavailable
+from kasal.bootstrap import Kasal, bootstrap
+from kasal.settings import Settings
+from tests.kafka import BOOTSTRAP, PARTITIONS, delete_topics, new_prefix, provision
+from tests.pg import create_database, drop_database
+from tests.waiting import until
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+KASAL = str(Path(sys.executable).parent / "kasal")
+TENANT = "acme"
+TASKS = 4
+LOAD = 60  # commands sent while the leader dies
+
+
+@dataclass
+class Worker:
+    name: str
+    env: dict[str, str]
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+    leads: threading.Event = field(default_factory=threading.Event)
+    assignments: int = 0  # partition assignments the worker has logged
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [KASAL, "worker"], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        threading.Thread(target=self._copy_output, daemon=True).start()
+
+    def _copy_output(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        with self.log.open("ab") as log:
+            for line in self.process.stdout:
+                log.write(line)
+                log.flush()
+                if b"this worker leads" in line:
+                    self.leads.set()
+                if b"Executing _on_partitions_assigned" in line:
+                    self.assignments += 1
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+
+
+@dataclass
+class Deployment:
+    env: dict[str, str]
+    api: Kasal
+    workers: list[Worker]
+    prefix: str
+
+
+@pytest.fixture
+async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
+    database_url = await create_database()
+    prefix = new_prefix()
+    provision(prefix)
+    env = {
+        "KASAL_MODE": "distributed", "DATABASE_TYPE": "postgres", "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP, "KASAL_KAFKA_PREFIX": prefix,
+        "KASAL_KAFKA_PARTITIONS": str(PARTITIONS), "KASAL_KAFKA_SESSION_TIMEOUT_S": "6",
+        "KASAL_VECTOR_SEARCH": "false", "LOG_LEVEL": "INFO",
+    }
+    workers = [
+        Worker(name, {**os.environ, **env, "KASAL_DATA_DIR": str(tmp_path / name)},
+               tmp_path / f"{name}.log")
+        for name in ("first", "second")
+    ]
+    api: Kasal | None = None
+    try:
+        workers[0].start()
+        assert await asyncio.to_thread(workers[0].leads.wait, 90), workers[0].log.read_text()
+        workers[1].start()  # shares the partitions; waits for the processors' lock
+        await until(lambda: workers[1].assignments >= 1 and workers[0].assignments >= 2,
+                    timeout=90, what="the group to settle with both workers")
+        settings = Settings(KASAL_DATA_DIR=tmp_path / "api", **env)  # type: ignore[arg-type]
+        api = await bootstrap(settings, role="api")
+        await api.start()
+        yield Deployment(env, api, workers, prefix)
+    finally:
+        if api is not None:
+            await api.stop()
+        for worker in workers:
+            worker.stop()
+        await drop_database(database_url)
+        delete_topics(prefix)
+
+
+async def log_records(prefix: str) -> list[tuple[str, int, int, str, int]]:
+    """Every record of the events topics: (topic, partition, offset, aggregate, version)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in KafkaTopics(prefix).event_topics
+               for p in range(PARTITIONS)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        found = []
+        for tp in tps:
+            consumer.seek(tp, 0)
+            while await consumer.position(tp) < ends[tp]:
+                batch = await consumer.getmany(tp, timeout_ms=1000)
+                for record in batch.get(tp, []):
+                    event = decode_event(record.value)
+                    found.append((tp.topic, tp.partition, record.offset, event.event_id,
+                                  event.version))
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def requested_aggregates(prefix: str) -> set[str]:
+    """The aggregates of every append request in the commands topic."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        tps = [TopicPartition(KafkaTopics(prefix).commands, p) for p in range(PARTITIONS)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        found = set()
+        for tp in tps:
+            consumer.seek(tp, 0)
+            while await consumer.position(tp) < ends[tp]:
+                batch = await consumer.getmany(tp, timeout_ms=1000)
+                for record in batch.get(tp, []):
+                    found.add(AppendRequest.decode(record.value).aggregate_id)
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def test_a_killed_leader_hands_over_its_partitions_and_runs(
+    deployment: Deployment,
+) -> None:
+    bus, reads = deployment.api.bus, deployment.api.read_models
+
+    def ctx() -> CommandContext:  # a new command id for every command
+        return CommandContext(TENANT, "user:failover-test")
+    agent = await bus.dispatch(m.RegisterAgent(
+        role="Analyst", goal="Write notes", backstory="Careful.", llm="kasal-offline/slow",
+    ), ctx())
+    crew = await bus.dispatch(m.DefineCrew(
+        name="slow", agents=[agent.aggregate_id],
+        tasks=[{"name": f"step{i}", "description": f"Note {i} about {{topic}}",
+                "expected_output": "a note", "agent": agent.aggregate_id}
+               for i in range(TASKS)],
+    ), ctx())
+    run = await bus.dispatch(m.RequestExecution(crew_id=crew.aggregate_id,
+                                                inputs={"topic": "owls"}), ctx())
+
+    async def tasks_done() -> int:
+        row = (await reads.get_execution(TENANT, run.aggregate_id)).item
+        return 0 if row is None else sum(t["status"] == "completed" for t in row["tasks"])
+
+    async def one_done() -> bool:
+        return await tasks_done() >= 1
+
+    await until(one_done, timeout=60, what="the first task to complete")
+
+    # a load of commands, and the leader dies in the middle of it
+    async def send(i: int) -> AppendResult | Exception:
+        try:
+            return await bus.dispatch(m.RegisterAgent(
+                role=f"Load {i}", goal="g", backstory="b"), CommandContext(TENANT, "user:load"))
+        except StoreUnavailable as error:
+            return error
+
+    load = [asyncio.create_task(send(i)) for i in range(LOAD)]
+    await asyncio.sleep(0)  # the first sends are on their way
+    done_at_kill = await tasks_done()
+    deployment.workers[0].kill()
+    outcomes = await asyncio.gather(*load)
+    acknowledged = [o for o in outcomes if isinstance(o, AppendResult)]
+    refused = [o for o in outcomes if isinstance(o, StoreUnavailable)]
+    print(f"load: sent {LOAD}, acknowledged {len(acknowledged)}, "
+          f"failed with a clear error {len(refused)}")
+    assert len(acknowledged) + len(refused) == LOAD
+
+    assert await asyncio.to_thread(deployment.workers[1].leads.wait, 60), \
+        deployment.workers[1].log.read_text()[-3000:]
+
+    async def finished() -> bool:
+        row = (await reads.get_execution(TENANT, run.aggregate_id)).item
+        return row is not None and row["status"] in ("completed", "failed", "cancelled")
+
+    await until(finished, timeout=120, what="the run to finish on the surviving worker")
+    row = (await reads.get_execution(TENANT, run.aggregate_id)).item
+    assert row is not None and row["status"] == "completed", (row or {}).get("error")
+    assert 1 <= done_at_kill < TASKS, "the leader must die in the middle of the run"
+
+    # the log: every event once, each task completed once, versions gapless per aggregate
+    records = await log_records(deployment.prefix)
+    ids = collections.Counter(event_id for *_, event_id, _ in records)
+    twice = [r for r in records if ids[r[3]] > 1]
+    assert twice == [], twice[:10]
+    stream = await deployment.api.store.read_stream(run.aggregate_id)
+    completed = [e.payload.get("task_name") for e in stream if e.type == "ExecutionTaskCompleted"]
+    assert sorted(completed) == sorted(f"step{i}" for i in range(TASKS)), completed
+    assert len(stream) == len({e.version for e in stream}) == stream[-1].version
+    # the mirror holds exactly the log
+    mirrored = await deployment.api.store.read_all(0, 100_000)
+    assert sorted(e.event_id for e in mirrored) == sorted(ids)
+
+    # no request is lost: every append request in the commands topic (the ones whose
+    # client gave up too) is appended by the new owner of its partition
+    requested = await requested_aggregates(deployment.prefix)
+
+    async def all_appended() -> bool:
+        for aggregate_id in requested:
+            if not await deployment.api.store.read_stream(aggregate_id):
+                return False
+        return True
+
+    await until(all_appended, timeout=60, what="every request in the topic to be appended")
+    records = await log_records(deployment.prefix)
+    assert max(collections.Counter(r[3] for r in records).values()) == 1
+    mirrored = await deployment.api.store.read_all(0, 100_000)
+
+    # the read models: each acknowledged agent once (plus the crew's own agent)
+    await until(lambda: deployment.api.clock.position >= mirrored[-1].position, timeout=30,
+                what="the projection to catch up")
+    page = await reads.list_agents(TENANT, limit=1000, offset=0)
+    names = collections.Counter(item["role"] for item in page.items)
+    assert all(n == 1 for n in names.values()), names
+    for result in acknowledged:
+        assert (await reads.get_agent(TENANT, result.aggregate_id)).item is not None
+    print(f"found: {len(page.items) - 1} load agents in the read model ({len(requested)} "
+          "aggregates requested in the topic, all appended), "
+          f"{len(records)} events in the log, none twice; the run had {done_at_kill} of "
+          f"{TASKS} tasks done at the kill and completed on the survivor "
+          f"({json.dumps(row['status'])})")
