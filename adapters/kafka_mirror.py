@@ -1,20 +1,24 @@
-"""The log mirror: a Faust agent copying every event from the events topics into SQL.
+"""The log mirror: copies every event from the events topics into SQL.
 
 Kafka is the system of record; the mirror is a read model of it shaped like the embedded
 event store (``kasal_events`` + ``kasal_commands`` in PostgreSQL), so the command side
 can load an aggregate, find a command and tail a global order without scanning a
-partition. Each batch is written with the next offset of every partition it read, in one
-transaction (``SqlEventStore.mirror``): a redelivered batch changes nothing, and a dropped
-mirror is rebuilt from offset zero. Each copied event must continue its aggregate's
-hash chain, so a mirror never silently diverges from the log.
+partition. The workers share the events partitions in the ``<prefix>-mirror`` consumer
+group. The mirror's own progress is the next offset of every partition, written in the
+same transaction as the copied events (``SqlEventStore.mirror``): on assignment it seeks
+there, so nothing is skipped or copied twice whatever the group's committed offsets say,
+and a dropped mirror is rebuilt from offset zero. Each copied event must continue its
+aggregate's hash chain, so a mirror never silently diverges from the log.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
-import faust
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
 from adapters.kafka_log import KafkaTopics, command_from_headers, decode_event
 from adapters.sql_event_store import MirroredRecord, SqlEventStore
@@ -22,35 +26,68 @@ from adapters.sql_event_store import MirroredRecord, SqlEventStore
 log = logging.getLogger(__name__)
 
 BATCH = 500
-WITHIN_S = 0.002  # a batch closes this long after its first event (latency vs. batching)
 
 
 class LogMirror:
-    def __init__(self, app: faust.App, topics: KafkaTopics, store: SqlEventStore,
-                 partitions: int) -> None:
-        self.store = store
+    def __init__(self, topics: KafkaTopics, bootstrap_servers: str, store: SqlEventStore, *,
+                 session_timeout_s: float = 10.0) -> None:
         self.topics = topics
-        self.source = app.topic(
-            *topics.event_topics, key_serializer="raw", value_serializer="raw",
-            partitions=partitions,
+        self.bootstrap_servers = bootstrap_servers
+        self.store = store
+        self.session_timeout_s = session_timeout_s
+        self.consumer: AIOKafkaConsumer | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.working = asyncio.Lock()
+
+    async def start(self) -> None:
+        session_ms = int(self.session_timeout_s * 1000)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers, group_id=f"{self.topics.prefix}-mirror",
+            enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=20,
+            session_timeout_ms=session_ms, heartbeat_interval_ms=max(session_ms // 5, 500),
+            client_id=f"{self.topics.prefix}-mirror",
         )
-        app.agent(self.source, name=f"{topics.prefix}-mirror")(self._agent)
+        await self.consumer.start()
+        self.consumer.subscribe(list(self.topics.event_topics), listener=_Seek(self))
+        self.task = asyncio.create_task(self._loop(), name="kasal-log-mirror")
 
-    async def _agent(self, stream: Any) -> None:
-        async for events in stream.take_events(BATCH, within=WITHIN_S):
-            records = [
-                MirroredRecord(
-                    decode_event(e.value), e.message.topic, e.message.partition,
-                    e.message.offset, command_from_headers(_headers(e.message.headers)),
-                )
-                for e in events
-            ]
-            await self.store.mirror(records)
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+        if self.consumer is not None:
+            await self.consumer.stop()
+            self.consumer = None
+
+    async def _loop(self) -> None:
+        assert self.consumer is not None
+        while True:
+            batches = await self.consumer.getmany(timeout_ms=200, max_records=BATCH)
+            if not batches:
+                continue
+            async with self.working:
+                records = [
+                    MirroredRecord(decode_event(r.value), tp.topic, tp.partition, r.offset,
+                                   command_from_headers(r.headers))
+                    for tp, batch in batches.items() for r in batch
+                ]
+                await self.store.mirror(records)
 
 
-def _headers(headers: Any) -> list[tuple[str, bytes]]:
-    if headers is None:
-        return []
-    if isinstance(headers, dict):
-        return list(headers.items())
-    return [(str(k), bytes(v)) for k, v in headers]
+class _Seek(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, mirror: LogMirror) -> None:
+        self.mirror = mirror
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        async with self.mirror.working:  # the batch in hand is committed first
+            pass
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        consumer = self.mirror.consumer
+        assert consumer is not None
+        stored = await self.mirror.store.log_offsets()
+        for tp in assigned:
+            consumer.seek(TopicPartition(tp.topic, tp.partition),
+                          stored.get((tp.topic, tp.partition), 0))

@@ -1,28 +1,33 @@
-"""The single writer of each partition: a Faust agent that turns append requests into events.
+"""The single writer of each partition: turns append requests into events.
 
 Kafka has no conditional append, so correctness comes from ownership: the consumer group
-gives each ``<prefix>.commands`` partition to exactly one worker, and only that worker
-produces to the same partition number of the events topics. For every aggregate it keeps,
-in a Faust table backed by a changelog topic, the version, the last hash, its most recent
-event ids and the commands it accepted. A request is checked against that state exactly
-as the embedded store checks an append (shape, duplicate command, expected version),
-sealed onto the hash chain, produced with an idempotent ``acks=all`` producer, and only
-then recorded in the table and answered.
+``<prefix>-writers`` gives each ``<prefix>.commands`` partition to exactly one worker, and
+only that worker produces to the same partition number of the events topics. For every
+aggregate of its partitions it keeps the version, the last hash, its most recent event ids
+and the commands it accepted. A request is checked against that state exactly as the
+embedded store checks an append (shape, duplicate command, expected version), sealed onto
+the hash chain, produced with an idempotent ``acks=all`` producer, and only then recorded
+and answered; the request's offset is committed after.
 
-At-least-once throughout: a request redelivered after a crash is recognised by its first
-event id (or its command id) and answered with the first outcome. Events that reached
-the log but not the table (a crash between the two) are folded back in when the
-partition is next taken over: the writer reads the events partitions from the table's
-checkpoint to their end before it answers anything on that partition.
+The state is the log itself: when a worker is given a partition it folds the events
+partitions from the start before answering anything, so events that reached the log but
+whose writer died before answering are known. At-least-once throughout: a redelivered
+request is recognised by its first event id (or its command id) and answered with the
+first outcome. (A first cut used a Faust agent and a changelog-backed Faust table; with
+two workers, partitions were left unconsumed after rebalances: see
+docs/2026-11-27-kafka-event-store.md.)
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
-import faust
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError
 
 from adapters.kafka_log import (
     APPENDED,
@@ -52,10 +57,6 @@ def command_key(command: CommandRecord) -> str:
     return f"{command.tenant_id}\x00{command.command_id}"
 
 
-def checkpoint_key(partition: int) -> str:
-    return f"~checkpoint/{partition}"
-
-
 def fold(state: dict[str, Any] | None, event: RecordedEvent,
          command: CommandRecord | None) -> dict[str, Any]:
     """The writer's state of one aggregate after ``event`` (pure: tests and recovery use it)."""
@@ -73,26 +74,27 @@ def fold(state: dict[str, Any] | None, event: RecordedEvent,
 
 
 class LogWriter:
-    """Installs the writer agent and its table on ``app``; owns the events producer."""
+    """The writers of the partitions this process owns in the ``<prefix>-writers`` group.
 
-    def __init__(self, app: faust.App, topics: KafkaTopics, bootstrap_servers: str,
-                 partitions: int) -> None:
-        self.app = app
+    ``owned`` is the current assignment; ``on_assignment`` listeners hear every change
+    (the runner follows its worker's partitions).
+    """
+
+    def __init__(self, topics: KafkaTopics, bootstrap_servers: str, partitions: int, *,
+                 session_timeout_s: float = 10.0) -> None:
         self.topics = topics
         self.bootstrap_servers = bootstrap_servers
         self.partitions = partitions
-        self.table = app.Table(
-            f"{topics.prefix}-writer", partitions=partitions,
-            schema=faust.Schema(key_serializer="json", value_serializer="json"),
-        )
+        self.session_timeout_s = session_timeout_s
+        self.states: dict[int, dict[str, dict[str, Any]]] = {}  # partition -> aggregate -> state
+        self.owned: frozenset[int] = frozenset()
+        self.on_assignment: list[Callable[[], None]] = []
         self.producer: AIOKafkaProducer | None = None
-        self.reconciled: set[int] = set()
-        self.commands_topic = app.topic(
-            topics.commands, key_serializer="raw", value_serializer="raw",
-            partitions=partitions,
-        )
-        app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
-        app.agent(self.commands_topic, name=f"{topics.prefix}-writer")(self._agent)
+        self.consumer: AIOKafkaConsumer | None = None
+        self.task: asyncio.Task[None] | None = None
+        # held while a batch is processed: a rebalance waits for it (no zombie appends
+        # after this process lost the partition)
+        self.working = asyncio.Lock()
 
     async def start(self) -> None:
         self.producer = AIOKafkaProducer(
@@ -100,31 +102,66 @@ class LogWriter:
             linger_ms=0, client_id=f"{self.topics.prefix}-writer",
         )
         await self.producer.start()
+        session_ms = int(self.session_timeout_s * 1000)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers, group_id=f"{self.topics.prefix}-writers",
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            session_timeout_ms=session_ms, heartbeat_interval_ms=max(session_ms // 5, 500),
+            client_id=f"{self.topics.prefix}-writer",
+        )
+        await self.consumer.start()
+        self.consumer.subscribe([self.topics.commands], listener=_Rebalance(self))
+        self.task = asyncio.create_task(self._loop(), name="kasal-log-writer")
 
     async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+            self.task = None
+        if self.consumer is not None:
+            await self.consumer.stop()
+            self.consumer = None
         if self.producer is not None:
             await self.producer.stop()
             self.producer = None
 
-    async def _on_revoked(self, _app: Any, revoked: set[Any], **_: Any) -> None:
-        for tp in revoked:
-            if tp.topic == self.topics.commands:
-                self.reconciled.discard(tp.partition)
+    def owns(self, aggregate_id: str) -> bool:
+        return partition_for(aggregate_id, self.partitions) in self.owned
 
-    async def _agent(self, stream: Any) -> None:
-        async for event in stream.events():
-            partition = event.message.partition
-            if partition not in self.reconciled:
-                await self._reconcile(partition)
-                self.reconciled.add(partition)
-            try:
-                request = AppendRequest.decode(event.value)
-            except (ValueError, KeyError, TypeError) as error:
-                log.error("dropping an undecodable append request at %s/%s: %s",
-                          partition, event.message.offset, error)
+    def _assigned(self, partitions: frozenset[int]) -> None:
+        self.owned = partitions
+        log.info("this worker owns partitions %s", sorted(partitions))
+        for listener in self.on_assignment:
+            listener()
+
+    async def _loop(self) -> None:
+        assert self.consumer is not None
+        while True:
+            batches = await self.consumer.getmany(timeout_ms=200, max_records=200)
+            if not batches:
                 continue
-            reply = await self.handle(request, partition)
-            await self._reply(request.client_id, reply)
+            async with self.working:
+                offsets = {}
+                for tp, records in batches.items():
+                    if tp.partition not in self.states:
+                        continue  # revoked while fetched
+                    for record in records:
+                        await self._process(tp.partition, record.offset, record.value)
+                    offsets[tp] = records[-1].offset + 1
+                if offsets:
+                    with contextlib.suppress(CommitFailedError):  # rebalanced: redelivered
+                        await self.consumer.commit(offsets)
+
+    async def _process(self, partition: int, offset: int, value: bytes) -> None:
+        try:
+            request = AppendRequest.decode(value)
+        except (ValueError, KeyError, TypeError) as error:
+            log.error("dropping an undecodable append request at %s/%s: %s",
+                      partition, offset, error)
+            return
+        reply = await self.handle(request, partition)
+        await self._reply(request.client_id, reply)
 
     async def handle(self, request: AppendRequest, partition: int) -> AppendReply:
         assert self.producer is not None, "LogWriter.start() was not awaited"
@@ -134,7 +171,8 @@ class LogWriter:
         except ValueError as error:
             aggregate = events[0].aggregate_id if events else ""
             return AppendReply(request.request_id, INVALID, aggregate, message=str(error))
-        state: dict[str, Any] | None = self.table.get(aggregate_id)
+        table = self.states[partition]
+        state: dict[str, Any] | None = table.get(aggregate_id)
         if state is not None:
             # a redelivered request: its first event is already in the log
             for event_id, version in state["e"]:
@@ -164,14 +202,12 @@ class LogWriter:
                 topic, encode_event(recorded), key=aggregate_id.encode(), partition=partition,
                 headers=headers,
             ))
-        offsets = [(await future).offset for future in futures]  # durable: acks=all
+        for future in futures:
+            await future  # durable: acks=all
         for index, recorded in enumerate(sealed):
             last = index == len(sealed) - 1
-            state = fold(state, recorded, request.command if last else None)
-        self.table[aggregate_id] = state
-        checkpoint = dict(self.table.get(checkpoint_key(partition)) or {})
-        checkpoint[topic] = offsets[-1]
-        self.table[checkpoint_key(partition)] = checkpoint
+            table[aggregate_id] = state = fold(state, recorded,
+                                               request.command if last else None)
         return AppendReply(request.request_id, APPENDED, aggregate_id, sealed[-1].version,
                            sealed[-1].event_id)
 
@@ -192,40 +228,55 @@ class LogWriter:
             self._reply_partition_count = len(found)
         return self._reply_partition_count
 
-    async def _reconcile(self, partition: int) -> None:
-        """Fold events that reached the log after the table's checkpoint (a crash between
-        producing them and recording them) into the table, before answering anything."""
-        checkpoint = dict(self.table.get(checkpoint_key(partition)) or {})
+    async def rebuild(self, partition: int) -> dict[str, dict[str, Any]]:
+        """Every aggregate's state on ``partition``, folded from the events partitions: the
+        log is the writer's only state, so whatever reached the log (even if its writer
+        died before answering) is known before this process answers anything."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False,
-            isolation_level="read_committed",
+            auto_offset_reset="earliest",
         )
         await consumer.start()
+        states: dict[str, dict[str, Any]] = {}
         folded = 0
         try:
             tps = [TopicPartition(t, partition) for t in self.topics.event_topics]
             consumer.assign(tps)
             ends = await consumer.end_offsets(tps)
             for tp in tps:
-                start = int(checkpoint.get(tp.topic, -1)) + 1
-                if start >= ends[tp]:
+                if not ends[tp]:
                     continue
-                consumer.seek(tp, start)
+                consumer.seek(tp, 0)
                 while await consumer.position(tp) < ends[tp]:
                     batch = await consumer.getmany(tp, timeout_ms=1000)
                     for record in batch.get(tp, []):
                         if record.offset >= ends[tp]:
                             break
                         event = decode_event(record.value)
-                        command = command_from_headers(record.headers)
-                        self.table[event.aggregate_id] = fold(
-                            self.table.get(event.aggregate_id), event, command)
-                        checkpoint[tp.topic] = record.offset
+                        states[event.aggregate_id] = fold(
+                            states.get(event.aggregate_id), event,
+                            command_from_headers(record.headers))
                         folded += 1
-            if folded:
-                self.table[checkpoint_key(partition)] = checkpoint
-                log.warning("writer of partition %s recovered %s events the table had missed",
-                            partition, folded)
         finally:
             await consumer.stop()
+        log.info("writer of partition %s is ready (%s events, %s aggregates)", partition,
+                 folded, len(states))
+        return states
 
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, writer: LogWriter) -> None:
+        self.writer = writer
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        async with self.writer.working:  # the batch in hand finishes first
+            for tp in revoked:
+                self.writer.states.pop(tp.partition, None)
+        self.writer._assigned(frozenset(self.writer.states))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        async with self.writer.working:
+            for tp in assigned:
+                if tp.partition not in self.writer.states:
+                    self.writer.states[tp.partition] = await self.writer.rebuild(tp.partition)
+        self.writer._assigned(frozenset(self.writer.states))

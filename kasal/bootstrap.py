@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from adapters.kafka_event_store import KafkaEventStore as KafkaEventStoreT
 
 log = logging.getLogger(__name__)
-Role = Literal["all", "api", "worker"]
+Role = Literal["all", "api", "projectors", "runner"]
 
 
 @dataclass
@@ -53,9 +53,9 @@ class Kasal:
     running: bool = field(default=False)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
-    async def start(self, *, run_processors: bool = True) -> None:
+    async def start(self, *, run_processors: bool = True, resume: bool = True) -> None:
         """Create tables if missing and (by default) start the processors, then resume the
-        executions the log left unfinished."""
+        executions the log left unfinished (``resume=False``: the caller does, later)."""
         await self.projector.initialize()
         self.clock.advance(await self.projector.position())
         if self.search is not None:
@@ -64,7 +64,7 @@ class Kasal:
             self.live.start_at(await self.store.head_position())
             await self.runtime.start()
             self.running = True
-            if self.runner is not None:
+            if self.runner is not None and resume:
                 # the work list comes from the read model: it must have caught up first, or
                 # executions requested just before a crash would never be resumed
                 while not await self.wait_until_projected(60.0):
@@ -167,6 +167,7 @@ async def bootstrap(
     run_executions: bool = True,
     with_vectors: bool | None = None,
     role: Role = "all",
+    owns: Callable[[str], bool] | None = None,
 ) -> Kasal:
     """Wire one Kasal process. ``run_executions=False`` leaves out the execution runner
     (CLI commands that only write or rebuild, and do not want CrewAI's import time);
@@ -175,7 +176,9 @@ async def bootstrap(
 
     ``role`` splits the processors between processes (distributed deployment): ``api``
     runs only the live feed and learns the projections' progress from PostgreSQL
-    NOTIFY; ``worker`` runs the projectors and the runner; ``all`` runs everything."""
+    NOTIFY; ``projectors`` the SQL and vector projectors (one worker at a time);
+    ``runner`` the execution runner, driving the executions ``owns`` accepts (every
+    worker: those of its partitions); ``all`` runs everything."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     prepare_offline_environment(settings)
     store = store or await build_event_store(settings)
@@ -198,7 +201,7 @@ async def bootstrap(
     elif with_vectors and distributed and settings.vector_search:
         log.warning("distributed Kasal searches a Qdrant server: set QDRANT_URL (search is off)")
     runner = None
-    if run_executions and role != "api":
+    if run_executions and role in ("all", "runner"):
         runner = ExecutionRunner(
             store,
             bus,
@@ -206,16 +209,17 @@ async def bootstrap(
             max_concurrency=settings.max_concurrent_executions,
             default_timeout_s=settings.execution_timeout_s,
             memory=search,  # crew memory is recalled from the vector index
+            owns=owns,
         )
     processors: list[Processor] = []
-    if role != "worker":
+    if role in ("all", "api"):
         processors.append(live)
-    if role != "api":
+    if role in ("all", "projectors"):
         processors.append(projector)
-        if runner is not None:
-            processors.append(runner)
-        if search is not None:
-            processors.append(search.projector)
+    if runner is not None:
+        processors.append(runner)
+    if search is not None and role in ("all", "projectors"):
+        processors.append(search.projector)
     runtime = InProcessRuntime(store, processors)
     clock = ProjectionClock(projector.position)
     bus.subscribe(runtime.notify)

@@ -12,6 +12,7 @@ import click
 from api.auth import generate_key, hash_key, key_prefix
 from commands import messages as m
 from commands.context import CommandContext
+from commands.ports import StoreUnavailable
 from domain.api_key import ROLES
 from domain.envelope import verify_chain
 from domain.errors import DomainError, TamperedEvent
@@ -88,9 +89,16 @@ def serve(data_dir: Path, host: str, port: int) -> None:
         try:
             key_file = settings.data_dir / "admin.key"
             if not key_file.exists():
-                key = await issue_key(
-                    kasal, settings.default_tenant, "admin", "first admin", "system:bootstrap"
-                )
+                try:
+                    key = await issue_key(
+                        kasal, settings.default_tenant, "admin", "first admin",
+                        "system:bootstrap",
+                    )
+                except StoreUnavailable as error:
+                    raise click.ClickException(
+                        f"could not issue the first admin key: {error}. In the distributed "
+                        "deployment start 'kasal worker' (after 'kasal kafka init') first."
+                    ) from None
                 key_file.write_text(key + "\n")
                 key_file.chmod(0o600)
                 click.echo(f"Created an admin key for tenant {settings.default_tenant!r}.")

@@ -66,9 +66,6 @@ class Settings(BaseSettings):
     kafka_session_timeout_s: float = Field(
         10.0, ge=1, le=300, validation_alias="KASAL_KAFKA_SESSION_TIMEOUT_S"
     )
-    kafka_replication_factor: int = Field(
-        1, ge=1, le=32, validation_alias="KASAL_KAFKA_REPLICATION_FACTOR"
-    )
     qdrant_url: str | None = Field(None, validation_alias="QDRANT_URL")
     qdrant_api_key: str | None = Field(None, validation_alias="QDRANT_API_KEY")
     vector_search: bool = Field(True, validation_alias="KASAL_VECTOR_SEARCH")

@@ -1,25 +1,23 @@
-"""``kasal worker``: the Faust worker of the distributed deployment.
+"""``kasal worker``: a worker of the distributed deployment.
 
-One Faust app per worker process (all workers of a deployment share its id, hence its
-consumer group): the single writer of each ``<prefix>.commands`` partition and the log
-mirror. Workers share the partitions; stopping one hands its partitions to the others.
-The processors that follow the log's global order run on one worker at a time
-(``Leadership``).
-The app runs inside an asyncio loop Kasal owns (``app.start()``/``app.stop()``), so the
-same code serves the CLI and the tests.
+Workers share the partitions through two Kafka consumer groups: ``<prefix>-writers``
+(the single writer of each ``<prefix>.commands`` partition) and ``<prefix>-mirror`` (the
+log mirror). Stopping or losing one hands its partitions to the others. Each worker runs
+the executions of the partitions it writes; the projectors, which follow the log's
+global order, run on one worker at a time (``Leadership``). Everything runs inside an
+asyncio loop Kasal owns, so the same code serves the CLI and the tests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
-import faust
 
 from adapters.kafka_log import KafkaTopics
 from adapters.kafka_mirror import LogMirror
@@ -32,10 +30,6 @@ from streams.engine import CrewEngine
 log = logging.getLogger(__name__)
 
 
-def faust_brokers(bootstrap_servers: str) -> list[str]:
-    return [f"kafka://{server.strip()}" for server in bootstrap_servers.split(",") if server]
-
-
 @dataclass
 class WorkerConfig:
     bootstrap_servers: str
@@ -43,49 +37,45 @@ class WorkerConfig:
     partitions: int
     prefix: str = "kasal"
     schema: str | None = None  # tests isolate each deployment in its own schema
-    replication_factor: int = 1
-    data_dir: Path | None = None  # Faust's local files (default: the temp dir)
     # how soon the group notices a dead worker and hands its partitions to the others
     session_timeout_s: float = 10.0
 
 
 class LogWorker:
-    """The writer and the mirror on one Faust app; ``start``/``stop`` inside a running loop."""
+    """The writer and the mirror of this worker's partitions; ``start``/``stop`` in a loop."""
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
         self.topics = KafkaTopics(config.prefix)
-        datadir = (config.data_dir or Path(tempfile.gettempdir())) / "faust"
-        datadir.mkdir(parents=True, exist_ok=True)
-        self.app = faust.App(
-            f"{config.prefix}-worker",
-            broker=faust_brokers(config.bootstrap_servers),
-            store="memory://",
-            web_enabled=False,
-            topic_partitions=config.partitions,
-            topic_replication_factor=config.replication_factor,
-            producer_acks=-1,
-            consumer_auto_offset_reset="earliest",
-            broker_commit_interval=0.5,
-            broker_session_timeout=config.session_timeout_s,
-            broker_heartbeat_interval=max(config.session_timeout_s / 5, 0.5),
-            datadir=str(datadir / f"{config.prefix}-worker"),
-        )
         self.store = SqlEventStore(config.postgres_url, schema=config.schema)
-        self.writer = LogWriter(self.app, self.topics, config.bootstrap_servers,
-                                config.partitions)
-        self.mirror = LogMirror(self.app, self.topics, self.store, config.partitions)
+        self.writer = LogWriter(self.topics, config.bootstrap_servers, config.partitions,
+                                session_timeout_s=config.session_timeout_s)
+        self.mirror = LogMirror(self.topics, config.bootstrap_servers, self.store,
+                                session_timeout_s=config.session_timeout_s)
+
+    @property
+    def owned(self) -> frozenset[int]:
+        """The ``<prefix>.commands`` partitions this worker writes (and runs)."""
+        return self.writer.owned
+
+    @property
+    def assignment_listeners(self) -> list[Callable[[], None]]:
+        return self.writer.on_assignment
+
+    def owns(self, aggregate_id: str) -> bool:
+        """Whether ``aggregate_id``'s partition is this worker's (its writer runs here)."""
+        return self.writer.owns(aggregate_id)
 
     async def start(self) -> None:
         await self.store.initialize()
         await self.writer.start()
-        await self.app.start()
+        await self.mirror.start()
 
     async def stop(self) -> None:
         try:
-            await self.app.stop()
-        finally:
+            await self.mirror.stop()
             await self.writer.stop()
+        finally:
             await self.store.close()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -100,11 +90,10 @@ class LogWorker:
 
 class Leadership:
     """One worker at a time runs the processors that follow the log's global order (the SQL
-    and vector projectors, the execution runner): the holder of a PostgreSQL session
-    advisory lock. The others wait on the lock, inside PostgreSQL, without polling; when
-    the holder's process dies its connection closes, the lock is released and a waiting
-    worker takes over (resuming the runs the first one left unfinished). A holder that
-    loses its connection must stop at once: ``lost`` is set."""
+    and vector projectors): the holder of a PostgreSQL session advisory lock. The others
+    wait on the lock, inside PostgreSQL, without polling; when the holder's process dies
+    its connection closes, the lock is released and a waiting worker takes over. A holder
+    that loses its connection must stop at once: ``lost`` is set."""
 
     LOCK_KEY = 0x6B6173616C01  # "kasal" + 1: the processors' leader lock
 
@@ -127,36 +116,79 @@ class Leadership:
 async def run_worker(settings: Settings, stop: asyncio.Event, *,
                      engine: CrewEngine | None = None,
                      leading: asyncio.Event | None = None) -> None:
-    """``kasal worker``: the partitions' writer and the log mirror (all workers share the
-    partitions), and, while this worker leads, the projectors and the execution runner
-    (``leading`` is set once they run)."""
+    """``kasal worker``. Every worker: the single writer of the partitions the group gives
+    it, the log mirror, and the execution runner for the executions of those partitions
+    (when partitions move, runs move: the new owner resumes them from the log). The
+    worker holding the leader lock also runs the SQL and vector projectors (``leading``
+    is set once they run)."""
     log_worker = LogWorker(WorkerConfig(
         settings.kafka_bootstrap_servers, settings.postgres_url, settings.kafka_partitions,
-        settings.kafka_prefix, replication_factor=settings.kafka_replication_factor,
-        data_dir=settings.data_dir, session_timeout_s=settings.kafka_session_timeout_s,
+        settings.kafka_prefix, session_timeout_s=settings.kafka_session_timeout_s,
     ))
-    await log_worker.start()
+    runs: Kasal | None = None
+    projectors: Kasal | None = None
     leadership = Leadership(settings.postgres_url)
-    kasal: Kasal | None = None
+    tasks: list[asyncio.Task[Any]] = []
+    takeovers: list[asyncio.Task[None]] = []
+    # CrewAI's import blocks the loop for seconds: do it before joining the group
+    runs = await bootstrap(settings, engine=engine, role="runner", owns=log_worker.owns)
     try:
-        acquire = asyncio.create_task(leadership.acquire())
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({acquire, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if not acquire.done():
-            acquire.cancel()
-            return
-        await acquire
-        log.info("this worker leads: starting the projectors and the execution runner")
-        kasal = await bootstrap(settings, engine=engine, role="worker")
-        await kasal.start()
-        if leading is not None:
-            leading.set()
-        lost = asyncio.create_task(leadership.lost.wait())
-        await asyncio.wait({stopping, lost}, return_when=asyncio.FIRST_COMPLETED)
-        if leadership.lost.is_set() and not stop.is_set():
-            raise RuntimeError("lost the PostgreSQL connection holding the leader lock")
+        await log_worker.start()
+        await runs.start(resume=False)
+        runs_ = runs
+
+        async def take_over() -> None:
+            assert runs_.runner is not None
+            released = runs_.runner.release_unowned()
+            if released:
+                log.info("handing %s runs to their partitions' new owner", len(released))
+            # the work list comes from the read model: wait until it has caught up
+            while not await runs_.wait_until_projected(60.0):
+                log.warning("the SQL projection is still catching up; taking over after it")
+            launched = await runs_.runner.resume_unfinished(
+                await runs_.read_models.unfinished_execution_ids()
+            )
+            if launched:
+                log.info("resumed %s unfinished runs of this worker's partitions", launched)
+
+        def assigned() -> None:
+            for task in takeovers:
+                task.cancel()
+            takeovers[:] = [asyncio.create_task(take_over(), name="kasal-takeover")]
+
+        log_worker.assignment_listeners.append(assigned)
+        if log_worker.owned:
+            assigned()
+
+        async def lead() -> None:
+            nonlocal projectors
+            await leadership.acquire()
+            log.info("this worker leads: starting the projectors")
+            projectors = await bootstrap(settings, role="projectors", run_executions=False,
+                                         with_vectors=True)
+            await projectors.start()
+            if leading is not None:
+                leading.set()
+            await leadership.lost.wait()
+            if not stop.is_set():
+                raise RuntimeError("lost the PostgreSQL connection holding the leader lock")
+
+        tasks = [asyncio.create_task(lead(), name="kasal-lead"),
+                 asyncio.create_task(stop.wait(), name="kasal-stop")]
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            task.result()  # the leader task's error ends the worker
     finally:
-        if kasal is not None:
-            await kasal.stop()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if projectors is not None:
+            await projectors.stop()
+        if runs is not None:
+            for takeover in takeovers:
+                takeover.cancel()
+            await runs.stop()
         await leadership.release()
         await log_worker.stop()

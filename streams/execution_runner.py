@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -226,8 +226,12 @@ class ExecutionRunner:
         default_timeout_s: float = 600.0,
         memory: MemoryRecall | None = None,
         store_retry_s: float = 120.0,
+        owns: Callable[[str], bool] | None = None,
     ) -> None:
         self.store = store
+        # which executions this runner drives (distributed: those of the partitions its
+        # worker owns); None: all of them
+        self.owns = owns or (lambda _execution_id: True)
         # how long a step is retried while the store cannot confirm it (a broker or a
         # partition's writer changing hands) before the run gives up
         self.store_retry_s = store_retry_s
@@ -268,6 +272,8 @@ class ExecutionRunner:
         for event in events:
             if event.aggregate_type != "execution":
                 continue
+            if not self.owns(event.aggregate_id):
+                continue
             if event.type == "ExecutionRequested":
                 self.launch(event.aggregate_id)
             elif event.type == "ExecutionCancelRequested":
@@ -279,13 +285,22 @@ class ExecutionRunner:
         return events[-1].position if events else self.start_position
 
     async def resume_unfinished(self, execution_ids: Sequence[str]) -> int:
-        """Re-drive executions the log left unfinished (after a crash or a stop)."""
+        """Re-drive executions the log left unfinished (after a crash or a stop, or when
+        this runner's worker was given their partitions)."""
         launched = 0
         for execution_id in execution_ids:
-            if execution_id not in self.active:
+            if execution_id not in self.active and self.owns(execution_id):
                 self.launch(execution_id)
                 launched += 1
         return launched
+
+    def release_unowned(self) -> list[str]:
+        """Stop the runs this runner no longer owns at their next step, recording no end:
+        the partition's new owner resumes them from the log."""
+        released = [i for i in list(self.hooks) if not self.owns(i)]
+        for execution_id in released:
+            self.hooks[execution_id].stop(SHUTDOWN)
+        return released
 
     def launch(self, execution_id: str) -> None:
         if execution_id in self.active:
@@ -318,6 +333,8 @@ class ExecutionRunner:
             log.exception("execution %s: the runner failed", execution_id)
 
     async def _run(self, execution_id: str) -> None:
+        if not self.owns(execution_id):  # handed to another worker while it waited
+            return
         events = await self.store.read_stream(execution_id)
         execution = rehydrate(Execution, events)
         if execution is None or execution.status in TERMINAL:

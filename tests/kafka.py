@@ -10,12 +10,10 @@ in the given PostgreSQL schema. Everything is stopped and the topics deleted aft
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -84,9 +82,7 @@ def client_store(prefix: str, schema: str | None, **options: float) -> KafkaEven
 async def distributed_store(schema: str | None) -> AsyncIterator[Distributed]:
     prefix = new_prefix()
     provision(prefix)
-    faust_dir = tempfile.TemporaryDirectory(prefix="kasal-faust-")
-    worker = LogWorker(WorkerConfig(BOOTSTRAP, POSTGRES_URL, PARTITIONS, prefix, schema,
-                                    data_dir=Path(faust_dir.name)))
+    worker = LogWorker(WorkerConfig(BOOTSTRAP, POSTGRES_URL, PARTITIONS, prefix, schema))
     try:
         await worker.start()
         store = client_store(prefix, schema)
@@ -98,4 +94,3 @@ async def distributed_store(schema: str | None) -> AsyncIterator[Distributed]:
     finally:
         await worker.stop()
         delete_topics(prefix)
-        faust_dir.cleanup()

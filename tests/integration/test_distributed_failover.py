@@ -1,8 +1,10 @@
 """Distributed Kasal under a worker's death: two real ``kasal worker`` processes share the
-partitions of a real broker; the one that leads is SIGKILLed in the middle of a crew run
-and of a load of commands. The survivor takes the partitions and the processors over:
-the run resumes from its last completed task and completes, every acknowledged command's
-events are in the log exactly once, and the read models hold each of them once."""
+partitions of a real broker; the one that leads, and owns the partition of a running crew,
+is SIGKILLed in the middle of the run and of a load of commands. The survivor takes its
+partitions (writer, mirror, the run) and the projectors over: the run resumes from its
+last completed task and completes, every append request in the topic is appended once,
+every acknowledged command's events are in the log exactly once, and the read models
+hold each of them once."""
 
 from __future__ import annotations
 
@@ -21,10 +23,11 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from adapters.kafka_log import AppendRequest, KafkaTopics, decode_event
+from adapters.kafka_log import AppendRequest, KafkaTopics, decode_event, partition_for
 from commands import messages as m
 from commands.context import CommandContext
 from commands.ports import AppendResult, StoreUnavailable
+from domain.ids import creating_for, creation_id
 from kasal.bootstrap import Kasal, bootstrap
 from kasal.settings import Settings
 from tests.kafka import BOOTSTRAP, PARTITIONS, delete_topics, new_prefix, provision
@@ -46,7 +49,7 @@ class Worker:
     log: Path
     process: subprocess.Popen[bytes] | None = None
     leads: threading.Event = field(default_factory=threading.Event)
-    assignments: int = 0  # partition assignments the worker has logged
+    owned: list[int] = field(default_factory=list)  # the partitions it said it owns, last
 
     def start(self) -> None:
         self.process = subprocess.Popen(
@@ -62,8 +65,9 @@ class Worker:
                 log.flush()
                 if b"this worker leads" in line:
                     self.leads.set()
-                if b"Executing _on_partitions_assigned" in line:
-                    self.assignments += 1
+                if b"this worker owns partitions" in line:
+                    text = line.decode().rsplit("partitions", 1)[1].strip(" []\n")
+                    self.owned = [int(p) for p in text.split(",") if p.strip()]
 
     def kill(self) -> None:
         assert self.process is not None
@@ -109,7 +113,8 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
         workers[0].start()
         assert await asyncio.to_thread(workers[0].leads.wait, 90), workers[0].log.read_text()
         workers[1].start()  # shares the partitions; waits for the processors' lock
-        await until(lambda: workers[1].assignments >= 1 and workers[0].assignments >= 2,
+        await until(lambda: workers[0].owned and workers[1].owned and sorted(
+                        workers[0].owned + workers[1].owned) == list(range(PARTITIONS)),
                     timeout=90, what="the group to settle with both workers")
         settings = Settings(KASAL_DATA_DIR=tmp_path / "api", **env)  # type: ignore[arg-type]
         api = await bootstrap(settings, role="api")
@@ -185,8 +190,17 @@ async def test_a_killed_leader_hands_over_its_partitions_and_runs(
                 "expected_output": "a note", "agent": agent.aggregate_id}
                for i in range(TASKS)],
     ), ctx())
+    # the run must be on a partition of the worker that will die: choose its command id
+    # so that the execution id it derives lands there
+    doomed = deployment.workers[0].owned
+    assert doomed, "the first worker owns no partition"
+    while True:
+        request = ctx()
+        with creating_for(TENANT, request.command_id):
+            if partition_for(str(creation_id("execution")), PARTITIONS) in doomed:
+                break
     run = await bus.dispatch(m.RequestExecution(crew_id=crew.aggregate_id,
-                                                inputs={"topic": "owls"}), ctx())
+                                                inputs={"topic": "owls"}), request)
 
     async def tasks_done() -> int:
         row = (await reads.get_execution(TENANT, run.aggregate_id)).item
@@ -218,6 +232,8 @@ async def test_a_killed_leader_hands_over_its_partitions_and_runs(
 
     assert await asyncio.to_thread(deployment.workers[1].leads.wait, 60), \
         deployment.workers[1].log.read_text()[-3000:]
+    await until(lambda: sorted(deployment.workers[1].owned) == list(range(PARTITIONS)),
+                timeout=60, what="the survivor to own every partition")
 
     async def finished() -> bool:
         row = (await reads.get_execution(TENANT, run.aggregate_id)).item
@@ -237,9 +253,6 @@ async def test_a_killed_leader_hands_over_its_partitions_and_runs(
     completed = [e.payload.get("task_name") for e in stream if e.type == "ExecutionTaskCompleted"]
     assert sorted(completed) == sorted(f"step{i}" for i in range(TASKS)), completed
     assert len(stream) == len({e.version for e in stream}) == stream[-1].version
-    # the mirror holds exactly the log
-    mirrored = await deployment.api.store.read_all(0, 100_000)
-    assert sorted(e.event_id for e in mirrored) == sorted(ids)
 
     # no request is lost: every append request in the commands topic (the ones whose
     # client gave up too) is appended by the new owner of its partition
@@ -252,6 +265,14 @@ async def test_a_killed_leader_hands_over_its_partitions_and_runs(
         return True
 
     await until(all_appended, timeout=60, what="every request in the topic to be appended")
+
+    # the mirror holds exactly the log, each event once
+    async def mirror_is_log() -> bool:
+        logged = {r[3] for r in await log_records(deployment.prefix)}
+        copied = [e.event_id for e in await deployment.api.store.read_all(0, 100_000)]
+        return len(copied) == len(set(copied)) and set(copied) == logged
+
+    await until(mirror_is_log, timeout=30, what="the mirror to hold exactly the log")
     records = await log_records(deployment.prefix)
     assert max(collections.Counter(r[3] for r in records).values()) == 1
     mirrored = await deployment.api.store.read_all(0, 100_000)
