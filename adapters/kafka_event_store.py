@@ -229,7 +229,9 @@ class KafkaEventStore:
                         return
                     await commit.wait()
         except TimeoutError:
+            log.warning("timed out after %ss waiting for %s: is a 'kasal worker' running "
+                        "the log mirror?", self.mirror_timeout, what)
             raise StoreUnavailable(
-                f"timed out after {self.mirror_timeout:g}s waiting for {what}; the events are "
-                "durable in Kafka: is a 'kasal worker' running the log mirror?"
+                f"the events are durable in the log but were not readable within "
+                f"{self.mirror_timeout:g}s; retry with the same Idempotency-Key to get the result"
             ) from None

@@ -11,7 +11,6 @@ asyncio loop Kasal owns, so the same code serves the CLI and the tests.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ class LogWorker:
                                 session_timeout_s=config.session_timeout_s)
         self.mirror = LogMirror(self.topics, config.bootstrap_servers, self.store,
                                 session_timeout_s=config.session_timeout_s)
+        self.crashed: asyncio.Future[None]  # set with the error of a writer or mirror loop
 
     @property
     def owned(self) -> frozenset[int]:
@@ -67,9 +67,23 @@ class LogWorker:
         return self.writer.owns(aggregate_id)
 
     async def start(self) -> None:
+        self.crashed = asyncio.get_running_loop().create_future()
         await self.store.initialize()
         await self.writer.start()
         await self.mirror.start()
+        for task in (self.writer.task, self.mirror.task):
+            assert task is not None
+            task.add_done_callback(self._on_loop_end)
+
+    def _on_loop_end(self, task: asyncio.Task[None]) -> None:
+        """A writer or mirror loop that ends on an error ends the worker (crash-only: the
+        supervisor restarts it and the partitions are rebuilt from the log), never silently."""
+        if task.cancelled() or self.crashed.done():
+            return
+        error = task.exception()
+        if error is not None:
+            log.error("%s stopped: %r", task.get_name(), error, exc_info=error)
+            self.crashed.set_exception(error)
 
     async def stop(self) -> None:
         try:
@@ -174,16 +188,15 @@ async def run_worker(settings: Settings, stop: asyncio.Event, *,
                 raise RuntimeError("lost the PostgreSQL connection holding the leader lock")
 
         tasks = [asyncio.create_task(lead(), name="kasal-lead"),
-                 asyncio.create_task(stop.wait(), name="kasal-stop")]
+                 asyncio.create_task(stop.wait(), name="kasal-stop"),
+                 asyncio.ensure_future(log_worker.crashed)]
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             task.result()  # the leader task's error ends the worker
     finally:
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)
         if projectors is not None:
             await projectors.stop()
         if runs is not None:
