@@ -73,6 +73,10 @@ class KafkaEventStore:
         self.listener: Any = None  # asyncpg connection LISTENing to the mirror
         # replaced on every mirror commit; a waiter holds the one current when it checked
         self.mirrored = asyncio.Event()
+        # appends waiting for the mirror to copy their last event
+        self.awaiting: dict[str, asyncio.Future[int]] = {}
+        self.resolving: asyncio.Task[None] | None = None
+        self.resolve_again = False
         self.tasks: list[asyncio.Task[None]] = []
         self.listeners: list[Callable[[], None]] = []
 
@@ -124,6 +128,8 @@ class KafkaEventStore:
     def _on_mirrored(self, *_: Any) -> None:
         committed, self.mirrored = self.mirrored, asyncio.Event()
         committed.set()
+        if self.awaiting:
+            self._resolve_soon()
         for listener in self.listeners:
             listener()
 
@@ -205,16 +211,46 @@ class KafkaEventStore:
 
     # --- waiting for the mirror --------------------------------------------------------------
     async def _position_of(self, event_id: str) -> int:
-        found: list[int] = []
+        """The mirror position of ``event_id`` once copied. Waiters share one lookup per
+        mirror commit (``_resolve``), however many appends are in flight."""
+        position = await self.mirror.position_of(event_id)
+        if position is not None:
+            return position
+        future = self.awaiting.get(event_id)
+        if future is None:
+            future = self.awaiting[event_id] = asyncio.get_running_loop().create_future()
+            self._resolve_soon()  # a commit may have landed between the lookup and now
+        try:
+            async with asyncio.timeout(self.mirror_timeout):
+                return await asyncio.shield(future)
+        except TimeoutError:
+            log.warning("timed out after %ss waiting for the log mirror to copy event %s: is "
+                        "a 'kasal worker' running the log mirror?", self.mirror_timeout, event_id)
+            raise StoreUnavailable(
+                f"the events are durable in the log but were not readable within "
+                f"{self.mirror_timeout:g}s; retry with the same Idempotency-Key to get the result"
+            ) from None
+        finally:
+            if self.awaiting.get(event_id) is future:
+                del self.awaiting[event_id]
 
-        async def copied() -> bool:
-            position = await self.mirror.position_of(event_id)
-            if position is not None:
-                found.append(position)
-            return position is not None
+    def _resolve_soon(self) -> None:
+        if self.resolving is None or self.resolving.done():
+            self.resolving = asyncio.get_running_loop().create_task(self._resolve())
+        else:
+            self.resolve_again = True
 
-        await self._wait(f"the log mirror to copy event {event_id}", copied)
-        return found[-1]
+    async def _resolve(self) -> None:
+        while True:
+            self.resolve_again = False
+            wanted = [i for i, f in self.awaiting.items() if not f.done()]
+            if wanted:
+                for event_id, position in (await self.mirror.positions_of(wanted)).items():
+                    future = self.awaiting.pop(event_id, None)
+                    if future is not None and not future.done():
+                        future.set_result(position)
+            if not self.resolve_again:
+                return
 
     async def _has_version(self, aggregate_id: str, version: int) -> bool:
         return await self.mirror.stream_version(aggregate_id) >= version

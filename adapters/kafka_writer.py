@@ -142,35 +142,55 @@ class LogWriter:
             if not batches:
                 continue
             async with self.working:
+                # pipelined: every request of the batch is checked (against the state the
+                # earlier ones left) and its events are sent; then ONE wait for the acks of
+                # all, then the answers, then the offsets. A failed send ends the loop (and
+                # the worker): nothing was answered, the next owner rebuilds from the log.
                 offsets = {}
+                answers: list[tuple[str, AppendReply]] = []
+                sends: list[asyncio.Future[Any]] = []
                 for tp, records in batches.items():
                     if tp.partition not in self.states:
                         continue  # revoked while fetched
                     for record in records:
-                        await self._process(tp.partition, record.offset, record.value)
+                        prepared = await self._prepare_record(tp.partition, record.offset,
+                                                              record.value)
+                        if prepared is not None:
+                            answers.append(prepared[0])
+                            sends.extend(prepared[1])
                     offsets[tp] = records[-1].offset + 1
+                if sends:
+                    await asyncio.gather(*sends)  # durable: acks=all
+                for client_id, reply in answers:
+                    await self._reply(client_id, reply)
                 if offsets:
                     with contextlib.suppress(CommitFailedError):  # rebalanced: redelivered
                         await self.consumer.commit(offsets)
 
-    async def _process(self, partition: int, offset: int, value: bytes) -> None:
+    async def _prepare_record(
+        self, partition: int, offset: int, value: bytes
+    ) -> tuple[tuple[str, AppendReply], list[asyncio.Future[Any]]] | None:
         try:
             request = AppendRequest.decode(value)
         except (ValueError, KeyError, TypeError) as error:
             log.error("dropping an undecodable append request at %s/%s: %s",
                       partition, offset, error)
-            return
-        reply = await self.handle(request, partition)
-        await self._reply(request.client_id, reply)
+            return None
+        reply, sends = await self.prepare(request, partition)
+        return (request.client_id, reply), sends
 
-    async def handle(self, request: AppendRequest, partition: int) -> AppendReply:
+    async def prepare(
+        self, request: AppendRequest, partition: int
+    ) -> tuple[AppendReply, list[asyncio.Future[Any]]]:
+        """Check ``request`` against the partition's state; if it appends, send its events
+        (not yet acknowledged: the caller waits) and fold them into the state."""
         assert self.producer is not None, "LogWriter.start() was not awaited"
         events = request.events
         try:
             aggregate_id = check_batch(events, request.expected_version)
         except ValueError as error:
             aggregate = events[0].aggregate_id if events else ""
-            return AppendReply(request.request_id, INVALID, aggregate, message=str(error))
+            return AppendReply(request.request_id, INVALID, aggregate, message=str(error)), []
         table = self.states[partition]
         state: dict[str, Any] | None = table.get(aggregate_id)
         if state is not None:
@@ -178,15 +198,15 @@ class LogWriter:
             for event_id, version in state["e"]:
                 if event_id == events[0].event_id:
                     return AppendReply(request.request_id, APPENDED, aggregate_id,
-                                       version + len(events) - 1, events[-1].event_id)
+                                       version + len(events) - 1, events[-1].event_id), []
             if request.command is not None:
                 prior = state["c"].get(command_key(request.command))
                 if prior is not None:
                     return AppendReply(request.request_id, DUPLICATE, aggregate_id,
-                                       prior[1], prior[2], prior[0])
+                                       prior[1], prior[2], prior[0]), []
         current = 0 if state is None else int(state["v"])
         if current != request.expected_version:
-            return AppendReply(request.request_id, CONFLICT, aggregate_id, current)
+            return AppendReply(request.request_id, CONFLICT, aggregate_id, current), []
         prev = GENESIS_HASH if state is None else str(state["h"])
         sealed: list[RecordedEvent] = []
         for new in events:
@@ -202,14 +222,12 @@ class LogWriter:
                 topic, encode_event(recorded), key=aggregate_id.encode(), partition=partition,
                 headers=headers,
             ))
-        for future in futures:
-            await future  # durable: acks=all
         for index, recorded in enumerate(sealed):
             last = index == len(sealed) - 1
             table[aggregate_id] = state = fold(state, recorded,
                                                request.command if last else None)
         return AppendReply(request.request_id, APPENDED, aggregate_id, sealed[-1].version,
-                           sealed[-1].event_id)
+                           sealed[-1].event_id), futures
 
     async def _reply(self, client_id: str, reply: AppendReply) -> None:
         assert self.producer is not None

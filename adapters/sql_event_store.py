@@ -386,6 +386,15 @@ class SqlEventStore:
         version, _ = await self._head_of_fresh(aggregate_id)
         return version
 
+    async def positions_of(self, event_ids: Sequence[str]) -> dict[str, int]:
+        async with self.reader.connect() as conn:
+            rows = await conn.execute(
+                select(events_table.c.event_id, events_table.c.position).where(
+                    events_table.c.event_id.in_(list(event_ids))
+                )
+            )
+            return {str(row.event_id): int(row.position) for row in rows}
+
     async def position_of(self, event_id: str) -> int | None:
         async with self.reader.connect() as conn:
             value = (

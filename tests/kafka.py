@@ -49,7 +49,7 @@ def provision(prefix: str, partitions: int = PARTITIONS) -> None:
 
 
 def delete_topics(prefix: str) -> None:
-    """The deployment's topics and the ones Faust made for it (changelogs, assignor)."""
+    """The deployment's topics (prefix match)."""
     with admin() as client:
         client.delete_topics([t for t in client.list_topics() if t.startswith(prefix)])
 
