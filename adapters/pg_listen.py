@@ -36,7 +36,9 @@ class PgListener:
     def on_lost(self, callback: Callable[[], None]) -> None:
         self.lost.append(callback)
 
-    def _terminated(self, _conn: Any) -> None:
+    def _terminated(self, conn: Any) -> None:
+        if self.conn is not conn:  # closed on purpose (close() let go of it first)
+            return
         log.warning("PostgreSQL LISTEN connection lost")
         for callback in self.lost:
             callback()

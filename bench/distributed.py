@@ -7,7 +7,7 @@ Run from the repo root, with the local services up (``make services-up``)::
 Everything runs in one process on a private deployment: a fresh topic prefix on the broker
 (``KASAL_TEST_KAFKA_BOOTSTRAP``, default 127.0.0.1:59092) with P partitions (default 6), a
 fresh schema in PostgreSQL (``KASAL_TEST_POSTGRES_URL``) for the log mirror and the read
-models, and an in-process log worker (Faust: the single writer of each partition and the log
+models, and an in-process log worker (the single writer of each partition and the log
 mirror). The Kasal figures and the baseline share the broker, the machine and the process.
 It measures and prints; it never asserts a time. The last line of output is one JSON object
 with every figure. The topics and the schema are deleted at the end.
@@ -28,6 +28,11 @@ with every figure. The topics and the schema are deleted at the end.
    encoded event, its command header, a uuid key) to a scratch topic ``<prefix>.bench-raw``
    with P partitions: ``send_and_wait`` one at a time, from C concurrent tasks, and all N
    pipelined (futures gathered).
+4. HTTP on its own distributed deployment (a fresh topic prefix and PostgreSQL database, an
+   in-process ``kasal worker`` running the projectors, the API's Kasal served by uvicorn over
+   TCP): N/4 ``POST /api/v1/agents`` sequentially on one keep-alive connection and N/4 from C
+   tasks (the 201 means the events are durable in Kafka and mirrored), and for every 10th the
+   time from sending the POST until ``GET /api/v1/agents/{id}?min_position=`` answers 200.
 """
 
 from __future__ import annotations
@@ -45,15 +50,21 @@ import bisect
 import json
 import logging
 import platform
+import socket
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
+import uvicorn
 from aiokafka import AIOKafkaProducer
 from rich.console import Console
 from rich.table import Table
@@ -64,13 +75,17 @@ from adapters.kafka_event_store import KafkaEventStore
 from adapters.kafka_log import AppendRequest, KafkaTopics, command_header, encode_event
 from adapters.sql import make_engine
 from adapters.sql_event_store import SqlEventStore
+from api.auth import generate_key, hash_key, key_prefix
 from commands import messages as m
 from commands.bus import CommandBus
 from commands.context import CommandContext
 from commands.ports import AppendResult, CommandRecord, StoreUnavailable
 from domain.envelope import NewEvent
 from domain.ids import new_id
-from kasal.worker import LogWorker, WorkerConfig
+from kasal.bootstrap import bootstrap
+from kasal.settings import Settings
+from kasal.web import build_app
+from kasal.worker import LogWorker, WorkerConfig, run_worker
 from projections.projector import SqlProjector
 from streams.runtime import InProcessRuntime
 
@@ -83,6 +98,8 @@ TENANT = "bench"
 ACTOR = "bench"
 WARMUP = 20  # operations before each measured phase, not counted
 PROJECTED_DEADLINE_S = 60.0
+VISIBLE_EVERY = 10  # sample every 10th HTTP write for write-to-visible
+VISIBLE_DEADLINE_S = 30.0
 
 console = Console(highlight=False)
 if not console.is_terminal:  # piped output: wide enough for the table on one line per row
@@ -190,7 +207,7 @@ async def postgres_execute(sql: str) -> str:
 
 
 def delete_topics(prefix: str) -> list[str]:
-    """The deployment's topics and the ones Faust made for it (changelogs, assignor)."""
+    """The deployment's topics."""
     with KafkaTopicAdmin(BOOTSTRAP) as admin:
         doomed = sorted(t for t in admin.list_topics() if t.startswith(prefix))
         admin.delete_topics(doomed)
@@ -471,6 +488,234 @@ async def bench_raw(
     return [sequential, concurrent, pipelined]
 
 
+# --- 4. HTTP on the distributed deployment -----------------------------------------------
+@dataclass
+class HttpDeployment:
+    """The API's own private deployment: a fresh database (the log mirror and the read
+    models, as ``kasal`` keeps them in ``public``) and a fresh topic prefix."""
+
+    prefix: str
+    database: str
+    partitions: int
+    startup: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return make_url(POSTGRES_URL).set(database=self.database).render_as_string(
+            hide_password=False
+        )
+
+
+async def wait_started(server: uvicorn.Server, serving: asyncio.Task[None]) -> None:
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if serving.done():
+            serving.result()  # raises why it stopped
+            raise RuntimeError("uvicorn exited before it started")
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start within 10 s")
+        await asyncio.sleep(0.01)
+
+
+async def start_worker(settings: Settings, stack: AsyncExitStack) -> None:
+    """``kasal worker`` in this process; returns once it leads (its projectors run)."""
+    stop = asyncio.Event()
+    leading = asyncio.Event()
+    worker = asyncio.create_task(run_worker(settings, stop, leading=leading), name="bench-worker")
+
+    async def stop_worker() -> None:
+        stop.set()
+        await worker
+
+    stack.push_async_callback(stop_worker)
+    led = asyncio.create_task(leading.wait())
+    try:
+        await asyncio.wait({worker, led}, timeout=120, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        led.cancel()
+    if worker.done():
+        await worker  # it failed: raise its error
+        raise RuntimeError("the worker ended before it led")
+    if not leading.is_set():
+        raise RuntimeError("the worker did not start its projectors within 120 s")
+
+
+async def bench_http(deployment: HttpDeployment, n: int, concurrency: int) -> list[Figures]:
+    """Stands up the worker, the API's Kasal and uvicorn on the deployment, measures, and
+    always tears all of it down (server, API, worker, database, topics)."""
+    startup = deployment.startup
+    async with AsyncExitStack() as stack:
+        t0 = time.perf_counter()
+        await postgres_execute(f'CREATE DATABASE "{deployment.database}"')
+
+        async def drop_storage() -> None:  # runs last: everything using it has stopped
+            deleted: list[str] = []
+            try:
+                deleted = delete_topics(deployment.prefix)
+            finally:
+                await postgres_execute(
+                    f'DROP DATABASE IF EXISTS "{deployment.database}" WITH (FORCE)'
+                )
+            console.print(
+                f"cleaned up: {len(deleted)} topics under {deployment.prefix}, "
+                f"database {deployment.database}"
+            )
+
+        stack.push_async_callback(drop_storage)
+        with KafkaTopicAdmin(BOOTSTRAP) as admin:
+            admin.ensure_topics(
+                kasal_topics(prefix=deployment.prefix, partitions=deployment.partitions)
+            )
+        data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="kasal-bench-"))
+        settings = Settings(
+            _env_file=None,
+            KASAL_DATA_DIR=Path(data_dir),
+            KASAL_MODE="distributed",
+            DATABASE_TYPE="postgres",
+            DATABASE_URL=deployment.url,
+            KAFKA_BOOTSTRAP_SERVERS=BOOTSTRAP,
+            KASAL_KAFKA_PREFIX=deployment.prefix,
+            KASAL_KAFKA_PARTITIONS=deployment.partitions,
+            KASAL_VECTOR_SEARCH=False,
+        )
+        t1 = time.perf_counter()
+        await start_worker(settings, stack)
+        t2 = time.perf_counter()
+        kasal = await bootstrap(settings, role="api")
+        await kasal.start()
+        stack.push_async_callback(kasal.stop)
+        key = generate_key()
+        await kasal.bus.dispatch(
+            m.IssueApiKey(name="bench", role="admin", key_hash=hash_key(key),
+                          prefix=key_prefix(key)),
+            CommandContext(tenant_id=TENANT, actor=ACTOR),
+        )
+        # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so (see
+        # bench/append.py); without it Nagle + delayed ACK add ~40 ms to every response.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        app = build_app(kasal, manage_lifecycle=False)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+        )
+        serving = asyncio.create_task(server.serve(sockets=[sock]), name="bench-uvicorn")
+
+        async def stop_server() -> None:
+            server.should_exit = True
+            await serving
+
+        stack.push_async_callback(stop_server)
+        await wait_started(server, serving)
+        t3 = time.perf_counter()
+        startup.update(
+            provision_s=round(t1 - t0, 3), worker_leading_s=round(t2 - t1, 3),
+            api_start_s=round(t3 - t2, 3),
+        )
+        client = await stack.enter_async_context(httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=VISIBLE_DEADLINE_S,
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=None),
+        ))
+        return await http_phase(client, n, concurrency)
+    raise AssertionError("unreachable")  # the exit stack never swallows an error
+
+
+async def http_phase(client: httpx.AsyncClient, n: int, concurrency: int) -> list[Figures]:
+    async def post(i: int) -> dict[str, Any]:
+        # the API checks tools against its registry (web_search is not in it here); the bus
+        # alone does not: the same body with a tool it knows, of about the same size
+        body = agent_body(i) | {"tools": ["calculator", "current_time"]}
+        response = await client.post("/api/v1/agents", json=body)
+        if response.status_code != 201:
+            raise RuntimeError(f"POST /api/v1/agents: {response.status_code} {response.text}")
+        written: dict[str, Any] = response.json()
+        return written
+
+    get_attempts = [0]
+
+    async def until_visible(written: dict[str, Any]) -> None:
+        """GETs ``?min_position=`` until 200 (each GET waits server-side for the position,
+        up to ``KASAL_MIN_POSITION_TIMEOUT``, then answers 503)."""
+        deadline = time.monotonic() + VISIBLE_DEADLINE_S
+        while True:
+            get_attempts[0] += 1
+            response = await client.get(
+                f"/api/v1/agents/{written['id']}", params={"min_position": written["position"]}
+            )
+            if response.status_code == 200:
+                return
+            if response.status_code not in (404, 503) or time.monotonic() > deadline:
+                raise RuntimeError(f"GET agent: {response.status_code} {response.text}")
+
+    for i in range(WARMUP):  # the first POST also waits for the key to be projected
+        await until_visible(await post(n + i))
+
+    # sequential: one connection, the sampled GETs between POSTs (not counted as POST time)
+    post_ns: list[int] = []
+    visible_ns: list[int] = []
+    get_ns = 0
+    get_attempts[0] = 0
+    started = time.perf_counter_ns()
+    for i in range(n):
+        t0 = time.perf_counter_ns()
+        written = await post(i)
+        t1 = time.perf_counter_ns()
+        post_ns.append(t1 - t0)
+        if i % VISIBLE_EVERY == 0:
+            await until_visible(written)
+            t2 = time.perf_counter_ns()
+            visible_ns.append(t2 - t0)
+            get_ns += t2 - t1
+    wall = (time.perf_counter_ns() - started - get_ns) / 1e9
+    sequential_gets = get_attempts[0]
+    note = "201 = durable in Kafka + mirrored; uvicorn, keep-alive"
+    rows = [
+        Figures("HTTP POST agents, sequential", n, wall, post_ns, note),
+        Figures(
+            f"HTTP write→visible, sequential (every {VISIBLE_EVERY}th)", len(visible_ns),
+            sum(visible_ns) / 1e9, visible_ns,
+            f"POST start -> GET ?min_position 200; {sequential_gets} GETs", is_rate=False,
+        ),
+    ]
+
+    for i in range(WARMUP):
+        await post(n + WARMUP + i)
+    # C tasks: the sampled GETs run beside the POSTs (extra load), so the posting tasks
+    # never wait for them; the POST wall ends with the last POST
+    visible_ns = []
+    get_attempts[0] = 0
+    checks: list[asyncio.Task[None]] = []
+
+    async def check(t0: int, written: dict[str, Any]) -> None:
+        await until_visible(written)
+        visible_ns.append(time.perf_counter_ns() - t0)
+
+    async def post_sampled(i: int) -> None:
+        t0 = time.perf_counter_ns()
+        written = await post(n + 2 * WARMUP + i)
+        if i % VISIBLE_EVERY == 0:
+            checks.append(asyncio.create_task(check(t0, written)))
+
+    try:
+        wall, post_lat = await timed_concurrent(n, concurrency, post_sampled)
+        await asyncio.gather(*checks)
+    finally:
+        for task in checks:
+            task.cancel()
+    rows += [
+        Figures(f"HTTP POST agents, {concurrency} tasks", n, wall, post_lat, note),
+        Figures(
+            f"HTTP write→visible, {concurrency} tasks (every {VISIBLE_EVERY}th)",
+            len(visible_ns), sum(visible_ns) / 1e9, visible_ns,
+            f"GETs beside the POSTs; {get_attempts[0]} GETs", is_rate=False,
+        ),
+    ]
+    return rows
+
+
 # --- report ---------------------------------------------------------------------------
 def machine(postgres_version: str) -> dict[str, Any]:
     try:
@@ -485,7 +730,6 @@ def machine(postgres_version: str) -> dict[str, Any]:
         "python": sys.version.split()[0],
         "postgresql": postgres_version,
         "aiokafka": version("aiokafka"),
-        "faust": version("faust-streaming"),
         "kafka-python": version("kafka-python"),
         "sqlalchemy": version("sqlalchemy"),
     }
@@ -503,7 +747,7 @@ def print_header(info: dict[str, Any], params: dict[str, Any]) -> None:
     table.add_row(
         "software",
         f"Python {info['python']}, PostgreSQL {info['postgresql']}, aiokafka "
-        f"{info['aiokafka']}, faust-streaming {info['faust']}, kafka-python "
+        f"{info['aiokafka']}, kafka-python "
         f"{info['kafka-python']}, SQLAlchemy {info['sqlalchemy']}",
     )
     table.add_row("parameters", ", ".join(f"{k}={v}" for k, v in params.items()))
@@ -512,6 +756,12 @@ def print_header(info: dict[str, Any], params: dict[str, Any]) -> None:
         f"Kafka {BOOTSTRAP} prefix {params['prefix']}, PostgreSQL "
         f"{make_url(POSTGRES_URL).render_as_string(hide_password=True)} schema "
         f"{params['schema']} (both temporary)",
+    )
+    table.add_row(
+        "HTTP deployment",
+        f"Kafka prefix {params['http_prefix']}, PostgreSQL database "
+        f"{params['http_database']}, kasal worker + API (role=api) + uvicorn in-process "
+        f"(all temporary)",
     )
     console.print(table)
 
@@ -561,14 +811,16 @@ async def run(deployment: Deployment, n: int, concurrency: int, n_lag: int) -> d
 
 
 async def main_async(
-    deployment: Deployment, params: dict[str, Any], n: int, concurrency: int, n_lag: int
+    deployment: Deployment, http: HttpDeployment, params: dict[str, Any], n: int,
+    concurrency: int, n_lag: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Creates the schema, runs the phases, and always tears the deployment down."""
+    """Creates the schema, runs the phases, and always tears the deployments down (the
+    HTTP phase runs on its own deployment once the first one is gone)."""
     postgres_version = await postgres_execute(f'CREATE SCHEMA "{deployment.schema}"')
     try:
         info = machine(postgres_version)
         print_header(info, params)
-        return info, await run(deployment, n, concurrency, n_lag)
+        results = await run(deployment, n, concurrency, n_lag)
     finally:
         try:
             await close_deployment(deployment)
@@ -582,6 +834,8 @@ async def main_async(
                 f"cleaned up: {len(deleted)} topics under {deployment.prefix}, "
                 f"schema {deployment.schema}"
             )
+    results["http"] = await bench_http(http, n_lag, concurrency)
+    return info, results
 
 
 def main() -> None:
@@ -599,6 +853,11 @@ def main() -> None:
         schema="bench_" + uuid.uuid4().hex[:12],
         partitions=max(1, args.partitions),
     )
+    http = HttpDeployment(
+        prefix="bench" + uuid.uuid4().hex[:10],
+        database="bench_" + uuid.uuid4().hex[:12],
+        partitions=deployment.partitions,
+    )
     params = {
         "commands": n,
         "concurrency": concurrency,
@@ -607,16 +866,23 @@ def main() -> None:
         "warmup_per_phase": WARMUP,
         "prefix": deployment.prefix,
         "schema": deployment.schema,
+        "http_requests_per_phase": n_lag,
+        "visible_sample_every": VISIBLE_EVERY,
+        "http_prefix": http.prefix,
+        "http_database": http.database,
     }
     started = time.perf_counter()
     with console.status("measuring…"):
-        info, results = asyncio.run(main_async(deployment, params, n, concurrency, n_lag))
+        info, results = asyncio.run(
+            main_async(deployment, http, params, n, concurrency, n_lag)
+        )
     total_s = time.perf_counter() - started
 
     projection = results["projection"]
     raw: list[Figures] = results["raw"]
     rows: list[Figures] = [
-        *results["bus"], projection["catch_up"], *projection["figures"], *raw
+        *results["bus"], projection["catch_up"], *projection["figures"], *raw,
+        *results["http"],
     ]
     print_results(rows)
     kasal_seq, kasal_conc = results["bus"]
@@ -629,6 +895,7 @@ def main() -> None:
         if raw_seq.latencies_ns else 0.0
     )
     startup = deployment.startup
+    hs = http.startup
     console.print(
         f"Startup: provision {startup['provision_s']:.2f} s, worker start "
         f"{startup['worker_start_s']:.2f} s, client store {startup['store_init_s']:.2f} s, "
@@ -642,7 +909,11 @@ def main() -> None:
         f"fewer; raw pipelined reaches {raw_pipe.per_s:,.0f} records/s.\n"
         f"One Kasal dispatch = request to {deployment.prefix}.commands, writer produces the "
         f"event, writer's reply, mirror commit into PostgreSQL, position lookup. Lag figures "
-        f"are per command of the projector-on phases (every command sampled). "
+        f"are per command of the projector-on phases (every command sampled).\n"
+        f"HTTP (own deployment: prefix {http.prefix}, database {http.database}): provision "
+        f"{hs['provision_s']:.2f} s, worker leading {hs['worker_leading_s']:.2f} s, API + "
+        f"uvicorn {hs['api_start_s']:.2f} s. The HTTP client, uvicorn, the "
+        f"API and the worker (writer, mirror, projectors) share one event loop and process. "
         f"Total {total_s:.1f} s."
     )
     report = {
@@ -650,6 +921,7 @@ def main() -> None:
         "params": params,
         "bootstrap": BOOTSTRAP,
         "startup_s": startup,
+        "http_startup_s": http.startup,
         "record_bytes": {
             "event_value": len(shape["value"]),
             "key": shape["key_bytes"],
