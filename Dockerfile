@@ -34,8 +34,7 @@ COPY kasal ./kasal
 RUN pip install --no-cache-dir -c requirements.lock . \
     && rm -rf /src
 
-# A non-root user owns the data volume and the working directory (Faust workers keep
-# their `<app id>-data` directory in the working directory).
+# A non-root user owns the data volume and the working directory.
 RUN groupadd --gid 1000 kasal \
     && useradd --uid 1000 --gid kasal --create-home --home-dir /home/kasal \
         --shell /usr/sbin/nologin kasal \
