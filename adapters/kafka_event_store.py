@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
+from sqlalchemy.exc import DBAPIError
 
 from adapters.kafka_log import (
     APPENDED,
@@ -35,6 +36,7 @@ from adapters.kafka_log import (
     partition_for,
 )
 from adapters.memory_event_store import check_batch
+from adapters.pg_listen import PgListener
 from adapters.sql_event_store import MIRROR_CHANNEL, SqlEventStore
 from commands.ports import (
     AppendResult,
@@ -47,6 +49,9 @@ from domain.envelope import NewEvent, RecordedEvent
 from domain.ids import new_id
 
 log = logging.getLogger(__name__)
+
+# the mirror's database cannot be reached (restarting, failing over, network)
+DATABASE_DOWN = (OSError, DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class KafkaEventStore:
@@ -70,7 +75,7 @@ class KafkaEventStore:
         self.pending: dict[str, asyncio.Future[AppendReply]] = {}
         self.producer: AIOKafkaProducer | None = None
         self.replies: AIOKafkaConsumer | None = None
-        self.listener: Any = None  # asyncpg connection LISTENing to the mirror
+        self.listener: PgListener | None = None  # LISTENs to the mirror's commits
         # replaced on every mirror commit; a waiter holds the one current when it checked
         self.mirrored = asyncio.Event()
         # appends waiting for the mirror to copy their last event
@@ -87,8 +92,8 @@ class KafkaEventStore:
     # --- lifecycle -------------------------------------------------------------------------
     async def initialize(self) -> None:
         await self.mirror.initialize()
-        self.listener = await asyncpg.connect(self.postgres_dsn)
-        await self.listener.add_listener(MIRROR_CHANNEL, self._on_mirrored)
+        self.listener = PgListener(self.postgres_dsn)
+        await self.listener.listen(MIRROR_CHANNEL, self._on_mirrored)
         self.producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap_servers, acks="all", enable_idempotence=True,
             linger_ms=0, client_id=self.client_id,
@@ -160,12 +165,19 @@ class KafkaEventStore:
     ) -> AppendResult:
         aggregate_id = check_batch(events, expected_version)
         assert self.producer is not None, "KafkaEventStore.initialize() was not awaited"
-        if command is not None and await self.mirror.find_command(
-            command.tenant_id, command.command_id
-        ):
+        try:
+            recorded = command is not None and await self.mirror.find_command(
+                command.tenant_id, command.command_id
+            )
+        except DATABASE_DOWN as error:
+            raise StoreUnavailable(
+                f"the event store's database is unavailable ({type(error).__name__}); nothing "
+                "was appended: retry shortly"
+            ) from None
+        if recorded:
             # recorded on any aggregate (the writers only see their partition's): refused
             # here as the embedded stores refuse it; a race within the mirror's lag remains
-            raise DuplicateCommand(command.command_id)
+            raise DuplicateCommand(command.command_id if command else "")
         request = AppendRequest(new_id(), self.client_id, expected_version, tuple(events),
                                 command)
         future: asyncio.Future[AppendReply] = asyncio.get_running_loop().create_future()
@@ -184,6 +196,18 @@ class KafkaEventStore:
             ) from None
         finally:
             self.pending.pop(request.request_id, None)
+        try:
+            return await self._settle(reply, aggregate_id, expected_version, command)
+        except DATABASE_DOWN as error:
+            raise StoreUnavailable(
+                f"the events of {aggregate_id} are durable in the log but its database is "
+                f"unavailable ({type(error).__name__}); retry with the same Idempotency-Key "
+                "to get the result"
+            ) from None
+
+    async def _settle(self, reply: AppendReply, aggregate_id: str, expected_version: int,
+                      command: CommandRecord | None) -> AppendResult:
+        """The writer's answer as the port's result: once the mirror holds what it says."""
         if reply.outcome == APPENDED:
             position = await self._position_of(reply.last_event_id)
             return AppendResult(aggregate_id, reply.version, position)

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.problems import ApiError, error_body
@@ -53,6 +54,18 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body("store_unavailable", str(error)), status_code=503,
             headers={"Retry-After": "2"},
+        )
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(ConnectionError)
+    async def _backend_down(_: Request, error: Exception) -> JSONResponse:
+        # a database or broker that cannot be reached is not the client's fault, nor a bug
+        log.warning("a backing service is unavailable: %r", error)
+        return JSONResponse(
+            error_body("service_unavailable",
+                       f"a backing service is unavailable ({type(error).__name__}); retry "
+                       "shortly (with the same Idempotency-Key for a write)"),
+            status_code=503, headers={"Retry-After": "2"},
         )
 
     @app.exception_handler(RequestValidationError)

@@ -232,6 +232,8 @@ async def bootstrap(
         listener = PgListener(settings.postgres_url)
 
         def projected(payload: str) -> None:
+            if not payload:  # reconnected: the clocks re-read their positions when waited on
+                return
             name, _, position = payload.rpartition(":")
             if name == projector.name:
                 clock.advance(int(position))

@@ -5,6 +5,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from commands.ports import StoreUnavailable
 from kasal.bootstrap import bootstrap
 from kasal.web import build_app
 from tests.e2e.conftest import AGENT, App, create_agent, create_crew, settings_for
@@ -279,3 +280,20 @@ async def test_a_restart_resumes_projections_with_nothing_lost_or_doubled(
     assert page.total == 5
     assert sorted(i["role"] for i in page.items) == [f"R{i}" for i in range(5)]
     await second.stop()
+
+
+@pytest.mark.parametrize("failure", [
+    StoreUnavailable("the outcome is unknown; retry with the same Idempotency-Key"),
+    ConnectionRefusedError(111, "Connect call failed"),
+], ids=["store-unavailable", "connection-refused"])
+async def test_a_store_that_cannot_be_reached_is_503_with_retry_advice(
+    app: App, acme: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, failure: Exception,
+) -> None:
+    async def unreachable(*_: object, **__: object) -> None:
+        raise failure
+
+    monkeypatch.setattr(app.kasal.bus.store, "append", unreachable)
+    response = await acme.post("/api/v1/agents", json=AGENT)
+    assert response.status_code == 503, response.text
+    assert response.headers["Retry-After"] == "2"
+    assert "retry" in response.json()["message"]
