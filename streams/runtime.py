@@ -50,6 +50,7 @@ class InProcessRuntime:
         self.listeners: list[Callable[[str, int], None]] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.stopping = False
+        self.stopped = asyncio.Event()
 
     def on_progress(self, listener: Callable[[str, int], None]) -> None:
         """Call ``listener(processor_name, position)`` after each committed batch."""
@@ -61,6 +62,7 @@ class InProcessRuntime:
 
     async def start(self) -> None:
         self.stopping = False
+        self.stopped = asyncio.Event()
         for processor in self.processors:
             self.positions[processor.name] = await processor.position()
             self.tasks.append(asyncio.create_task(self._run(processor), name=processor.name))
@@ -68,6 +70,7 @@ class InProcessRuntime:
     async def stop(self, grace: float = 10.0) -> None:
         """Let each processor finish its batch (never cut a transaction), then return."""
         self.stopping = True
+        self.stopped.set()
         self.notify()
         if self.tasks:
             _, late = await asyncio.wait(self.tasks, timeout=grace)
@@ -107,7 +110,8 @@ class InProcessRuntime:
                 log.exception(
                     "processor %s failed at position %s; retrying", processor.name, position
                 )
-                await asyncio.sleep(backoff)
+                with contextlib.suppress(TimeoutError):  # stop() cuts the backoff short
+                    await asyncio.wait_for(self.stopped.wait(), timeout=backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 self.positions[processor.name] = await self._safe_position(processor, position)
                 continue
