@@ -23,7 +23,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
 from sqlalchemy.exc import DBAPIError
 
 from adapters.kafka_log import (
@@ -91,6 +91,24 @@ class KafkaEventStore:
 
     # --- lifecycle -------------------------------------------------------------------------
     async def initialize(self) -> None:
+        """Connect (PostgreSQL LISTEN, producer, reply consumer); on failure close what was
+        opened and raise ``StoreUnavailable`` saying what is missing."""
+        try:
+            await self._open()
+        except BaseException as error:
+            await self.close()
+            if isinstance(error, UnknownTopicOrPartitionError):
+                raise StoreUnavailable(
+                    f"topic {self.topics.replies} does not exist on {self.bootstrap_servers}: "
+                    "run 'kasal kafka init'"
+                ) from None
+            if isinstance(error, KafkaError):
+                raise StoreUnavailable(
+                    f"no Kafka broker answers at {self.bootstrap_servers} ({error})"
+                ) from None
+            raise
+
+    async def _open(self) -> None:
         await self.mirror.initialize()
         self.listener = PgListener(self.postgres_dsn)
         await self.listener.listen(MIRROR_CHANNEL, self._on_mirrored)
@@ -123,11 +141,14 @@ class KafkaEventStore:
                 await task
         self.tasks.clear()
         if self.replies is not None:
-            await self.replies.stop()
+            replies, self.replies = self.replies, None
+            await replies.stop()
         if self.producer is not None:
-            await self.producer.stop()
+            producer, self.producer = self.producer, None
+            await producer.stop()
         if self.listener is not None:
-            await self.listener.close()
+            listener, self.listener = self.listener, None
+            await listener.close()
         await self.mirror.close()
 
     def _on_mirrored(self, *_: Any) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from api.auth import generate_key, hash_key, key_prefix
 from commands import messages as m
@@ -84,7 +85,12 @@ def serve(data_dir: Path, host: str, port: int) -> None:
 
     async def run() -> None:
         # distributed: this process serves the API; 'kasal worker' runs the processors
-        kasal = await bootstrap(settings, role="api" if distributed else "all")
+        try:
+            kasal = await bootstrap(settings, role="api" if distributed else "all")
+        except StoreUnavailable as error:
+            raise click.ClickException(str(error)) from None
+        except (OSError, DBAPIError) as error:
+            raise click.ClickException(f"cannot reach the database ({error})") from None
         await kasal.start()
         try:
             key_file = settings.data_dir / "admin.key"
@@ -134,7 +140,7 @@ def worker(data_dir: Path) -> None:
     import signal
 
     from kasal.logs import configure
-    from kasal.worker import run_worker
+    from kasal.worker import WorkerError, run_worker
 
     settings = load_settings(data_dir)
     configure(settings.log_level, settings.log_dir, settings.sql_debug)
@@ -151,7 +157,10 @@ def worker(data_dir: Path) -> None:
                    f"{settings.kafka_prefix!r}, {settings.kafka_partitions} partitions")
         await run_worker(settings, stop)
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except WorkerError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @main.group()
@@ -326,9 +335,9 @@ def kafka() -> None:
 @click.option("--partitions", type=click.IntRange(min=1), default=None,
               help="partitions per topic; defaults to KASAL_KAFKA_PARTITIONS (6)")
 @click.option("--replication-factor", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--prefix", default="kasal", show_default=True, help="topic name prefix")
+@click.option("--prefix", default=None, help="topic name prefix; defaults to KASAL_KAFKA_PREFIX")
 def kafka_init(
-    bootstrap: str | None, partitions: int | None, replication_factor: int, prefix: str
+    bootstrap: str | None, partitions: int | None, replication_factor: int, prefix: str | None
 ) -> None:
     """Create Kasal's topics (idempotent); refuse if existing ones disagree."""
     from adapters.kafka_admin import KafkaAdminError, KafkaTopicAdmin, TopicConflict, kasal_topics
@@ -336,7 +345,7 @@ def kafka_init(
     settings = Settings()
     bootstrap = bootstrap or settings.kafka_bootstrap_servers
     specs = kasal_topics(
-        prefix=prefix, partitions=partitions or settings.kafka_partitions,
+        prefix=prefix or settings.kafka_prefix, partitions=partitions or settings.kafka_partitions,
         replication_factor=replication_factor,
     )
     try:

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from sqlalchemy.exc import DBAPIError
 
+from adapters.kafka_admin import KafkaAdminError, KafkaTopicAdmin
 from adapters.kafka_log import KafkaTopics
 from adapters.kafka_mirror import LogMirror
 from adapters.kafka_writer import LogWriter
@@ -27,6 +29,10 @@ from kasal.settings import Settings
 from streams.engine import CrewEngine
 
 log = logging.getLogger(__name__)
+
+
+class WorkerError(Exception):
+    """The worker cannot run as configured (topics missing, broker unreachable)."""
 
 
 @dataclass
@@ -68,12 +74,27 @@ class LogWorker:
 
     async def start(self) -> None:
         self.crashed = asyncio.get_running_loop().create_future()
+        await asyncio.to_thread(self.check_topics)
         await self.store.initialize()
         await self.writer.start()
         await self.mirror.start()
         for task in (self.writer.task, self.mirror.task):
             assert task is not None
             task.add_done_callback(self._on_loop_end)
+
+    def check_topics(self) -> None:
+        """The topics must exist (``kasal kafka init``): say so rather than wait on them."""
+        wanted = {self.topics.commands, self.topics.replies, *self.topics.event_topics}
+        try:
+            with KafkaTopicAdmin(self.config.bootstrap_servers) as admin:
+                missing = sorted(wanted - admin.list_topics())
+        except KafkaAdminError as error:
+            raise WorkerError(str(error)) from None
+        if missing:
+            raise WorkerError(
+                f"topics {', '.join(missing)} do not exist on {self.config.bootstrap_servers}: "
+                f"run 'kasal kafka init' (prefix {self.config.prefix!r}) first"
+            )
 
     def _on_loop_end(self, task: asyncio.Task[None]) -> None:
         """A writer or mirror loop that ends on an error ends the worker (crash-only: the
@@ -144,8 +165,12 @@ async def run_worker(settings: Settings, stop: asyncio.Event, *,
     leadership = Leadership(settings.postgres_url)
     tasks: list[asyncio.Task[Any]] = []
     takeovers: list[asyncio.Task[None]] = []
+    await asyncio.to_thread(log_worker.check_topics)  # a clear error before anything else
     # CrewAI's import blocks the loop for seconds: do it before joining the group
-    runs = await bootstrap(settings, engine=engine, role="runner", owns=log_worker.owns)
+    try:
+        runs = await bootstrap(settings, engine=engine, role="runner", owns=log_worker.owns)
+    except (OSError, DBAPIError) as error:
+        raise WorkerError(f"cannot reach PostgreSQL for the read models ({error})") from None
     try:
         await log_worker.start()
         await runs.start(resume=False)

@@ -148,3 +148,49 @@ def test_cli_kafka_init(admin: KafkaTopicAdmin, prefix: str) -> None:
     assert refused.returncode == 1
     assert f"topic {prefix}.commands has 2 partitions, Kasal needs 6" in refused.stderr
     assert "nothing was created" in refused.stderr
+
+
+def test_a_worker_without_its_topics_says_to_run_kafka_init(
+    admin: KafkaTopicAdmin, prefix: str, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("kasal")), "worker"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "KASAL_MODE": "distributed", "DATABASE_TYPE": "postgres",
+             "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+             "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP, "KASAL_KAFKA_PREFIX": prefix,
+             "KASAL_DATA_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 1, result.stderr
+    assert f"topics {prefix}.commands" in result.stderr
+    assert "run 'kasal kafka init'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_kafka_init_follows_the_configured_prefix(admin: KafkaTopicAdmin, prefix: str) -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("kasal")), "kafka", "init", "--bootstrap", BOOTSTRAP,
+         "--partitions", "1"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "KASAL_KAFKA_PREFIX": prefix},
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"{prefix}.commands" in ours(admin, prefix)
+
+
+def test_the_distributed_api_without_its_topics_says_to_run_kafka_init(
+    admin: KafkaTopicAdmin, prefix: str, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("kasal")), "serve", "--port", "1"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "KASAL_MODE": "distributed", "DATABASE_TYPE": "postgres",
+             "DATABASE_URL": os.environ.get("KASAL_TEST_POSTGRES_URL")
+             or "postgresql://kasal:kasal@127.0.0.1:55432/kasal_test",
+             "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP, "KASAL_KAFKA_PREFIX": prefix,
+             "KASAL_DATA_DIR": str(tmp_path), "KASAL_VECTOR_SEARCH": "false"},
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert f"topic {prefix}.replies does not exist" in result.stderr
+    assert "run 'kasal kafka init'" in result.stderr
+    assert "Traceback" not in result.stderr
