@@ -6,6 +6,9 @@ number): ``<prefix>.commands`` carries append requests to the single writer of e
 partition, ``<prefix>.events.<kind>`` the sealed events (the system of record),
 ``<prefix>.replies`` the writer's answers, keyed by the asking client's id.
 
+Also here: the two consumer-group helpers the writer and the mirror share, and
+``read_records`` (a partition from offset 0 to its end: the writer's takeover, and tests).
+
 Records are compact canonical JSON. An event record's value is the envelope exactly as
 hashed plus its ``hash``; the record of a command's LAST event carries the command
 (tenant, id, fingerprint) in the ``kasal-command`` header, so the log alone tells which
@@ -15,11 +18,14 @@ docs/2026-11-27-kafka-event-store.md explains the design.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.partitioner import murmur2
 
 from commands.ports import CommandRecord
@@ -47,6 +53,58 @@ class KafkaTopics:
     @property
     def event_topics(self) -> tuple[str, ...]:
         return tuple(self.events(kind) for kind in EVENT_KINDS)
+
+
+async def read_records(
+    bootstrap_servers: str, partitions: Sequence[TopicPartition]
+) -> AsyncIterator[tuple[TopicPartition, ConsumerRecord[bytes, bytes]]]:
+    """Every record of ``partitions`` from offset 0 to their end when called, in order per
+    partition (a seek per partition: no offset-reset race; no consumer group)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        consumer.assign(list(partitions))
+        ends = await consumer.end_offsets(list(partitions))
+        for tp in partitions:
+            if not ends[tp]:
+                continue
+            consumer.seek(tp, 0)
+            while await consumer.position(tp) < ends[tp]:
+                batch = await consumer.getmany(tp, timeout_ms=1000)
+                for record in batch.get(tp, []):
+                    if record.offset < ends[tp]:
+                        yield tp, record
+    finally:
+        await consumer.stop()
+
+
+async def join_group(
+    bootstrap_servers: str, group: str, topics: Sequence[str], listener: Any, *,
+    session_timeout_s: float, **options: Any,
+) -> AIOKafkaConsumer:
+    """A started member of consumer group ``group`` (manual commits, from the earliest
+    offset when the group has none), subscribed to ``topics`` with a rebalance listener."""
+    session_ms = int(session_timeout_s * 1000)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=group, client_id=group,
+        enable_auto_commit=False, auto_offset_reset="earliest",
+        session_timeout_ms=session_ms, heartbeat_interval_ms=max(session_ms // 5, 500),
+        **options,
+    )
+    await consumer.start()
+    consumer.subscribe(list(topics), listener=listener)
+    return consumer
+
+
+async def leave_group(task: asyncio.Task[None] | None, consumer: AIOKafkaConsumer | None) -> None:
+    """Stop a member's loop, then the consumer (which leaves the group)."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if consumer is not None:
+        await consumer.stop()
 
 
 def partition_for(key: str, partitions: int) -> int:

@@ -14,13 +14,18 @@ aggregate's hash chain, so a mirror never silently diverges from the log.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
-from adapters.kafka_log import KafkaTopics, command_from_headers, decode_event
+from adapters.kafka_log import (
+    KafkaTopics,
+    command_from_headers,
+    decode_event,
+    join_group,
+    leave_group,
+)
 from adapters.sql_event_store import MirroredRecord, SqlEventStore
 
 log = logging.getLogger(__name__)
@@ -40,26 +45,15 @@ class LogMirror:
         self.working = asyncio.Lock()
 
     async def start(self) -> None:
-        session_ms = int(self.session_timeout_s * 1000)
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers, group_id=f"{self.topics.prefix}-mirror",
-            enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=20,
-            session_timeout_ms=session_ms, heartbeat_interval_ms=max(session_ms // 5, 500),
-            client_id=f"{self.topics.prefix}-mirror",
+        self.consumer = await join_group(
+            self.bootstrap_servers, f"{self.topics.prefix}-mirror", self.topics.event_topics,
+            _Seek(self), session_timeout_s=self.session_timeout_s, fetch_max_wait_ms=20,
         )
-        await self.consumer.start()
-        self.consumer.subscribe(list(self.topics.event_topics), listener=_Seek(self))
         self.task = asyncio.create_task(self._loop(), name="kasal-log-mirror")
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-            self.task = None
-        if self.consumer is not None:
-            await self.consumer.stop()
-            self.consumer = None
+        task, consumer, self.task, self.consumer = self.task, self.consumer, None, None
+        await leave_group(task, consumer)
 
     async def _loop(self) -> None:
         assert self.consumer is not None

@@ -41,7 +41,10 @@ from adapters.kafka_log import (
     command_header,
     decode_event,
     encode_event,
+    join_group,
+    leave_group,
     partition_for,
+    read_records,
 )
 from adapters.memory_event_store import check_batch
 from commands.ports import CommandRecord
@@ -102,26 +105,15 @@ class LogWriter:
             linger_ms=0, client_id=f"{self.topics.prefix}-writer",
         )
         await self.producer.start()
-        session_ms = int(self.session_timeout_s * 1000)
-        self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers, group_id=f"{self.topics.prefix}-writers",
-            enable_auto_commit=False, auto_offset_reset="earliest",
-            session_timeout_ms=session_ms, heartbeat_interval_ms=max(session_ms // 5, 500),
-            client_id=f"{self.topics.prefix}-writer",
+        self.consumer = await join_group(
+            self.bootstrap_servers, f"{self.topics.prefix}-writers", [self.topics.commands],
+            _Rebalance(self), session_timeout_s=self.session_timeout_s,
         )
-        await self.consumer.start()
-        self.consumer.subscribe([self.topics.commands], listener=_Rebalance(self))
         self.task = asyncio.create_task(self._loop(), name="kasal-log-writer")
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
-            self.task = None
-        if self.consumer is not None:
-            await self.consumer.stop()
-            self.consumer = None
+        task, consumer, self.task, self.consumer = self.task, self.consumer, None, None
+        await leave_group(task, consumer)
         if self.producer is not None:
             await self.producer.stop()
             self.producer = None
@@ -250,33 +242,14 @@ class LogWriter:
         """Every aggregate's state on ``partition``, folded from the events partitions: the
         log is the writer's only state, so whatever reached the log (even if its writer
         died before answering) is known before this process answers anything."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        await consumer.start()
         states: dict[str, dict[str, Any]] = {}
         folded = 0
-        try:
-            tps = [TopicPartition(t, partition) for t in self.topics.event_topics]
-            consumer.assign(tps)
-            ends = await consumer.end_offsets(tps)
-            for tp in tps:
-                if not ends[tp]:
-                    continue
-                consumer.seek(tp, 0)
-                while await consumer.position(tp) < ends[tp]:
-                    batch = await consumer.getmany(tp, timeout_ms=1000)
-                    for record in batch.get(tp, []):
-                        if record.offset >= ends[tp]:
-                            break
-                        event = decode_event(record.value)
-                        states[event.aggregate_id] = fold(
-                            states.get(event.aggregate_id), event,
-                            command_from_headers(record.headers))
-                        folded += 1
-        finally:
-            await consumer.stop()
+        tps = [TopicPartition(t, partition) for t in self.topics.event_topics]
+        async for _, record in read_records(self.bootstrap_servers, tps):
+            event = decode_event(record.value)
+            states[event.aggregate_id] = fold(
+                states.get(event.aggregate_id), event, command_from_headers(record.headers))
+            folded += 1
         log.info("writer of partition %s is ready (%s events, %s aggregates)", partition,
                  folded, len(states))
         return states

@@ -36,7 +36,13 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from adapters.kafka_admin import KafkaTopicAdmin, kasal_topics
 from adapters.kafka_event_store import KafkaEventStore
-from adapters.kafka_log import AppendRequest, KafkaTopics, command_from_headers, decode_event
+from adapters.kafka_log import (
+    AppendRequest,
+    KafkaTopics,
+    command_from_headers,
+    decode_event,
+    read_records,
+)
 from adapters.sql_event_store import SqlEventStore
 from commands import messages as m
 from commands.bus import CommandBus
@@ -186,26 +192,13 @@ class Record:
 
 
 async def read_topics(bootstrap: str, topics: list[str]) -> list[Record]:
-    """Every record of ``topics`` from offset zero (a seek per partition: no reset race)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        tps = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        found = []
-        for tp in tps:
-            consumer.seek(tp, 0)
-            while await consumer.position(tp) < ends[tp]:
-                batch = await consumer.getmany(tp, timeout_ms=1000)
-                for record in batch.get(tp, []):
-                    assert record.value is not None
-                    found.append(Record(tp.partition, record.offset, record.value,
-                                        list(record.headers)))
-        return found
-    finally:
-        await consumer.stop()
+    """Every record of ``topics`` from offset zero."""
+    tps = [TopicPartition(t, p) for t in topics for p in range(PARTITIONS)]
+    found = []
+    async for tp, record in read_records(bootstrap, tps):
+        assert record.value is not None
+        found.append(Record(tp.partition, record.offset, record.value, list(record.headers)))
+    return found
 
 
 @dataclass

@@ -21,9 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
-from adapters.kafka_log import AppendRequest, KafkaTopics, decode_event, partition_for
+from adapters.kafka_log import (
+    AppendRequest,
+    KafkaTopics,
+    decode_event,
+    partition_for,
+    read_records,
+)
 from commands import messages as m
 from commands.context import CommandContext
 from commands.ports import AppendResult, StoreUnavailable
@@ -130,48 +136,21 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
 
 
 async def log_records(prefix: str) -> list[tuple[str, int, int, str, int]]:
-    """Every record of the events topics: (topic, partition, offset, aggregate, version)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        tps = [TopicPartition(t, p) for t in KafkaTopics(prefix).event_topics
-               for p in range(PARTITIONS)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        found = []
-        for tp in tps:
-            consumer.seek(tp, 0)
-            while await consumer.position(tp) < ends[tp]:
-                batch = await consumer.getmany(tp, timeout_ms=1000)
-                for record in batch.get(tp, []):
-                    event = decode_event(record.value)
-                    found.append((tp.topic, tp.partition, record.offset, event.event_id,
-                                  event.version))
-        return found
-    finally:
-        await consumer.stop()
+    """Every record of the events topics: (topic, partition, offset, event id, version)."""
+    tps = [TopicPartition(t, p) for t in KafkaTopics(prefix).event_topics
+           for p in range(PARTITIONS)]
+    found = []
+    async for tp, record in read_records(BOOTSTRAP, tps):
+        event = decode_event(record.value)
+        found.append((tp.topic, tp.partition, record.offset, event.event_id, event.version))
+    return found
 
 
 async def requested_aggregates(prefix: str) -> set[str]:
     """The aggregates of every append request in the commands topic."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        tps = [TopicPartition(KafkaTopics(prefix).commands, p) for p in range(PARTITIONS)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        found = set()
-        for tp in tps:
-            consumer.seek(tp, 0)
-            while await consumer.position(tp) < ends[tp]:
-                batch = await consumer.getmany(tp, timeout_ms=1000)
-                for record in batch.get(tp, []):
-                    found.add(AppendRequest.decode(record.value).aggregate_id)
-        return found
-    finally:
-        await consumer.stop()
+    tps = [TopicPartition(KafkaTopics(prefix).commands, p) for p in range(PARTITIONS)]
+    return {AppendRequest.decode(record.value).aggregate_id
+            async for _, record in read_records(BOOTSTRAP, tps)}
 
 
 async def test_a_killed_leader_hands_over_its_partitions_and_runs(

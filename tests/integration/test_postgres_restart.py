@@ -54,10 +54,10 @@ from typing import NamedTuple
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from adapters.kafka_event_store import KafkaEventStore
-from adapters.kafka_log import KafkaTopics, decode_event
+from adapters.kafka_log import KafkaTopics, decode_event, read_records
 from adapters.pg_listen import PgListener
 from adapters.sql_event_store import SqlEventStore
 from commands import messages as m
@@ -290,26 +290,14 @@ class LogEvent(NamedTuple):
 
 async def log_events(prefix: str) -> list[LogEvent]:
     """Every event of the Kafka log (read from offset zero of every partition)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=BOOTSTRAP, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        tps = [TopicPartition(t, p) for t in KafkaTopics(prefix).event_topics
-               for p in range(PARTITIONS)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        found = []
-        for tp in tps:
-            consumer.seek(tp, 0)
-            while await consumer.position(tp) < ends[tp]:
-                batch = await consumer.getmany(tp, timeout_ms=1000)
-                for record in batch.get(tp, []):
-                    event = decode_event(record.value)
-                    found.append(LogEvent(event.event_id, event.type, event.aggregate_id,
-                                          event.command_id, tp.partition, record.offset))
-        return found
-    finally:
-        await consumer.stop()
+    tps = [TopicPartition(t, p) for t in KafkaTopics(prefix).event_topics
+           for p in range(PARTITIONS)]
+    found = []
+    async for tp, record in read_records(BOOTSTRAP, tps):
+        event = decode_event(record.value)
+        found.append(LogEvent(event.event_id, event.type, event.aggregate_id,
+                              event.command_id, tp.partition, record.offset))
+    return found
 
 
 async def assert_mirror_holds_log(d: Deployment) -> list[LogEvent]:
