@@ -36,7 +36,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,7 @@ from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteDatastore,
 )
-from rich.console import Console
+from figures import Figures, console
 from rich.table import Table
 
 from adapters.sql_event_store import SqlEventStore
@@ -71,52 +70,6 @@ WARMUP = 20  # operations before each measured phase, not counted
 VISIBLE_EVERY = 10  # sample every 10th HTTP write for write-to-visible
 VISIBLE_DEADLINE_S = 30.0
 
-console = Console(highlight=False)
-if not console.is_terminal:  # piped output: wide enough for the table on one line per row
-    console = Console(highlight=False, width=150)
-
-
-# --- figures ------------------------------------------------------------------------
-@dataclass
-class Figures:
-    name: str
-    ops: int
-    wall_s: float
-    latencies_ns: list[int] = field(repr=False)
-    note: str = ""
-    is_rate: bool = True  # False: ops are samples of a latency, ops/s means nothing
-
-    @property
-    def per_s(self) -> float:
-        return self.ops / self.wall_s if self.wall_s and self.is_rate else 0.0
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "ops": self.ops,
-            "wall_s": round(self.wall_s, 4),
-            "per_s": round(self.per_s, 1),
-            "mean_ms": round(mean_ms(self.latencies_ns), 3),
-            "p50_ms": round(percentile_ms(self.latencies_ns, 50), 3),
-            "p99_ms": round(percentile_ms(self.latencies_ns, 99), 3),
-            "max_ms": round(max(self.latencies_ns, default=0) / 1e6, 3),
-            "note": self.note,
-        }
-
-
-def percentile_ms(latencies_ns: list[int], pct: float) -> float:
-    """Nearest-rank percentile, in milliseconds."""
-    if not latencies_ns:
-        return 0.0
-    ordered = sorted(latencies_ns)
-    rank = max(1, -(-len(ordered) * pct // 100))  # ceil(n * pct / 100)
-    return ordered[int(rank) - 1] / 1e6
-
-
-def mean_ms(latencies_ns: list[int]) -> float:
-    return sum(latencies_ns) / len(latencies_ns) / 1e6 if latencies_ns else 0.0
-
-
 # --- workload -------------------------------------------------------------------------
 def agent_body(i: int) -> dict[str, Any]:
     """A realistic RegisterAgent body (its stored payload is a few hundred bytes)."""
@@ -127,7 +80,7 @@ def agent_body(i: int) -> dict[str, Any]:
             "A careful analyst who checks every claim against two independent sources "
             "and writes short, plain summaries."
         ),
-        "tools": ["calculator", "web_search"],
+        "tools": ["calculator", "current_time"],
         "max_iter": 15,
     }
 

@@ -66,7 +66,7 @@ import asyncpg
 import httpx
 import uvicorn
 from aiokafka import AIOKafkaProducer
-from rich.console import Console
+from figures import Figures, console, percentile_ms
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
@@ -100,52 +100,6 @@ WARMUP = 20  # operations before each measured phase, not counted
 PROJECTED_DEADLINE_S = 60.0
 VISIBLE_EVERY = 10  # sample every 10th HTTP write for write-to-visible
 VISIBLE_DEADLINE_S = 30.0
-
-console = Console(highlight=False)
-if not console.is_terminal:  # piped output: wide enough for the table on one line per row
-    console = Console(highlight=False, width=150)
-
-
-# --- figures ------------------------------------------------------------------------
-@dataclass
-class Figures:
-    name: str
-    ops: int
-    wall_s: float
-    latencies_ns: list[int] = field(repr=False)
-    note: str = ""
-    is_rate: bool = True  # False: ops are samples of a latency, ops/s means nothing
-
-    @property
-    def per_s(self) -> float:
-        return self.ops / self.wall_s if self.wall_s and self.is_rate else 0.0
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "ops": self.ops,
-            "wall_s": round(self.wall_s, 4),
-            "per_s": round(self.per_s, 1),
-            "mean_ms": round(mean_ms(self.latencies_ns), 3),
-            "p50_ms": round(percentile_ms(self.latencies_ns, 50), 3),
-            "p99_ms": round(percentile_ms(self.latencies_ns, 99), 3),
-            "max_ms": round(max(self.latencies_ns, default=0) / 1e6, 3),
-            "note": self.note,
-        }
-
-
-def percentile_ms(latencies_ns: list[int], pct: float) -> float:
-    """Nearest-rank percentile, in milliseconds."""
-    if not latencies_ns:
-        return 0.0
-    ordered = sorted(latencies_ns)
-    rank = max(1, -(-len(ordered) * pct // 100))  # ceil(n * pct / 100)
-    return ordered[int(rank) - 1] / 1e6
-
-
-def mean_ms(latencies_ns: list[int]) -> float:
-    return sum(latencies_ns) / len(latencies_ns) / 1e6 if latencies_ns else 0.0
-
 
 async def timed_sequential(
     n: int, op: Callable[[int], Awaitable[object]]
@@ -186,7 +140,7 @@ def agent_body(i: int) -> dict[str, Any]:
             "A careful analyst who checks every claim against two independent sources "
             "and writes short, plain summaries."
         ),
-        "tools": ["calculator", "web_search"],
+        "tools": ["calculator", "current_time"],
         "max_iter": 15,
     }
 
@@ -625,10 +579,7 @@ async def bench_http(deployment: HttpDeployment, n: int, concurrency: int) -> li
 
 async def http_phase(client: httpx.AsyncClient, n: int, concurrency: int) -> list[Figures]:
     async def post(i: int) -> dict[str, Any]:
-        # the API checks tools against its registry (web_search is not in it here); the bus
-        # alone does not: the same body with a tool it knows, of about the same size
-        body = agent_body(i) | {"tools": ["calculator", "current_time"]}
-        response = await client.post("/api/v1/agents", json=body)
+        response = await client.post("/api/v1/agents", json=agent_body(i))
         if response.status_code != 201:
             raise RuntimeError(f"POST /api/v1/agents: {response.status_code} {response.text}")
         written: dict[str, Any] = response.json()

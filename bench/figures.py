@@ -1,0 +1,57 @@
+"""What the benchmarks share: the console, a phase's figures and its percentiles.
+
+Imported by the scripts in this folder (``python bench/<script>.py`` puts it on the path).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+
+console = Console(highlight=False)
+if not console.is_terminal:  # piped output: wide enough for the table on one line per row
+    console = Console(highlight=False, width=150)
+
+
+# --- figures ------------------------------------------------------------------------
+@dataclass
+class Figures:
+    name: str
+    ops: int
+    wall_s: float
+    latencies_ns: list[int] = field(repr=False)
+    note: str = ""
+    is_rate: bool = True  # False: ops are samples of a latency, ops/s means nothing
+
+    @property
+    def per_s(self) -> float:
+        return self.ops / self.wall_s if self.wall_s and self.is_rate else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ops": self.ops,
+            "wall_s": round(self.wall_s, 4),
+            "per_s": round(self.per_s, 1),
+            "mean_ms": round(mean_ms(self.latencies_ns), 3),
+            "p50_ms": round(percentile_ms(self.latencies_ns, 50), 3),
+            "p99_ms": round(percentile_ms(self.latencies_ns, 99), 3),
+            "max_ms": round(max(self.latencies_ns, default=0) / 1e6, 3),
+            "note": self.note,
+        }
+
+
+def percentile_ms(latencies_ns: list[int], pct: float) -> float:
+    """Nearest-rank percentile, in milliseconds."""
+    if not latencies_ns:
+        return 0.0
+    ordered = sorted(latencies_ns)
+    rank = max(1, -(-len(ordered) * pct // 100))  # ceil(n * pct / 100)
+    return ordered[int(rank) - 1] / 1e6
+
+
+def mean_ms(latencies_ns: list[int]) -> float:
+    return sum(latencies_ns) / len(latencies_ns) / 1e6 if latencies_ns else 0.0
+
