@@ -35,7 +35,6 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,7 @@ from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteDatastore,
 )
-from figures import Figures, console
+from figures import Figures, console, timed_concurrent, timed_sequential
 from rich.table import Table
 
 from adapters.sql_event_store import SqlEventStore
@@ -109,35 +108,6 @@ SYNC_NAMES: dict[Any, str] = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
 
 
 # --- 1. the command bus ---------------------------------------------------------------
-async def timed_sequential(
-    n: int, op: Callable[[int], Awaitable[object]]
-) -> tuple[float, list[int]]:
-    latencies: list[int] = []
-    started = time.perf_counter_ns()
-    for i in range(n):
-        t0 = time.perf_counter_ns()
-        await op(i)
-        latencies.append(time.perf_counter_ns() - t0)
-    return (time.perf_counter_ns() - started) / 1e9, latencies
-
-
-async def timed_concurrent(
-    n: int, concurrency: int, op: Callable[[int], Awaitable[object]]
-) -> tuple[float, list[int]]:
-    latencies: list[int] = []
-    counter = iter(range(n))
-
-    async def worker() -> None:
-        for i in counter:  # the tasks share one iterator: n operations in all
-            t0 = time.perf_counter_ns()
-            await op(i)
-            latencies.append(time.perf_counter_ns() - t0)
-
-    started = time.perf_counter_ns()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return (time.perf_counter_ns() - started) / 1e9, latencies
-
-
 async def bench_bus(data_dir: Path, n: int, concurrency: int) -> dict[str, Any]:
     settings = sqlite_settings(data_dir)
     store = await build_event_store(settings)

@@ -66,7 +66,7 @@ import asyncpg
 import httpx
 import uvicorn
 from aiokafka import AIOKafkaProducer
-from figures import Figures, console, percentile_ms
+from figures import Figures, console, percentile_ms, timed_concurrent, timed_sequential
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
@@ -100,35 +100,6 @@ WARMUP = 20  # operations before each measured phase, not counted
 PROJECTED_DEADLINE_S = 60.0
 VISIBLE_EVERY = 10  # sample every 10th HTTP write for write-to-visible
 VISIBLE_DEADLINE_S = 30.0
-
-async def timed_sequential(
-    n: int, op: Callable[[int], Awaitable[object]]
-) -> tuple[float, list[int]]:
-    latencies: list[int] = []
-    started = time.perf_counter_ns()
-    for i in range(n):
-        t0 = time.perf_counter_ns()
-        await op(i)
-        latencies.append(time.perf_counter_ns() - t0)
-    return (time.perf_counter_ns() - started) / 1e9, latencies
-
-
-async def timed_concurrent(
-    n: int, concurrency: int, op: Callable[[int], Awaitable[object]]
-) -> tuple[float, list[int]]:
-    latencies: list[int] = []
-    counter = iter(range(n))
-
-    async def worker() -> None:
-        for i in counter:  # the tasks share one iterator: n operations in all
-            t0 = time.perf_counter_ns()
-            await op(i)
-            latencies.append(time.perf_counter_ns() - t0)
-
-    started = time.perf_counter_ns()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return (time.perf_counter_ns() - started) / 1e9, latencies
-
 
 # --- workload -------------------------------------------------------------------------
 def agent_body(i: int) -> dict[str, Any]:

@@ -5,6 +5,9 @@ Imported by the scripts in this folder (``python bench/<script>.py`` puts it on 
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,3 +58,31 @@ def percentile_ms(latencies_ns: list[int], pct: float) -> float:
 def mean_ms(latencies_ns: list[int]) -> float:
     return sum(latencies_ns) / len(latencies_ns) / 1e6 if latencies_ns else 0.0
 
+
+async def timed_sequential(
+    n: int, op: Callable[[int], Awaitable[object]]
+) -> tuple[float, list[int]]:
+    latencies: list[int] = []
+    started = time.perf_counter_ns()
+    for i in range(n):
+        t0 = time.perf_counter_ns()
+        await op(i)
+        latencies.append(time.perf_counter_ns() - t0)
+    return (time.perf_counter_ns() - started) / 1e9, latencies
+
+
+async def timed_concurrent(
+    n: int, concurrency: int, op: Callable[[int], Awaitable[object]]
+) -> tuple[float, list[int]]:
+    latencies: list[int] = []
+    counter = iter(range(n))
+
+    async def worker() -> None:
+        for i in counter:  # the tasks share one iterator: n operations in all
+            t0 = time.perf_counter_ns()
+            await op(i)
+            latencies.append(time.perf_counter_ns() - t0)
+
+    started = time.perf_counter_ns()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return (time.perf_counter_ns() - started) / 1e9, latencies

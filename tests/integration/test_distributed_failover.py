@@ -12,12 +12,8 @@ import asyncio
 import collections
 import json
 import os
-import signal
-import subprocess
-import sys
-import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -36,65 +32,29 @@ from commands.ports import AppendResult, StoreUnavailable
 from domain.ids import creating_for, creation_id
 from kasal.bootstrap import Kasal, bootstrap
 from kasal.settings import Settings
-from tests.kafka import BOOTSTRAP, PARTITIONS, delete_topics, new_prefix, provision
+from tests.kafka import (
+    BOOTSTRAP,
+    PARTITIONS,
+    WorkerProcess,
+    delete_topics,
+    new_prefix,
+    provision,
+)
 from tests.pg import create_database, drop_database
 from tests.waiting import until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
-KASAL = str(Path(sys.executable).parent / "kasal")
 TENANT = "acme"
 TASKS = 4
 LOAD = 60  # commands sent while the leader dies
 
 
 @dataclass
-class Worker:
-    name: str
-    env: dict[str, str]
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-    leads: threading.Event = field(default_factory=threading.Event)
-    owned: list[int] = field(default_factory=list)  # the partitions it said it owns, last
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [KASAL, "worker"], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
-        threading.Thread(target=self._copy_output, daemon=True).start()
-
-    def _copy_output(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        with self.log.open("ab") as log:
-            for line in self.process.stdout:
-                log.write(line)
-                log.flush()
-                if b"this worker leads" in line:
-                    self.leads.set()
-                if b"this worker owns partitions" in line:
-                    text = line.decode().rsplit("partitions", 1)[1].strip(" []\n")
-                    self.owned = [int(p) for p in text.split(",") if p.strip()]
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-
-@dataclass
 class Deployment:
     env: dict[str, str]
     api: Kasal
-    workers: list[Worker]
+    workers: list[WorkerProcess]
     prefix: str
 
 
@@ -110,8 +70,8 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
         "KASAL_VECTOR_SEARCH": "false", "LOG_LEVEL": "INFO",
     }
     workers = [
-        Worker(name, {**os.environ, **env, "KASAL_DATA_DIR": str(tmp_path / name)},
-               tmp_path / f"{name}.log")
+        WorkerProcess({**os.environ, **env, "KASAL_DATA_DIR": str(tmp_path / name)},
+                      tmp_path / f"{name}.log")
         for name in ("first", "second")
     ]
     api: Kasal | None = None
@@ -119,8 +79,8 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
         workers[0].start()
         assert await asyncio.to_thread(workers[0].leads.wait, 90), workers[0].log.read_text()
         workers[1].start()  # shares the partitions; waits for the processors' lock
-        await until(lambda: workers[0].owned and workers[1].owned and sorted(
-                        workers[0].owned + workers[1].owned) == list(range(PARTITIONS)),
+        await until(lambda: bool(workers[0].owned and workers[1].owned and sorted(
+                        workers[0].owned + workers[1].owned) == list(range(PARTITIONS))),
                     timeout=90, what="the group to settle with both workers")
         settings = Settings(KASAL_DATA_DIR=tmp_path / "api", **env)  # type: ignore[arg-type]
         api = await bootstrap(settings, role="api")

@@ -42,9 +42,7 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -66,12 +64,18 @@ from commands.context import CommandContext
 from commands.handlers import HandlerDeps
 from commands.ports import AppendResult, CommandRecord, StoreUnavailable
 from projections.projector import PROJECTED_CHANNEL
-from tests.kafka import BOOTSTRAP, PARTITIONS, delete_topics, new_prefix, provision
+from tests.kafka import (
+    BOOTSTRAP,
+    PARTITIONS,
+    WorkerProcess,
+    delete_topics,
+    new_prefix,
+    provision,
+)
 from tests.waiting import until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
-KASAL = str(Path(sys.executable).parent / "kasal")
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "postgres.sh"
 TENANT = "acme"
 STOPS = ("fast", "immediate")  # how PostgreSQL goes down: one restart each
@@ -130,62 +134,6 @@ class PrivatePostgres:
         self._script("destroy")
 
 
-@dataclass
-class Worker:
-    """``kasal worker`` in a process of its own; ``start`` again after it ended."""
-
-    env: dict[str, str]
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-    leads: threading.Event = field(default_factory=threading.Event)
-    copier: threading.Thread | None = None
-    ended_at: float = 0.0  # time.monotonic() when the process was seen to end
-
-    def start(self) -> None:
-        self.leads = threading.Event()
-        self.process = subprocess.Popen(
-            [KASAL, "worker"], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
-        self.copier = threading.Thread(target=self._copy_output,
-                                       args=(self.process, self.leads), daemon=True)
-        self.copier.start()
-
-    def _copy_output(self, process: subprocess.Popen[bytes], leads: threading.Event) -> None:
-        assert process.stdout is not None
-        with self.log.open("ab") as log:
-            for line in process.stdout:
-                log.write(line)
-                log.flush()
-                if b"this worker leads" in line:
-                    leads.set()
-        process.wait()
-        self.ended_at = time.monotonic()
-
-    def exited(self) -> bool:
-        return self.process is not None and self.process.poll() is not None and \
-            self.copier is not None and not self.copier.is_alive()
-
-    def output(self) -> str:
-        """Everything the worker wrote, once it ended."""
-        if self.copier is not None:
-            self.copier.join(10)
-        return self.log.read_text(errors="replace")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-
 class InFlightMirror(SqlEventStore):
     """The mirror as a client saw it just before PostgreSQL went away: the duplicate
     command check has passed, and the append request goes on to the writer."""
@@ -199,7 +147,7 @@ class Deployment:
     pg: PrivatePostgres
     url: str
     prefix: str
-    worker: Worker
+    worker: WorkerProcess
     clients: list[KafkaEventStore] = field(default_factory=list)
 
     async def client(self, mirror: SqlEventStore | None = None) -> CommandBus:
@@ -270,7 +218,7 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
             "KASAL_VECTOR_SEARCH": "false", "LOG_LEVEL": "INFO",
             "KASAL_DATA_DIR": str(tmp_path / "worker"),
         }
-        worker = Worker(env, tmp_path / "worker.log")
+        worker = WorkerProcess(env, tmp_path / "worker.log")
         cleanup.callback(worker.stop)
         worker.start()
         assert await asyncio.to_thread(worker.leads.wait, 90), worker.output()[-3000:]
