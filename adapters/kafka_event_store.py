@@ -23,7 +23,11 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError, UnknownTopicOrPartitionError
+from aiokafka.errors import (
+    KafkaError,
+    MessageSizeTooLargeError,
+    UnknownTopicOrPartitionError,
+)
 from sqlalchemy.exc import DBAPIError
 
 from adapters.kafka_log import (
@@ -46,6 +50,7 @@ from commands.ports import (
     StoreUnavailable,
 )
 from domain.envelope import NewEvent, RecordedEvent
+from domain.errors import InvalidDefinition
 from domain.ids import new_id
 
 log = logging.getLogger(__name__)
@@ -209,6 +214,10 @@ class KafkaEventStore:
                     self.topics.commands, request.encode(), key=aggregate_id.encode()
                 )
                 reply = await future
+        except MessageSizeTooLargeError:
+            raise InvalidDefinition(
+                "the command's events are too large for the event log (over 1 MB)"
+            ) from None
         except (TimeoutError, KafkaError) as error:
             raise StoreUnavailable(
                 f"the event log did not confirm the append of {aggregate_id} within "
@@ -240,7 +249,7 @@ class KafkaEventStore:
         if reply.outcome == DUPLICATE:
             await self._position_of(reply.last_event_id)  # find_command sees it from now on
             raise DuplicateCommand(command.command_id if command else "")
-        raise ValueError(reply.message)
+        raise InvalidDefinition(reply.message)  # the writer refused its shape (a 422)
 
     async def read_stream(self, aggregate_id: str) -> list[RecordedEvent]:
         return await self.mirror.read_stream(aggregate_id)

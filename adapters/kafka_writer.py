@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 RECENT_EVENTS = 64  # event ids kept per aggregate: a redelivered request is found by them
 RECENT_COMMANDS = 256  # command ids kept per aggregate (the mirror keeps every one)
+MAX_REQUEST_BYTES = 900_000  # one request's events: one record batch, under 1 MB
 
 
 def command_key(command: CommandRecord) -> str:
@@ -94,6 +95,7 @@ class LogWriter:
         self.on_assignment: list[Callable[[], None]] = []
         self.producer: AIOKafkaProducer | None = None
         self.consumer: AIOKafkaConsumer | None = None
+        self.to_rebuild: set[TopicPartition] = set()  # assigned, paused until rebuilt
         self.task: asyncio.Task[None] | None = None
         # held while a batch is processed: a rebalance waits for it (no zombie appends
         # after this process lost the partition)
@@ -103,6 +105,7 @@ class LogWriter:
         self.producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap_servers, acks="all", enable_idempotence=True,
             linger_ms=0, client_id=f"{self.topics.prefix}-writer",
+            max_batch_size=MAX_REQUEST_BYTES, max_request_size=MAX_REQUEST_BYTES + 65_536,
         )
         await self.producer.start()
         self.consumer = await join_group(
@@ -112,11 +115,16 @@ class LogWriter:
         self.task = asyncio.create_task(self._loop(), name="kasal-log-writer")
 
     async def stop(self) -> None:
+        """Finish the batch in hand, flush the producer, and only then leave the group: a
+        new owner's rebuild must see every event this writer sent."""
         task, consumer, self.task, self.consumer = self.task, self.consumer, None, None
-        await leave_group(task, consumer)
+        async with self.working:
+            if task is not None:
+                task.cancel()
         if self.producer is not None:
-            await self.producer.stop()
-            self.producer = None
+            producer, self.producer = self.producer, None
+            await producer.stop()
+        await leave_group(task, consumer)
 
     def owns(self, aggregate_id: str) -> bool:
         return partition_for(aggregate_id, self.partitions) in self.owned
@@ -130,6 +138,8 @@ class LogWriter:
     async def _loop(self) -> None:
         assert self.consumer is not None
         while True:
+            if self.to_rebuild:
+                await self._take_over()
             batches = await self.consumer.getmany(timeout_ms=200, max_records=200)
             if not batches:
                 continue
@@ -143,6 +153,8 @@ class LogWriter:
                 sends: list[asyncio.Future[Any]] = []
                 for tp, records in batches.items():
                     if tp.partition not in self.states:
+                        if tp in self.consumer.assignment():
+                            raise RuntimeError(f"partition {tp.partition} has no writer state")
                         continue  # revoked while fetched
                     for record in records:
                         prepared = await self._prepare_record(tp.partition, record.offset,
@@ -158,6 +170,19 @@ class LogWriter:
                 if offsets:
                     with contextlib.suppress(CommitFailedError):  # rebalanced: redelivered
                         await self.consumer.commit(offsets)
+
+    async def _take_over(self) -> None:
+        """Rebuild the partitions given to this worker (paused until then). Done here, not
+        in the rebalance callback: aiokafka sends no heartbeats during the callback, and a
+        long rebuild there would get this member evicted in the middle of its takeover."""
+        assert self.consumer is not None
+        async with self.working:
+            for tp in sorted(self.to_rebuild, key=lambda t: t.partition):
+                if tp in self.consumer.assignment():
+                    self.states[tp.partition] = await self.rebuild(tp.partition)
+                    self.consumer.resume(tp)
+            self.to_rebuild.clear()
+        self._assigned(frozenset(self.states))
 
     async def _prepare_record(
         self, partition: int, offset: int, value: bytes
@@ -206,14 +231,19 @@ class LogWriter:
             sealed.append(recorded)
             prev = recorded.hash
         topic = self.topics.events(events[0].aggregate_type)
-        futures = []
+        # ONE record batch per request: the broker appends it whole or not at all, so a
+        # crash never leaves a request's first events in the log without its last
+        batch = self.producer.create_batch()
         for index, recorded in enumerate(sealed):
             last = index == len(sealed) - 1
-            headers = [command_header(request.command)] if last and request.command else None
-            futures.append(await self.producer.send(
-                topic, encode_event(recorded), key=aggregate_id.encode(), partition=partition,
-                headers=headers,
-            ))
+            headers = [command_header(request.command)] if last and request.command else []
+            if batch.append(key=aggregate_id.encode(), value=encode_event(recorded),
+                            timestamp=None, headers=headers) is None:
+                return AppendReply(
+                    request.request_id, INVALID, aggregate_id,
+                    message=f"the command's events exceed {MAX_REQUEST_BYTES} bytes",
+                ), []
+        futures = [await self.producer.send_batch(batch, topic, partition=partition)]
         for index, recorded in enumerate(sealed):
             last = index == len(sealed) - 1
             table[aggregate_id] = state = fold(state, recorded,
@@ -263,11 +293,13 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         async with self.writer.working:  # the batch in hand finishes first
             for tp in revoked:
                 self.writer.states.pop(tp.partition, None)
+                self.writer.to_rebuild.discard(tp)
         self.writer._assigned(frozenset(self.writer.states))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        async with self.writer.working:
-            for tp in assigned:
-                if tp.partition not in self.writer.states:
-                    self.writer.states[tp.partition] = await self.writer.rebuild(tp.partition)
-        self.writer._assigned(frozenset(self.writer.states))
+        consumer = self.writer.consumer
+        assert consumer is not None
+        fresh = [tp for tp in assigned if tp.partition not in self.writer.states]
+        if fresh:
+            consumer.pause(*fresh)  # the loop rebuilds them, then resumes them
+            self.writer.to_rebuild.update(fresh)

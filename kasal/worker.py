@@ -88,12 +88,20 @@ class LogWorker:
         try:
             with KafkaTopicAdmin(self.config.bootstrap_servers) as admin:
                 missing = sorted(wanted - admin.list_topics())
+                found = {} if missing else admin.describe([self.topics.commands])
         except KafkaAdminError as error:
             raise WorkerError(str(error)) from None
         if missing:
             raise WorkerError(
                 f"topics {', '.join(missing)} do not exist on {self.config.bootstrap_servers}: "
                 f"run 'kasal kafka init' (prefix {self.config.prefix!r}) first"
+            )
+        actual = found[self.topics.commands].partitions
+        if actual != self.config.partitions:
+            # partitions decide which worker writes and runs what: they must agree
+            raise WorkerError(
+                f"{self.topics.commands} has {actual} partitions but KASAL_KAFKA_PARTITIONS "
+                f"is {self.config.partitions}: set it to {actual}"
             )
 
     def _on_loop_end(self, task: asyncio.Task[None]) -> None:

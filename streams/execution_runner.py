@@ -255,6 +255,11 @@ class ExecutionRunner:
             try:
                 return await self.bus.dispatch(command, ctx)
             except StoreUnavailable as error:
+                execution_id = getattr(command, "execution_id", None)
+                if execution_id is not None and not self.owns(execution_id):
+                    # handed to another worker meanwhile: it resumes from the log, and this
+                    # step, if it was not appended, must not land after its own
+                    raise RunCancelled(SHUTDOWN) from error
                 if loop.time() + delay > deadline:
                     raise
                 log.warning("%s not confirmed by the event store (%s); retrying the same "
@@ -414,11 +419,12 @@ class ExecutionRunner:
     async def _record_pending(self, hooks: RunHooksImpl) -> None:
         steps = hooks.take()
         if steps:
-            with contextlib.suppress(DomainError):
+            with contextlib.suppress(DomainError, RunCancelled):  # RunCancelled: moved away
                 await self.durably(*hooks.batch(steps))
 
     async def _finish(self, hooks: RunHooksImpl, command: m.Command) -> None:
-        with contextlib.suppress(DomainError):  # already finished by someone else
+        # DomainError: already finished by someone else; RunCancelled: moved to another worker
+        with contextlib.suppress(DomainError, RunCancelled):
             await self.durably(command, hooks.context("finish"))
 
 

@@ -194,3 +194,20 @@ def test_the_distributed_api_without_its_topics_says_to_run_kafka_init(
     assert f"topic {prefix}.replies does not exist" in result.stderr
     assert "run 'kasal kafka init'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_worker_refuses_a_partition_count_other_than_the_topics(
+    admin: KafkaTopicAdmin, prefix: str, tmp_path: Path
+) -> None:
+    admin.ensure_topics(kasal_topics(prefix=prefix, partitions=2))
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("kasal")), "worker"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "KASAL_MODE": "distributed", "DATABASE_TYPE": "postgres",
+             "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+             "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP, "KASAL_KAFKA_PREFIX": prefix,
+             "KASAL_KAFKA_PARTITIONS": "6", "KASAL_DATA_DIR": str(tmp_path)},
+    )
+    assert result.returncode == 1, result.stderr
+    assert f"{prefix}.commands has 2 partitions but KASAL_KAFKA_PARTITIONS is 6" in result.stderr
+    assert "Traceback" not in result.stderr
