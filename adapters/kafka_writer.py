@@ -65,7 +65,7 @@ def fold(state: dict[str, Any] | None, event: RecordedEvent,
          command: CommandRecord | None) -> dict[str, Any]:
     """The writer's state of one aggregate after ``event`` (pure: tests and recovery use it)."""
     state = dict(state or {"v": 0, "h": GENESIS_HASH, "e": [], "c": {}})
-    state["v"], state["h"], state["t"] = event.version, event.hash, event.aggregate_type
+    state["v"], state["h"] = event.version, event.hash
     state["e"] = [*state["e"], [event.event_id, event.version]][-RECENT_EVENTS:]
     if command is not None:
         commands = dict(state["c"])
