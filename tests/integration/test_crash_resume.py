@@ -56,7 +56,7 @@ class Server:
             for line in process.stdout:
                 log.write(line)
                 log.flush()
-                if b"Application startup complete" in line:
+                if b"Uvicorn running on" in line:  # bound: startup completes before
                     ready.set()
         ready.set()  # the process ended: start() reports it
 
