@@ -21,9 +21,8 @@ from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-DEFAULT_PREFIX = "kasal"
-# one events topic per aggregate type (API keys are aggregates too: who may act is audited)
-EVENT_KINDS = ("agent", "crew", "execution", "api_key")
+from adapters.kafka_log import KafkaTopics
+
 # Events are the system of record: never deleted by time or size, never compacted.
 EVENT_TOPIC_CONFIGS = {"retention.ms": "-1", "cleanup.policy": "delete"}
 OTHER_TOPIC_CONFIGS = {"cleanup.policy": "delete"}
@@ -68,25 +67,26 @@ class TopicConflict(KafkaAdminError):
 
 
 def kasal_topics(
-    *, prefix: str = DEFAULT_PREFIX, partitions: int = 6, replication_factor: int = 1
+    *, prefix: str = KafkaTopics.prefix, partitions: int = 6, replication_factor: int = 1
 ) -> list[TopicSpec]:
     """The topics of the distributed deployment, in creation order."""
     if partitions < 1:
         raise ValueError("partitions must be at least 1")
     if replication_factor < 1:
         raise ValueError("replication factor must be at least 1")
+    names = KafkaTopics(prefix)
     event_required = {"retention.ms": "-1", "cleanup.policy": "delete"}
-    specs = [TopicSpec(f"{prefix}.commands", partitions, replication_factor,
+    specs = [TopicSpec(names.commands, partitions, replication_factor,
                        dict(OTHER_TOPIC_CONFIGS))]
     specs += [
-        TopicSpec(f"{prefix}.events.{kind}", partitions, replication_factor,
-                  dict(EVENT_TOPIC_CONFIGS), event_required)
-        for kind in EVENT_KINDS
+        TopicSpec(topic, partitions, replication_factor, dict(EVENT_TOPIC_CONFIGS),
+                  event_required)
+        for topic in names.event_topics
     ]
-    specs.append(TopicSpec(f"{prefix}.public.executions.v1", partitions, replication_factor,
+    specs.append(TopicSpec(names.public_executions, partitions, replication_factor,
                            dict(OTHER_TOPIC_CONFIGS)))
     # the writers' answers to append requests: read within seconds, kept for an hour
-    specs.append(TopicSpec(f"{prefix}.replies", partitions, replication_factor,
+    specs.append(TopicSpec(names.replies, partitions, replication_factor,
                            dict(REPLY_TOPIC_CONFIGS)))
     return specs
 

@@ -31,6 +31,7 @@ from aiokafka.partitioner import murmur2
 from commands.ports import CommandRecord
 from domain.envelope import NewEvent, RecordedEvent, canonical_json, hashed_fields
 
+# one events topic per aggregate type (API keys are aggregates too: who may act is audited)
 EVENT_KINDS = ("agent", "crew", "execution", "api_key")
 COMMAND_HEADER = "kasal-command"
 
@@ -46,6 +47,10 @@ class KafkaTopics:
     @property
     def replies(self) -> str:
         return f"{self.prefix}.replies"
+
+    @property
+    def public_executions(self) -> str:
+        return f"{self.prefix}.public.executions.v1"
 
     def events(self, aggregate_type: str) -> str:
         return f"{self.prefix}.events.{aggregate_type}"

@@ -48,7 +48,18 @@ from eventsourcing.sqlite import (
     SQLiteApplicationRecorder,
     SQLiteDatastore,
 )
-from figures import Figures, console, timed_concurrent, timed_sequential
+from figures import (
+    ACTOR,
+    TENANT,
+    VISIBLE_DEADLINE_S,
+    VISIBLE_EVERY,
+    WARMUP,
+    Figures,
+    agent_body,
+    console,
+    timed_concurrent,
+    timed_sequential,
+)
 from rich.table import Table
 
 from adapters.sql_event_store import SqlEventStore
@@ -62,26 +73,6 @@ from domain.envelope import canonical_json
 from kasal.bootstrap import bootstrap, build_event_store
 from kasal.settings import Settings
 from kasal.web import build_app
-
-TENANT = "bench"
-ACTOR = "bench"
-WARMUP = 20  # operations before each measured phase, not counted
-VISIBLE_EVERY = 10  # sample every 10th HTTP write for write-to-visible
-VISIBLE_DEADLINE_S = 30.0
-
-# --- workload -------------------------------------------------------------------------
-def agent_body(i: int) -> dict[str, Any]:
-    """A realistic RegisterAgent body (its stored payload is a few hundred bytes)."""
-    return {
-        "role": f"Research analyst {i}",
-        "goal": "Find and summarise recent, reliable sources on the topic you are given.",
-        "backstory": (
-            "A careful analyst who checks every claim against two independent sources "
-            "and writes short, plain summaries."
-        ),
-        "tools": ["calculator", "current_time"],
-        "max_iter": 15,
-    }
 
 
 def sqlite_settings(data_dir: Path) -> Settings:

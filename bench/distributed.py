@@ -66,7 +66,19 @@ import asyncpg
 import httpx
 import uvicorn
 from aiokafka import AIOKafkaProducer
-from figures import Figures, console, percentile_ms, timed_concurrent, timed_sequential
+from figures import (
+    ACTOR,
+    TENANT,
+    VISIBLE_DEADLINE_S,
+    VISIBLE_EVERY,
+    WARMUP,
+    Figures,
+    agent_body,
+    console,
+    percentile_ms,
+    timed_concurrent,
+    timed_sequential,
+)
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
@@ -94,27 +106,7 @@ POSTGRES_URL = (
     os.environ.get("KASAL_TEST_POSTGRES_URL")
     or "postgresql://kasal:kasal@127.0.0.1:55432/kasal_test"
 )
-TENANT = "bench"
-ACTOR = "bench"
-WARMUP = 20  # operations before each measured phase, not counted
 PROJECTED_DEADLINE_S = 60.0
-VISIBLE_EVERY = 10  # sample every 10th HTTP write for write-to-visible
-VISIBLE_DEADLINE_S = 30.0
-
-# --- workload -------------------------------------------------------------------------
-def agent_body(i: int) -> dict[str, Any]:
-    """The RegisterAgent body of bench/append.py (a few hundred bytes of payload)."""
-    return {
-        "role": f"Research analyst {i}",
-        "goal": "Find and summarise recent, reliable sources on the topic you are given.",
-        "backstory": (
-            "A careful analyst who checks every claim against two independent sources "
-            "and writes short, plain summaries."
-        ),
-        "tools": ["calculator", "current_time"],
-        "max_iter": 15,
-    }
-
 
 # --- the private deployment -------------------------------------------------------------
 def plain_postgres_url(url: str) -> str:

@@ -1,4 +1,4 @@
-"""What the benchmarks share: the console, a phase's figures and its percentiles.
+"""What the benchmarks share: the workload, the console, a phase's figures and timings.
 
 Imported by the scripts in this folder (``python bench/<script>.py`` puts it on the path).
 """
@@ -12,6 +12,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
+
+TENANT = "bench"
+ACTOR = "bench"
+WARMUP = 20  # operations before each measured phase, not counted
+VISIBLE_EVERY = 10  # sample every 10th HTTP write for write-to-visible
+VISIBLE_DEADLINE_S = 30.0
+
+
+def agent_body(i: int) -> dict[str, Any]:
+    """A realistic RegisterAgent body (its stored payload is a few hundred bytes)."""
+    return {
+        "role": f"Research analyst {i}",
+        "goal": "Find and summarise recent, reliable sources on the topic you are given.",
+        "backstory": (
+            "A careful analyst who checks every claim against two independent sources "
+            "and writes short, plain summaries."
+        ),
+        "tools": ["calculator", "current_time"],
+        "max_iter": 15,
+    }
 
 console = Console(highlight=False)
 if not console.is_terminal:  # piped output: wide enough for the table on one line per row

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters import offline_env
 from adapters.encryption import EncryptingEventStore, PayloadCipher
-from adapters.pg_listen import PgListener
 from adapters.sql import make_engine
 from adapters.sql_event_store import SqlEventStore
 from adapters.tool_names import BUILTIN_TOOL_NAMES
@@ -51,7 +50,6 @@ class Kasal:
     runner: ExecutionRunner | None = None
     search: VectorSearch | None = None
     running: bool = field(default=False)
-    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def start(self, *, run_processors: bool = True, resume: bool = True) -> None:
         """Create tables if missing and (by default) start the processors, then resume the
@@ -82,8 +80,6 @@ class Kasal:
             await self.runner.stop()
         await self.runtime.stop()
         self.running = False
-        for close in self.closers:
-            await close()
         await self.store.close()
         await self.read_engine.dispose()
         await self.projector.engine.dispose()
@@ -223,25 +219,6 @@ async def bootstrap(
     runtime = InProcessRuntime(store, processors)
     clock = ProjectionClock(projector.position)
     bus.subscribe(runtime.notify)
-    closers: list[Callable[[], Awaitable[None]]] = []
-    distributed_store = kafka_store(store)
-    if distributed_store is not None:
-        # other processes append (runner steps) and project (the worker): wake on their
-        # commits instead of polling
-        distributed_store.subscribe(runtime.notify)
-        listener = PgListener(settings.postgres_url)
-
-        def projected(payload: str) -> None:
-            if not payload:  # reconnected: the clocks re-read their positions when waited on
-                return
-            name, _, position = payload.rpartition(":")
-            if name == projector.name:
-                clock.advance(int(position))
-            elif search is not None and name == search.projector.name:
-                search.clock.advance(int(position))
-
-        await listener.listen(PROJECTED_CHANNEL, projected)
-        closers.append(listener.close)
 
     def progress(name: str, position: int) -> None:
         if name == projector.name:
@@ -250,7 +227,20 @@ async def bootstrap(
             search.clock.advance(position)
 
     runtime.on_progress(progress)
+    distributed_store = kafka_store(store)
+    if distributed_store is not None:
+        # other processes append (runner steps) and project (the worker): wake on their
+        # commits, through the store's own LISTEN connection, instead of polling
+        distributed_store.subscribe(runtime.notify)
+
+        def projected(payload: str) -> None:  # another process's projector committed
+            if payload:  # empty: reconnected; the clocks re-read positions when waited on
+                name, _, position = payload.rpartition(":")
+                progress(name, int(position))
+
+        assert distributed_store.listener is not None
+        await distributed_store.listener.listen(PROJECTED_CHANNEL, projected)
     return Kasal(
         settings, store, bus, read_engine, read_models, projector, runtime, clock, live, runner,
-        search, closers=closers,
+        search,
     )

@@ -121,15 +121,6 @@ class LogWorker:
         finally:
             await self.store.close()
 
-    async def run(self, stop: asyncio.Event) -> None:
-        await self.start()
-        log.info("kasal worker started (%s, %s partitions)", self.config.prefix,
-                 self.config.partitions)
-        try:
-            await stop.wait()
-        finally:
-            await self.stop()
-
 
 class Leadership:
     """One worker at a time runs the processors that follow the log's global order (the SQL

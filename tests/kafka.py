@@ -67,14 +67,6 @@ class Distributed:
     store: KafkaEventStore
     worker: LogWorker
 
-    def worker_config(self) -> WorkerConfig:
-        return WorkerConfig(BOOTSTRAP, POSTGRES_URL, PARTITIONS, self.prefix, self.schema)
-
-    async def open_store(self) -> KafkaEventStore:
-        """Another client of the same deployment (another API process, say)."""
-        store = client_store(self.prefix, self.schema)
-        await store.initialize()
-        return store
 
 
 def client_store(prefix: str, schema: str | None, **options: float) -> KafkaEventStore:

@@ -23,6 +23,7 @@ from adapters.kafka_admin import (
     TopicSpec,
     kasal_topics,
 )
+from tests.pg import POSTGRES_URL
 
 pytestmark = pytest.mark.kafka
 
@@ -120,12 +121,21 @@ def test_refuses_an_event_topic_that_does_not_keep_events_forever(
     assert ours(admin, prefix) == {spec.name}
 
 
-def kasal_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def kasal_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(Path(sys.executable).with_name("kasal")), *args],
         capture_output=True, text=True, timeout=120, check=False,
-        env={**os.environ, "KASAL_KAFKA_PARTITIONS": "6"},
+        env={**os.environ, "KASAL_KAFKA_PARTITIONS": "6", **env},
     )
+
+
+def distributed(prefix: str, data_dir: Path,
+                database_url: str = "postgresql://nobody@127.0.0.1:1/none") -> dict[str, str]:
+    """The environment of a distributed Kasal on ``prefix`` (no database by default)."""
+    return {"KASAL_MODE": "distributed", "DATABASE_TYPE": "postgres",
+            "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+            "KASAL_KAFKA_PREFIX": prefix, "KASAL_DATA_DIR": str(data_dir),
+            "KASAL_VECTOR_SEARCH": "false"}
 
 
 def test_cli_kafka_init(admin: KafkaTopicAdmin, prefix: str) -> None:
@@ -153,14 +163,7 @@ def test_cli_kafka_init(admin: KafkaTopicAdmin, prefix: str) -> None:
 def test_a_worker_without_its_topics_says_to_run_kafka_init(
     admin: KafkaTopicAdmin, prefix: str, tmp_path: Path
 ) -> None:
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("kasal")), "worker"],
-        capture_output=True, text=True, timeout=120, check=False,
-        env={**os.environ, "KASAL_MODE": "distributed", "DATABASE_TYPE": "postgres",
-             "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
-             "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP, "KASAL_KAFKA_PREFIX": prefix,
-             "KASAL_DATA_DIR": str(tmp_path)},
-    )
+    result = kasal_cli("worker", **distributed(prefix, tmp_path))
     assert result.returncode == 1, result.stderr
     assert f"topics {prefix}.commands" in result.stderr
     assert "run 'kasal kafka init'" in result.stderr
@@ -168,12 +171,8 @@ def test_a_worker_without_its_topics_says_to_run_kafka_init(
 
 
 def test_kafka_init_follows_the_configured_prefix(admin: KafkaTopicAdmin, prefix: str) -> None:
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("kasal")), "kafka", "init", "--bootstrap", BOOTSTRAP,
-         "--partitions", "1"],
-        capture_output=True, text=True, timeout=120, check=False,
-        env={**os.environ, "KASAL_KAFKA_PREFIX": prefix},
-    )
+    result = kasal_cli("kafka", "init", "--bootstrap", BOOTSTRAP, "--partitions", "1",
+                       KASAL_KAFKA_PREFIX=prefix)
     assert result.returncode == 0, result.stderr
     assert f"{prefix}.commands" in ours(admin, prefix)
 
@@ -181,15 +180,8 @@ def test_kafka_init_follows_the_configured_prefix(admin: KafkaTopicAdmin, prefix
 def test_the_distributed_api_without_its_topics_says_to_run_kafka_init(
     admin: KafkaTopicAdmin, prefix: str, tmp_path: Path
 ) -> None:
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("kasal")), "serve", "--port", "1"],
-        capture_output=True, text=True, timeout=120, check=False,
-        env={**os.environ, "KASAL_MODE": "distributed", "DATABASE_TYPE": "postgres",
-             "DATABASE_URL": os.environ.get("KASAL_TEST_POSTGRES_URL")
-             or "postgresql://kasal:kasal@127.0.0.1:55432/kasal_test",
-             "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP, "KASAL_KAFKA_PREFIX": prefix,
-             "KASAL_DATA_DIR": str(tmp_path), "KASAL_VECTOR_SEARCH": "false"},
-    )
+    result = kasal_cli("serve", "--port", "1",
+                       **distributed(prefix, tmp_path, database_url=POSTGRES_URL))
     assert result.returncode == 1, result.stderr[-2000:]
     assert f"topic {prefix}.replies does not exist" in result.stderr
     assert "run 'kasal kafka init'" in result.stderr
@@ -200,14 +192,7 @@ def test_a_worker_refuses_a_partition_count_other_than_the_topics(
     admin: KafkaTopicAdmin, prefix: str, tmp_path: Path
 ) -> None:
     admin.ensure_topics(kasal_topics(prefix=prefix, partitions=2))
-    result = subprocess.run(
-        [str(Path(sys.executable).with_name("kasal")), "worker"],
-        capture_output=True, text=True, timeout=120, check=False,
-        env={**os.environ, "KASAL_MODE": "distributed", "DATABASE_TYPE": "postgres",
-             "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
-             "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP, "KASAL_KAFKA_PREFIX": prefix,
-             "KASAL_KAFKA_PARTITIONS": "6", "KASAL_DATA_DIR": str(tmp_path)},
-    )
+    result = kasal_cli("worker", **distributed(prefix, tmp_path))  # 6 partitions
     assert result.returncode == 1, result.stderr
     assert f"{prefix}.commands has 2 partitions but KASAL_KAFKA_PARTITIONS is 6" in result.stderr
     assert "Traceback" not in result.stderr
