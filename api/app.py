@@ -1,4 +1,4 @@
-"""The FastAPI application: routers, error mapping, health and docs routes."""
+"""The FastAPI application: one router per resource, the error mapping, health and docs."""
 
 from __future__ import annotations
 
@@ -6,21 +6,50 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.command_routes import router as command_router
+from api import agents, api_keys, audit, crews, executions, search
 from api.errors import install_error_handlers
-from api.query_routes import router as query_router
 from api.services import QueryServices
+from api.writes import CORRELATION_HEADER
 from commands.bus import CommandBus
+from commands.context import correlated
+from domain.ids import new_id
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+ROUTERS = (agents.router, crews.router, executions.router, api_keys.router, audit.router,
+           search.router)
 
 
 @asynccontextmanager
 async def _no_lifespan(_: FastAPI) -> AsyncIterator[None]:
     yield
+
+
+class CorrelationMiddleware:
+    """Every request runs under a correlation id (the client's ``X-Correlation-ID``, else a
+    new one): its log lines and the events it causes carry it, and the response echoes it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        sent = dict(scope["headers"]).get(CORRELATION_HEADER.lower().encode(), b"")
+        correlation_id = sent.decode("latin-1").strip()[:200] or new_id()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []),
+                                      (b"x-correlation-id", correlation_id.encode("latin-1"))]
+            await send(message)
+
+        with correlated(correlation_id):
+            await self.app(scope, receive, send_with_id)
 
 
 def create_app(
@@ -43,8 +72,9 @@ def create_app(
     app.state.bus = bus
     app.state.query_services = query_services
     install_error_handlers(app)
-    app.include_router(command_router)
-    app.include_router(query_router)
+    app.add_middleware(CorrelationMiddleware)
+    for router in ROUTERS:
+        app.include_router(router)
 
     @app.get("/health/live", tags=["health"])
     async def live() -> dict[str, str]:
@@ -52,7 +82,7 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/health/ready", tags=["health"])
-    async def is_ready(request: Request) -> JSONResponse:
+    async def is_ready() -> JSONResponse:
         """The stores answer and the processors run."""
         checks = await ready()
         status = 200 if all(v == "ok" for v in checks.values()) else 503

@@ -1,4 +1,5 @@
-"""Every error a client can cause, mapped to one HTTP status in one place."""
+"""Every error a client can meet, mapped to its HTTP status and code here, in one place.
+Codes are snake_case; the README lists them all."""
 
 from __future__ import annotations
 
@@ -8,79 +9,112 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.problems import ApiError, error_body
-from commands.errors import IdempotencyKeyReused, NotFound, StaleVersion
-from commands.ports import StoreUnavailable
-from domain.errors import DomainError, InvalidDefinition, InvalidTransition, TamperedEvent
+from api import problems as p
+from commands.errors import IdempotencyKeyReused, NotFound, StaleVersion, StoreUnavailable
+from domain.errors import (
+    AlreadyArchived,
+    AlreadyStarted,
+    DomainError,
+    ExecutionFinished,
+    InvalidDefinition,
+    InvalidTransition,
+    TamperedEvent,
+)
+from domain.registry import UnknownEventType, UnreadableHistory
+from projections.connections import ReadModelUnavailable
 
 log = logging.getLogger(__name__)
+RETRY_SOON = {"Retry-After": "2"}
+
+# error -> (status, code); the most specific class of an error wins
+ERROR_CODES: dict[type[Exception], tuple[int, str]] = {
+    # the request itself
+    p.Unauthorized: (401, "unauthorized"),
+    p.Forbidden: (403, "forbidden"),
+    p.ResourceNotFound: (404, "not_found"),
+    p.InvalidIfMatch: (422, "invalid_if_match"),
+    p.InvalidIdempotencyKey: (422, "invalid_idempotency_key"),
+    p.InvalidLastEventId: (422, "invalid_last_event_id"),
+    p.InvalidQuery: (422, "validation_error"),
+    p.ProjectionBehind: (503, "projection_behind"),
+    p.LiveFeedUnavailable: (503, "live_unavailable"),
+    p.SearchUnavailable: (503, "search_unavailable"),
+    p.ApiError: (400, "bad_request"),
+    # the command side and the domain
+    NotFound: (404, "not_found"),
+    StaleVersion: (409, "stale_version"),
+    AlreadyArchived: (409, "already_archived"),
+    AlreadyStarted: (409, "already_started"),
+    ExecutionFinished: (409, "execution_finished"),
+    UnreadableHistory: (409, "unreadable_history"),
+    InvalidTransition: (409, "invalid_transition"),
+    InvalidDefinition: (422, "invalid_definition"),
+    IdempotencyKeyReused: (422, "idempotency_key_reused"),
+    UnknownEventType: (500, "unknown_event_type"),
+    TamperedEvent: (500, "tampered_event"),
+    DomainError: (400, "bad_request"),
+    # backing services: not the client's fault, nor a bug; retry
+    StoreUnavailable: (503, "store_unavailable"),
+    ReadModelUnavailable: (503, "service_unavailable"),
+    ConnectionError: (503, "service_unavailable"),
+}
+# besides: a body, path or query the route's models refuse, and Starlette's own (405...)
+VALIDATION_ERROR = "validation_error"
+HTTP_ERROR = "http_error"
 
 
-def status_for(error: DomainError) -> int:
-    if isinstance(error, NotFound):
-        return 404
-    if isinstance(error, StaleVersion | InvalidTransition):
-        return 409
-    if isinstance(error, InvalidDefinition | IdempotencyKeyReused):
-        return 422
-    if isinstance(error, TamperedEvent):
-        return 500
-    return 400
+def status_and_code(error: Exception) -> tuple[int, str]:
+    for cls in type(error).__mro__:
+        if cls in ERROR_CODES:
+            return ERROR_CODES[cls]
+    raise LookupError(f"no status for {type(error).__name__}")
+
+
+def every_code() -> list[str]:
+    """Every error code the API can answer with (the README lists them)."""
+    return sorted({code for _, code in ERROR_CODES.values()} | {VALIDATION_ERROR, HTTP_ERROR})
+
+
+def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
+    return {"error": code, "message": message, **extra}
 
 
 def _location(loc: tuple[object, ...]) -> str:
     return ".".join(str(part) for part in loc if part != "body") or "body"
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse(
-            error_body(error.code, error.message), status_code=error.status, headers=error.headers
-        )
-
-    @app.exception_handler(DomainError)
-    async def _domain_error(_: Request, error: DomainError) -> JSONResponse:
-        status = status_for(error)
-        code = type(error).__name__
-        return JSONResponse(error_body(code, str(error)), status_code=status)
-
-    @app.exception_handler(StoreUnavailable)
-    async def _unavailable(_: Request, error: StoreUnavailable) -> JSONResponse:
-        log.warning("event store unavailable: %s", error)
-        return JSONResponse(
-            error_body("store_unavailable", str(error)), status_code=503,
-            headers={"Retry-After": "2"},
-        )
-
-    @app.exception_handler(DBAPIError)
-    @app.exception_handler(ConnectionError)
-    async def _backend_down(_: Request, error: Exception) -> JSONResponse:
-        # a database or broker that cannot be reached is not the client's fault, nor a bug
+def _respond(error: Exception) -> JSONResponse:
+    status, code = status_and_code(error)
+    headers = error.headers if isinstance(error, p.ApiError) else None
+    message = error.message if isinstance(error, p.ApiError) else str(error)
+    if status == 503 and not isinstance(error, p.ApiError):
         log.warning("a backing service is unavailable: %r", error)
-        return JSONResponse(
-            error_body("service_unavailable",
-                       f"a backing service is unavailable ({type(error).__name__}); retry "
-                       "shortly (with the same Idempotency-Key for a write)"),
-            status_code=503, headers={"Retry-After": "2"},
-        )
+        headers = RETRY_SOON
+        if not isinstance(error, StoreUnavailable):
+            message = (f"a backing service is unavailable ({error}); retry shortly (with "
+                       "the same Idempotency-Key for a write)")
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+
+
+async def _mapped(_: Request, error: Exception) -> JSONResponse:
+    return _respond(error)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    for error_class in ERROR_CODES:
+        app.add_exception_handler(error_class, _mapped)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, error: RequestValidationError) -> JSONResponse:
-        problems = [
-            f"{_location(tuple(e.get('loc', ())))}: {e.get('msg', 'invalid')}"
-            for e in error.errors()
-        ]
         details = [
-            {"field": _location(tuple(e.get("loc", ()))), "problem": e.get("msg")}
+            {"field": _location(tuple(e.get("loc", ()))), "problem": e.get("msg", "invalid")}
             for e in error.errors()
         ]
+        message = "; ".join(f"{d['field']}: {d['problem']}" for d in details)
         return JSONResponse(
-            error_body("validation_error", "; ".join(problems), details=details),
-            status_code=422,
+            error_body(VALIDATION_ERROR, message, details=details), status_code=422
         )
 
     @app.exception_handler(ValidationError)
@@ -90,12 +124,12 @@ def install_error_handlers(app: FastAPI) -> None:
             f"{_location(tuple(e.get('loc', ())))}: {e.get('msg', 'invalid')}"
             for e in error.errors()
         ]
-        return JSONResponse(error_body("validation_error", "; ".join(problems)), status_code=422)
+        return JSONResponse(error_body(VALIDATION_ERROR, "; ".join(problems)), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(
-            error_body("http_error", str(error.detail)),
+            error_body(HTTP_ERROR, str(error.detail)),
             status_code=error.status_code,
             headers=getattr(error, "headers", None),
         )

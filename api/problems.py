@@ -1,18 +1,57 @@
-"""The error body every failing request returns, and an exception routes raise for it."""
+"""The errors the API itself finds in a request (a header, a key, a query...), by name.
+Their statuses and codes are mapped with every other error's, in ``api/errors.py``."""
 
 from __future__ import annotations
 
 
 class ApiError(Exception):
-    def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
-    ) -> None:
+    headers: dict[str, str] | None = None
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status = status
-        self.code = code
         self.message = message
-        self.headers = headers
+        if headers is not None:
+            self.headers = headers
 
 
-def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
-    return {"error": code, "message": message, **extra}
+class Unauthorized(ApiError):
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(ApiError):
+    pass
+
+
+class ResourceNotFound(ApiError):
+    def __init__(self, kind: str, item_id: str) -> None:
+        super().__init__(f"{kind} {item_id} not found")
+
+
+class InvalidIfMatch(ApiError):
+    pass
+
+
+class InvalidIdempotencyKey(ApiError):
+    pass
+
+
+class InvalidLastEventId(ApiError):
+    pass
+
+
+class InvalidQuery(ApiError):
+    pass
+
+
+class ProjectionBehind(ApiError):
+    def __init__(self, what: str, reached: int, wanted: int) -> None:
+        super().__init__(f"{what} is at position {reached}, not yet {wanted}; retry shortly",
+                         {"Retry-After": "1"})
+
+
+class LiveFeedUnavailable(ApiError):
+    pass
+
+
+class SearchUnavailable(ApiError):
+    pass

@@ -62,13 +62,13 @@ from figures import (
 )
 from rich.table import Table
 
-from adapters.sql_event_store import SqlEventStore
-from api.auth import generate_key, hash_key, key_prefix
+from adapters.eventstore.sql_store import SqlEventStore
 from commands import messages as m
 from commands.bus import CommandBus
 from commands.context import CommandContext
 from commands.handlers import HandlerDeps
 from commands.ports import EventStore
+from domain.api_key import generate_key, hash_key, key_prefix
 from domain.envelope import canonical_json
 from kasal.bootstrap import bootstrap, build_event_store
 from kasal.settings import Settings

@@ -24,6 +24,7 @@ import asyncio
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,7 +33,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from adapters.offline_env import OFFLINE_ENV
+from adapters.crewai.offline_env import OFFLINE_ENV
 from commands import messages as m
 from commands.context import CommandContext
 from kasal.bootstrap import Kasal, bootstrap
@@ -51,13 +52,23 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
+def register_models(model: str) -> None:
+    """The offline model; ``kasal-test/*`` models live with the tests (``tests/models.py``)."""
+    from adapters.crewai.offline_llm import register_offline_provider
+
+    register_offline_provider()
+    if model.startswith("kasal-test/"):
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from tests.models import register_test_models
+
+        register_test_models()
+
+
 def raw_crewai(runs: int, storage: Path, model: str) -> list[float]:
     os.environ["CREWAI_STORAGE_DIR"] = str(storage)
     from crewai import LLM, Agent, Crew, Process, Task
 
-    from adapters.offline_llm import register_offline_provider
-
-    register_offline_provider()
+    register_models(model)
     timings = []
     for _ in range(runs + 1):  # the first is a warm-up
         agent = Agent(**AGENT, llm=LLM(model=model), verbose=False)
@@ -67,7 +78,7 @@ def raw_crewai(runs: int, storage: Path, model: str) -> list[float]:
         start = time.perf_counter()
         output = crew.kickoff(inputs={"topic": "event sourcing"})
         timings.append(time.perf_counter() - start)
-        assert "kasal-offline" in str(output.raw)
+        assert "[kasal-" in str(output.raw)  # the offline model (or a test model) answered
     return timings[1:]
 
 
@@ -138,7 +149,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="N (default 20)")
     parser.add_argument("--throughput-runs", type=int, default=32, help="M (default 32)")
     parser.add_argument("--model", default="kasal-offline/default",
-                        help="kasal-offline/slow answers in 0.3 s, like a fast provider")
+                        help="kasal-test/slow answers in 0.3 s, like a fast provider")
     args = parser.parse_args()
     for name, value in OFFLINE_ENV.items():  # before anything imports crewai or litellm
         os.environ.setdefault(name, value)

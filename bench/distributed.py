@@ -82,23 +82,26 @@ from figures import (
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from adapters.kafka_admin import KafkaTopicAdmin, TopicSpec, kasal_topics
-from adapters.kafka_event_store import KafkaEventStore
-from adapters.kafka_log import AppendRequest, KafkaTopics, command_header, encode_event
-from adapters.sql import make_engine
-from adapters.sql_event_store import SqlEventStore
-from api.auth import generate_key, hash_key, key_prefix
+from adapters.eventstore.sql_log import SqlEventLog
+from adapters.kafka.admin import KafkaTopicAdmin, TopicSpec, kasal_topics
+from adapters.kafka.client_store import KafkaEventStore
+from adapters.kafka.log_worker import LogWorker, WorkerConfig
+from adapters.kafka.records import AppendRequest, command_header, encode_event
+from adapters.kafka.topics import KafkaTopics
+from adapters.sql.engines import make_engine
 from commands import messages as m
 from commands.bus import CommandBus
 from commands.context import CommandContext
-from commands.ports import AppendResult, CommandRecord, StoreUnavailable
+from commands.errors import StoreUnavailable
+from commands.ports import AppendResult, CommandRecord
+from domain.api_key import generate_key, hash_key, key_prefix
 from domain.envelope import NewEvent
 from domain.ids import new_id
 from kasal.bootstrap import bootstrap
 from kasal.settings import Settings
 from kasal.web import build_app
-from kasal.worker import LogWorker, WorkerConfig, run_worker
-from projections.projector import SqlProjector
+from kasal.worker import run_worker
+from projections.sql_projector import SqlProjector
 from streams.runtime import InProcessRuntime
 
 BOOTSTRAP = os.environ.get("KASAL_TEST_KAFKA_BOOTSTRAP") or "127.0.0.1:59092"
@@ -143,7 +146,7 @@ class Deployment:
 
 def client_store(prefix: str, schema: str) -> KafkaEventStore:
     return KafkaEventStore(
-        BOOTSTRAP, SqlEventStore(POSTGRES_URL, schema=schema), topics=KafkaTopics(prefix),
+        BOOTSTRAP, SqlEventLog(POSTGRES_URL, schema=schema), topics=KafkaTopics(prefix),
         postgres_dsn=POSTGRES_URL,
     )
 

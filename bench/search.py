@@ -28,9 +28,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from adapters.embeddings import build_embedder
-from adapters.qdrant_index import QdrantVectorIndex
-from adapters.sql import make_engine
+from adapters.sql.engines import make_engine
+from adapters.vectors.embeddings import build_embedder
+from adapters.vectors.qdrant_index import QdrantVectorIndex
 from domain.envelope import RecordedEvent
 from domain.ids import new_id
 from projections.search import VectorSearch

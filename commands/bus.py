@@ -9,17 +9,11 @@ from uuid import UUID
 
 from eventsourcing.domain import CanMutateAggregate
 
-from commands.context import CommandContext
-from commands.errors import IdempotencyKeyReused, StaleVersion
+from commands.context import CommandContext, correlated
+from commands.errors import ConcurrencyError, DuplicateCommand, IdempotencyKeyReused, StaleVersion
 from commands.handlers import HANDLERS, Handler, HandlerDeps
 from commands.messages import Command, fingerprint_source
-from commands.ports import (
-    AppendResult,
-    CommandRecord,
-    ConcurrencyError,
-    DuplicateCommand,
-    EventStore,
-)
+from commands.ports import AppendResult, CommandRecord, EventStore
 from commands.repository import Repository
 from domain.base import KasalAggregate
 from domain.envelope import NewEvent, canonical_json, format_time
@@ -39,10 +33,10 @@ def envelope(
 ) -> NewEvent:
     return NewEvent(
         event_id=new_id(),
-        aggregate_type=aggregate.AGGREGATE_TYPE,
+        aggregate_type=aggregate.AGGREGATE_TYPE.value,
         aggregate_id=aggregate.aggregate_id,
         version=domain_event.originator_version,
-        type=event_type(domain_event),
+        type=event_type(domain_event).value,
         schema_version=SCHEMA_VERSION,
         occurred_at=format_time(domain_event.timestamp),
         tenant_id=aggregate.tenant_id,
@@ -82,6 +76,10 @@ class CommandBus:
         self.listeners.append(listener)
 
     async def dispatch(self, command: Command, ctx: CommandContext) -> AppendResult:
+        with correlated(ctx.correlation_id):
+            return await self._dispatch(command, ctx)
+
+    async def _dispatch(self, command: Command, ctx: CommandContext) -> AppendResult:
         handler = self.handlers[type(command)]
         print_ = fingerprint(command)
         attempt = 0

@@ -1,10 +1,26 @@
-"""Who sends a command, and under which ids."""
+"""Who sends a command, and under which ids; and the correlation id of the work in hand."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from domain.ids import new_id
+
+# The correlation id of the request or run this code works for: set by the API for a
+# request, by the bus for a command, by the runner for a run; every log line carries it.
+current_correlation_id: ContextVar[str] = ContextVar("kasal_correlation_id", default="")
+
+
+@contextmanager
+def correlated(correlation_id: str) -> Iterator[None]:
+    token = current_correlation_id.set(correlation_id)
+    try:
+        yield
+    finally:
+        current_correlation_id.reset(token)
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,7 @@ async def cancel_execution(
 async def issue_api_key(
     cmd: m.IssueApiKey, repo: Repository, ctx: CommandContext, deps: HandlerDeps
 ) -> KasalAggregate:
-    return ApiKey.issue(ctx.tenant_id, cmd.name, cmd.role, cmd.key_hash, cmd.prefix)
+    return ApiKey.issue(ctx.tenant_id, cmd.name, cmd.role.value, cmd.key_hash, cmd.prefix)
 
 
 async def revoke_api_key(

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from domain.api_key import ROLES
+from domain.vocabulary import Role
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -85,7 +85,7 @@ class CancelExecution(Command):
 
 class IssueApiKey(Command):
     name: Name
-    role: Literal[ROLES]  # type: ignore[valid-type]
+    role: Role
     key_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
     prefix: Annotated[str, StringConstraints(max_length=32)]
 

@@ -9,33 +9,6 @@ from typing import Protocol
 from domain.envelope import NewEvent, RecordedEvent
 
 
-class StoreError(Exception):
-    """Base of the event store's named errors."""
-
-
-class ConcurrencyError(StoreError):
-    """The aggregate moved past the expected version; carries the current version."""
-
-    def __init__(self, aggregate_id: str, expected: int, current: int) -> None:
-        super().__init__(
-            f"{aggregate_id} is at version {current}, not {expected}: reload and retry"
-        )
-        self.aggregate_id = aggregate_id
-        self.expected = expected
-        self.current = current
-
-
-class DuplicateCommand(StoreError):
-    """A command id that the store has already recorded (a concurrent retry won the race)."""
-
-
-class StoreUnavailable(StoreError):
-    """The store could not confirm that an append is durable (a broker down, no writer).
-
-    The append may still happen: retry the command with the same id, which either
-    finds the first result or appends once."""
-
-
 @dataclass(frozen=True)
 class CommandRecord:
     """What the store keeps of an accepted command, for idempotent retries."""

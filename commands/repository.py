@@ -21,7 +21,7 @@ class Repository:
 
     async def get(self, aggregate_class: type[A], aggregate_id: str) -> A:
         """The tenant's aggregate, or ``NotFound`` (another tenant's is not found either)."""
-        label = aggregate_class.AGGREGATE_TYPE.replace("_", " ")
+        label = aggregate_class.AGGREGATE_TYPE.label
         try:
             UUID(aggregate_id)
         except ValueError:

@@ -9,6 +9,7 @@ from eventsourcing.domain import event
 
 from domain.base import KasalAggregate, check_text
 from domain.errors import AlreadyArchived, InvalidDefinition
+from domain.vocabulary import AggregateType
 
 MAX_TOOLS = 32
 
@@ -52,7 +53,7 @@ def check_agent_spec(spec: AgentSpec) -> AgentSpec:
 
 
 class Agent(KasalAggregate):
-    AGGREGATE_TYPE = "agent"
+    AGGREGATE_TYPE = AggregateType.AGENT
 
     @classmethod
     def register(cls, tenant_id: str, spec: AgentSpec) -> Agent:

@@ -5,16 +5,20 @@ Only the SHA-256 of a key enters an event; the key itself is shown once, at issu
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+
 from eventsourcing.domain import event
 
 from domain.base import KasalAggregate, check_text
 from domain.errors import AlreadyArchived, InvalidDefinition
+from domain.vocabulary import AggregateType, Role
 
-ROLES = ("admin", "editor", "operator", "viewer")
+ROLES = tuple(role.value for role in reversed(Role))  # admin first
 
 
 class ApiKey(KasalAggregate):
-    AGGREGATE_TYPE = "api_key"
+    AGGREGATE_TYPE = AggregateType.API_KEY
 
     @classmethod
     def issue(cls, tenant_id: str, name: str, role: str, key_hash: str, prefix: str) -> ApiKey:
@@ -47,3 +51,21 @@ class ApiKey(KasalAggregate):
     @event("Revoked")
     def _revoked(self) -> None:
         self.revoked = True
+
+
+KEY_PREFIX = "kasal_"
+
+
+def generate_key() -> str:
+    """A new API key: 256 random bits. Shown once; only its hash is kept."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> str:
+    """SHA-256 suffices: keys carry 256 random bits, so there is nothing to brute-force."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def key_prefix(key: str) -> str:
+    """What lists show of a key, to tell keys apart."""
+    return key[: len(KEY_PREFIX) + 6]

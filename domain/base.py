@@ -13,10 +13,11 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate
 
 from domain.ids import creation_id
+from domain.vocabulary import AggregateType
 
 
 class KasalAggregate(Aggregate):
-    AGGREGATE_TYPE: ClassVar[str] = ""
+    AGGREGATE_TYPE: ClassVar[AggregateType]
     tenant_id: str
 
     @classmethod

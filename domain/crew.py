@@ -10,6 +10,7 @@ from eventsourcing.domain import event
 
 from domain.base import KasalAggregate, check_text
 from domain.errors import AlreadyArchived, InvalidDefinition
+from domain.vocabulary import AggregateType
 
 PROCESSES = ("sequential", "hierarchical")
 MAX_TASKS = 50
@@ -137,7 +138,7 @@ def check_crew_spec(spec: CrewSpec) -> CrewSpec:
 
 
 class Crew(KasalAggregate):
-    AGGREGATE_TYPE = "crew"
+    AGGREGATE_TYPE = AggregateType.CREW
 
     @classmethod
     def define(cls, tenant_id: str, spec: CrewSpec) -> Crew:

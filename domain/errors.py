@@ -23,6 +23,10 @@ class AlreadyArchived(InvalidTransition):
     """The agent or crew is archived; it can no longer change."""
 
 
+class AlreadyStarted(InvalidTransition):
+    """The execution was started before: another runner drives it."""
+
+
 class ExecutionFinished(InvalidTransition):
     """The execution reached a terminal state; it accepts no more changes."""
 

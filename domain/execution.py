@@ -14,17 +14,9 @@ from eventsourcing.domain import event
 from domain.agent import AgentSpec
 from domain.base import KasalAggregate
 from domain.crew import PLACEHOLDER, CrewSpec
-from domain.errors import ExecutionFinished, InvalidDefinition, InvalidTransition
-
-REQUESTED = "requested"
-RUNNING = "running"
-CANCEL_REQUESTED = "cancel_requested"
-COMPLETED = "completed"
-FAILED = "failed"
-CANCELLED = "cancelled"
-STATUSES = (REQUESTED, RUNNING, CANCEL_REQUESTED, COMPLETED, FAILED, CANCELLED)
-TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
-LIVE = frozenset({RUNNING, CANCEL_REQUESTED})
+from domain.errors import AlreadyStarted, ExecutionFinished, InvalidDefinition, InvalidTransition
+from domain.vocabulary import LIVE_STATUSES, TERMINAL_STATUSES, AggregateType
+from domain.vocabulary import ExecutionStatus as Status
 
 MAX_INPUTS = 100
 MAX_INPUT_LENGTH = 20_000
@@ -62,7 +54,7 @@ def check_inputs(
 
 
 class Execution(KasalAggregate):
-    AGGREGATE_TYPE = "execution"
+    AGGREGATE_TYPE = AggregateType.EXECUTION
 
     @classmethod
     def request(
@@ -104,19 +96,19 @@ class Execution(KasalAggregate):
         self.agents = {k: AgentSpec.from_payload(v) for k, v in agents.items()}
         self.inputs = inputs
         self.timeout_s = timeout_s
-        self.status = REQUESTED
+        self.status = Status.REQUESTED
         self.completed_tasks: dict[str, str] = {}
         self.result: str | None = None
         self.error: str | None = None
 
     # --- checks -------------------------------------------------------------------
     def check_not_finished(self) -> None:
-        if self.status in TERMINAL:
+        if self.status in TERMINAL_STATUSES:
             raise ExecutionFinished(f"execution {self.id} is {self.status}")
 
     def check_live(self, what: str) -> None:
         self.check_not_finished()
-        if self.status not in LIVE:
+        if self.status not in LIVE_STATUSES:
             raise InvalidTransition(f"cannot record {what}: execution {self.id} is {self.status}")
 
     def check_task(self, task_name: str) -> None:
@@ -126,13 +118,13 @@ class Execution(KasalAggregate):
     # --- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
         self.check_not_finished()
-        if self.status != REQUESTED:
-            raise InvalidTransition(f"execution {self.id} is {self.status}, not requested")
+        if self.status != Status.REQUESTED:
+            raise AlreadyStarted(f"execution {self.id} is {self.status}, not requested")
         self._started()
 
     @event("Started")
     def _started(self) -> None:
-        self.status = RUNNING
+        self.status = Status.RUNNING
 
     def start_task(self, task_name: str) -> None:
         self.check_live("a task start")
@@ -178,7 +170,7 @@ class Execution(KasalAggregate):
 
     @event("Completed")
     def _completed(self, result: str, usage: dict[str, Any]) -> None:
-        self.status = COMPLETED
+        self.status = Status.COMPLETED
         self.result = result
 
     def fail(self, error: str) -> None:
@@ -187,22 +179,22 @@ class Execution(KasalAggregate):
 
     @event("Failed")
     def _failed(self, error: str) -> None:
-        self.status = FAILED
+        self.status = Status.FAILED
         self.error = error
 
     def request_cancel(self, reason: str) -> None:
         """Cancel a run: at once if it never started, else at the runner's next step."""
         self.check_not_finished()
-        if self.status == CANCEL_REQUESTED:
+        if self.status == Status.CANCEL_REQUESTED:
             raise InvalidTransition(f"cancel of execution {self.id} was already requested")
-        if self.status == REQUESTED:
+        if self.status == Status.REQUESTED:
             self._cancelled(reason=reason, completed_tasks={})
         else:
             self._cancel_requested(reason=reason)
 
     @event("CancelRequested")
     def _cancel_requested(self, reason: str) -> None:
-        self.status = CANCEL_REQUESTED
+        self.status = Status.CANCEL_REQUESTED
 
     def confirm_cancel(self, reason: str) -> None:
         """The runner stopped the run; the outputs of the tasks it finished are kept."""
@@ -211,4 +203,4 @@ class Execution(KasalAggregate):
 
     @event("Cancelled")
     def _cancelled(self, reason: str, completed_tasks: dict[str, str]) -> None:
-        self.status = CANCELLED
+        self.status = Status.CANCELLED

@@ -21,6 +21,7 @@ from domain.crew import Crew
 from domain.envelope import RecordedEvent, is_unreadable
 from domain.errors import DomainError, InvalidTransition
 from domain.execution import Execution
+from domain.vocabulary import AggregateType, EventType
 
 A = TypeVar("A", bound=KasalAggregate)
 
@@ -28,7 +29,7 @@ SCHEMA_VERSION = 1
 ENVELOPE_ATTRIBUTES = frozenset(
     {"originator_id", "originator_version", "timestamp", "originator_topic"}
 )
-AGGREGATES: dict[str, type[KasalAggregate]] = {
+AGGREGATES: dict[AggregateType, type[KasalAggregate]] = {
     cls.AGGREGATE_TYPE: cls for cls in (Agent, Crew, Execution, ApiKey)
 }
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -60,10 +61,15 @@ def _event_classes() -> dict[str, type[CanMutateAggregate[UUID]]]:
 
 
 EVENT_CLASSES = _event_classes()
-EVENT_TYPES = {cls: name for name, cls in EVENT_CLASSES.items()}
+if set(EVENT_CLASSES) != set(EventType):  # the vocabulary is the aggregates' events, exactly
+    raise ImportError(
+        "domain.vocabulary.EventType and the aggregates' events differ: "
+        f"{sorted(set(EVENT_CLASSES) ^ set(EventType))}"
+    )
+EVENT_TYPES = {cls: EventType(name) for name, cls in EVENT_CLASSES.items()}
 
 
-def event_type(domain_event: CanMutateAggregate[UUID]) -> str:
+def event_type(domain_event: CanMutateAggregate[UUID]) -> EventType:
     return EVENT_TYPES[type(domain_event)]
 
 
@@ -81,7 +87,7 @@ def upcast(type_: str, schema_version: int, payload: dict[str, Any]) -> dict[str
 def to_domain_event(event: RecordedEvent) -> CanMutateAggregate[UUID]:
     if is_unreadable(event.payload):
         raise UnreadableHistory(
-            f"{event.aggregate_type.replace('_', ' ')} {event.aggregate_id} cannot be changed: "
+            f"{AggregateType(event.aggregate_type).label} {event.aggregate_id} cannot be changed: "
             f"its event v{event.version} was encrypted with a key this Kasal does not hold"
         )
     try:
@@ -95,7 +101,7 @@ def to_domain_event(event: RecordedEvent) -> CanMutateAggregate[UUID]:
         timestamp=datetime.fromisoformat(event.occurred_at),
     )
     if issubclass(cls, CanInitAggregate):
-        kwargs["originator_topic"] = get_topic(AGGREGATES[event.aggregate_type])
+        kwargs["originator_topic"] = get_topic(AGGREGATES[AggregateType(event.aggregate_type)])
     return cls(**kwargs)
 
 

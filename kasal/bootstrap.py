@@ -6,34 +6,44 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters import offline_env
-from adapters.encryption import EncryptingEventStore, PayloadCipher
-from adapters.sql import make_engine
-from adapters.sql_event_store import SqlEventStore
-from adapters.tool_names import BUILTIN_TOOL_NAMES
+from adapters.crewai import offline_env
+from adapters.crewai.tool_names import BUILTIN_TOOL_NAMES
+from adapters.eventstore.encryption import EncryptingEventStore, PayloadCipher
+from adapters.eventstore.integrity import integrity_problems
+from adapters.eventstore.sql_log import SqlEventLog
+from adapters.eventstore.sql_store import SqlEventStore
+from adapters.sql.engines import make_engine
 from commands.bus import CommandBus
 from commands.handlers import HandlerDeps
 from commands.ports import EventStore
+from kasal.processors import (
+    EXECUTION_RUNNER,
+    LIVE_FEED,
+    SQL_PROJECTOR,
+    VECTOR_PROJECTOR,
+    Role,
+    runs,
+)
 from kasal.settings import Settings
 from projections.clock import ProjectionClock
 from projections.live import LiveExecutionFeed
-from projections.projector import PROJECTED_CHANNEL, SqlProjector
 from projections.queries import ReadModels
 from projections.search import VectorSearch
+from projections.sql_projector import SqlProjector
+from projections.tracking import PROJECTED_CHANNEL
 from projections.vector_projector import VectorProjector
 from streams.engine import CrewEngine
 from streams.execution_runner import ExecutionRunner
 from streams.runtime import InProcessRuntime, Processor
 
 if TYPE_CHECKING:
-    from adapters.kafka_event_store import KafkaEventStore as KafkaEventStoreT
+    from adapters.kafka.client_store import KafkaEventStore as KafkaEventStoreT
 
 log = logging.getLogger(__name__)
-Role = Literal["all", "api", "projectors", "runner"]
 
 
 @dataclass
@@ -89,8 +99,8 @@ class Kasal:
     async def integrity_problems(self) -> list[str]:
         """Deleted tails and streams (the hash chains cover edits within a stream)."""
         store = self.store.inner if isinstance(self.store, EncryptingEventStore) else self.store
-        if isinstance(store, SqlEventStore):
-            return await store.integrity_problems()
+        if isinstance(store, SqlEventLog):
+            return await integrity_problems(store)
         return []
 
     async def wait_until_projected(self, timeout: float) -> bool:
@@ -103,10 +113,10 @@ class Kasal:
 async def build_event_store(settings: Settings) -> EventStore:
     store: EventStore
     if settings.mode == "distributed":
-        from adapters.kafka_event_store import KafkaEventStore
-        from adapters.kafka_log import KafkaTopics
+        from adapters.kafka.client_store import KafkaEventStore
+        from adapters.kafka.topics import KafkaTopics
 
-        mirror = SqlEventStore(settings.postgres_url, echo=settings.sql_debug)
+        mirror = SqlEventLog(settings.postgres_url, echo=settings.sql_debug)
         store = KafkaEventStore(
             settings.kafka_bootstrap_servers, mirror, topics=KafkaTopics(settings.kafka_prefix),
             postgres_dsn=settings.postgres_url,
@@ -121,7 +131,7 @@ async def build_event_store(settings: Settings) -> EventStore:
 
 
 def kafka_store(store: EventStore) -> KafkaEventStoreT | None:
-    from adapters.kafka_event_store import KafkaEventStore
+    from adapters.kafka.client_store import KafkaEventStore
 
     inner = store.inner if isinstance(store, EncryptingEventStore) else store
     return inner if isinstance(inner, KafkaEventStore) else None
@@ -136,16 +146,16 @@ def prepare_offline_environment(settings: Settings) -> None:
 
 def build_engine(settings: Settings) -> CrewEngine:
     prepare_offline_environment(settings)
-    from adapters.crewai_engine import CrewAIEngine
-    from adapters.offline_llm import register_offline_provider
+    from adapters.crewai.engine import CrewAIEngine
+    from adapters.crewai.offline_llm import register_offline_provider
 
     register_offline_provider()
     return CrewAIEngine(max_retries=settings.llm_max_retries)
 
 
 def build_search(settings: Settings, engine: AsyncEngine, reader: AsyncEngine) -> VectorSearch:
-    from adapters.embeddings import build_embedder
-    from adapters.qdrant_index import QdrantVectorIndex
+    from adapters.vectors.embeddings import build_embedder
+    from adapters.vectors.qdrant_index import QdrantVectorIndex
 
     embedder = build_embedder(settings.embedding_model, settings.data_dir / "models")
     if settings.qdrant_url:
@@ -170,11 +180,9 @@ async def bootstrap(
     ``with_vectors`` (default: with the runner, when ``KASAL_VECTOR_SEARCH``) the vector
     projector and search, which hold the Qdrant folder open.
 
-    ``role`` splits the processors between processes (distributed deployment): ``api``
-    runs only the live feed and learns the projections' progress from PostgreSQL
-    NOTIFY; ``projectors`` the SQL and vector projectors (one worker at a time);
-    ``runner`` the execution runner, driving the executions ``owns`` accepts (every
-    worker: those of its partitions); ``all`` runs everything."""
+    ``role`` says which processors this process runs (``kasal.processors``); a process
+    that runs no projector learns their progress from PostgreSQL NOTIFY. The runner
+    drives the executions ``owns`` accepts (a worker: those of its partitions)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     prepare_offline_environment(settings)
     store = store or await build_event_store(settings)
@@ -197,7 +205,7 @@ async def bootstrap(
     elif with_vectors and distributed and settings.vector_search:
         log.warning("distributed Kasal searches a Qdrant server: set QDRANT_URL (search is off)")
     runner = None
-    if run_executions and role in ("all", "runner"):
+    if run_executions and runs(role, EXECUTION_RUNNER):
         runner = ExecutionRunner(
             store,
             bus,
@@ -207,16 +215,14 @@ async def bootstrap(
             memory=search,  # crew memory is recalled from the vector index
             owns=owns,
         )
-    processors: list[Processor] = []
-    if role in ("all", "api"):
-        processors.append(live)
-    if role in ("all", "projectors"):
-        processors.append(projector)
-    if runner is not None:
-        processors.append(runner)
-    if search is not None and role in ("all", "projectors"):
-        processors.append(search.projector)
-    runtime = InProcessRuntime(store, processors)
+    built: dict[str, Processor | None] = {
+        LIVE_FEED: live, SQL_PROJECTOR: projector, EXECUTION_RUNNER: runner,
+        VECTOR_PROJECTOR: search.projector if search is not None else None,
+    }
+    runtime = InProcessRuntime(store, [
+        processor for name, processor in built.items()
+        if processor is not None and runs(role, name)
+    ])
     clock = ProjectionClock(projector.position)
     bus.subscribe(runtime.notify)
 

@@ -10,13 +10,13 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.exc import DBAPIError
 
-from api.auth import generate_key, hash_key, key_prefix
 from commands import messages as m
 from commands.context import CommandContext
-from commands.ports import StoreUnavailable
-from domain.api_key import ROLES
+from commands.errors import StoreUnavailable
+from domain.api_key import ROLES, generate_key, hash_key, key_prefix
 from domain.envelope import verify_chain
 from domain.errors import DomainError, TamperedEvent
+from domain.vocabulary import ExecutionStatus
 from kasal.bootstrap import Kasal, bootstrap, prepare_offline_environment
 from kasal.settings import Settings
 
@@ -139,8 +139,9 @@ def worker(data_dir: Path) -> None:
     and the execution runner. Start several; they share the partitions."""
     import signal
 
+    from adapters.kafka.log_worker import WorkerError
     from kasal.logs import configure
-    from kasal.worker import WorkerError, run_worker
+    from kasal.worker import run_worker
 
     settings = load_settings(data_dir)
     configure(settings.log_level, settings.log_dir, settings.sql_debug)
@@ -205,7 +206,7 @@ def seed_command(data_dir: Path, tenant: str | None) -> None:
 @click.option("--tenant", default=None, help="defaults to KASAL_DEFAULT_TENANT")
 def import_command(data_dir: Path, path: Path, tenant: str | None) -> None:
     """Define a CrewAI project's agents and crew (config/agents.yaml, config/tasks.yaml)."""
-    from adapters.crewai_project import ProjectError, load_project
+    from adapters.crewai.project import ProjectError, load_project
     from kasal.projects import import_project
 
     settings = load_settings(data_dir)
@@ -233,7 +234,7 @@ def run_command(
     """Run a crew (a CrewAI project or a crew file) end to end and print the result."""
     from rich.console import Console
 
-    from adapters.crewai_project import ProjectError
+    from adapters.crewai.project import ProjectError
     from kasal.projects import parse_inputs, print_outcome, run_project
 
     settings = load_settings(data_dir)
@@ -255,7 +256,7 @@ def run_command(
     except (ProjectError, DomainError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     print_outcome(view, console)
-    if view["status"] != "completed":
+    if view["status"] != ExecutionStatus.COMPLETED:
         raise SystemExit(1)
 
 
@@ -319,7 +320,7 @@ def audit_verify(data_dir: Path) -> None:
 @main.command()
 def keygen() -> None:
     """Print a new AES-256 key for KASAL_ENCRYPTION_KEY."""
-    from adapters.encryption import new_key
+    from adapters.eventstore.encryption import new_key
 
     click.echo(new_key())
 
@@ -340,7 +341,7 @@ def kafka_init(
     bootstrap: str | None, partitions: int | None, replication_factor: int, prefix: str | None
 ) -> None:
     """Create Kasal's topics (idempotent); refuse if existing ones disagree."""
-    from adapters.kafka_admin import KafkaAdminError, KafkaTopicAdmin, TopicConflict, kasal_topics
+    from adapters.kafka.admin import KafkaAdminError, KafkaTopicAdmin, TopicConflict, kasal_topics
 
     settings = Settings()
     bootstrap = bootstrap or settings.kafka_bootstrap_servers

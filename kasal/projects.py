@@ -9,9 +9,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from adapters.crewai_project import CrewProject, load_project
+from adapters.crewai.project import CrewProject, load_project
 from commands import messages as m
 from commands.context import CommandContext
+from domain.vocabulary import ExecutionStatus
 from kasal.bootstrap import Kasal
 from projections.live import follow_execution
 
@@ -78,7 +79,9 @@ async def run_project(
 
 
 def print_outcome(view: dict[str, Any], console: Console) -> None:
-    colour = {"completed": "green", "failed": "red"}.get(view["status"], "yellow")
+    colour = {ExecutionStatus.COMPLETED: "green", ExecutionStatus.FAILED: "red"}.get(
+        view["status"], "yellow"
+    )
     console.print(f"\n[bold {colour}]{view['status']}[/]")
     if view["result"]:
         console.print(view["result"], markup=False, highlight=False)

@@ -4,147 +4,26 @@ Workers share the partitions through two Kafka consumer groups: ``<prefix>-write
 (the single writer of each ``<prefix>.commands`` partition) and ``<prefix>-mirror`` (the
 log mirror). Stopping or losing one hands its partitions to the others. Each worker runs
 the executions of the partitions it writes; the projectors, which follow the log's
-global order, run on one worker at a time (``Leadership``). Everything runs inside an
-asyncio loop Kasal owns, so the same code serves the CLI and the tests.
+global order, run on one worker at a time (the holder of a ``LeaderLock``). Everything
+runs inside an asyncio loop Kasal owns, so the same code serves the CLI and the tests.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 from sqlalchemy.exc import DBAPIError
 
-from adapters.kafka_admin import KafkaAdminError, KafkaTopicAdmin
-from adapters.kafka_log import KafkaTopics
-from adapters.kafka_mirror import LogMirror
-from adapters.kafka_writer import LogWriter
-from adapters.sql_event_store import SqlEventStore
+from adapters.kafka.log_worker import LogWorker, WorkerConfig, WorkerError
+from adapters.postgres.leader import LeaderLock
 from kasal.bootstrap import Kasal, bootstrap
 from kasal.settings import Settings
 from streams.engine import CrewEngine
 
 log = logging.getLogger(__name__)
-
-
-class WorkerError(Exception):
-    """The worker cannot run as configured (topics missing, broker unreachable)."""
-
-
-@dataclass
-class WorkerConfig:
-    bootstrap_servers: str
-    postgres_url: str
-    partitions: int
-    prefix: str = "kasal"
-    schema: str | None = None  # tests isolate each deployment in its own schema
-    # how soon the group notices a dead worker and hands its partitions to the others
-    session_timeout_s: float = 10.0
-
-
-class LogWorker:
-    """The writer and the mirror of this worker's partitions; ``start``/``stop`` in a loop."""
-
-    def __init__(self, config: WorkerConfig) -> None:
-        self.config = config
-        self.topics = KafkaTopics(config.prefix)
-        self.store = SqlEventStore(config.postgres_url, schema=config.schema)
-        self.writer = LogWriter(self.topics, config.bootstrap_servers, config.partitions,
-                                session_timeout_s=config.session_timeout_s)
-        self.mirror = LogMirror(self.topics, config.bootstrap_servers, self.store,
-                                session_timeout_s=config.session_timeout_s)
-        self.crashed: asyncio.Future[None]  # set with the error of a writer or mirror loop
-
-    @property
-    def owned(self) -> frozenset[int]:
-        """The ``<prefix>.commands`` partitions this worker writes (and runs)."""
-        return self.writer.owned
-
-    @property
-    def assignment_listeners(self) -> list[Callable[[], None]]:
-        return self.writer.on_assignment
-
-    def owns(self, aggregate_id: str) -> bool:
-        """Whether ``aggregate_id``'s partition is this worker's (its writer runs here)."""
-        return self.writer.owns(aggregate_id)
-
-    async def start(self) -> None:
-        self.crashed = asyncio.get_running_loop().create_future()
-        await asyncio.to_thread(self.check_topics)
-        await self.store.initialize()
-        await self.writer.start()
-        await self.mirror.start()
-        for task in (self.writer.task, self.mirror.task):
-            assert task is not None
-            task.add_done_callback(self._on_loop_end)
-
-    def check_topics(self) -> None:
-        """The topics must exist (``kasal kafka init``): say so rather than wait on them."""
-        wanted = {self.topics.commands, self.topics.replies, *self.topics.event_topics}
-        try:
-            with KafkaTopicAdmin(self.config.bootstrap_servers) as admin:
-                missing = sorted(wanted - admin.list_topics())
-                found = {} if missing else admin.describe([self.topics.commands])
-        except KafkaAdminError as error:
-            raise WorkerError(str(error)) from None
-        if missing:
-            raise WorkerError(
-                f"topics {', '.join(missing)} do not exist on {self.config.bootstrap_servers}: "
-                f"run 'kasal kafka init' (prefix {self.config.prefix!r}) first"
-            )
-        actual = found[self.topics.commands].partitions
-        if actual != self.config.partitions:
-            # partitions decide which worker writes and runs what: they must agree
-            raise WorkerError(
-                f"{self.topics.commands} has {actual} partitions but KASAL_KAFKA_PARTITIONS "
-                f"is {self.config.partitions}: set it to {actual}"
-            )
-
-    def _on_loop_end(self, task: asyncio.Task[None]) -> None:
-        """A writer or mirror loop that ends on an error ends the worker (crash-only: the
-        supervisor restarts it and the partitions are rebuilt from the log), never silently."""
-        if task.cancelled() or self.crashed.done():
-            return
-        error = task.exception()
-        if error is not None:
-            log.error("%s stopped: %r", task.get_name(), error, exc_info=error)
-            self.crashed.set_exception(error)
-
-    async def stop(self) -> None:
-        try:
-            await self.mirror.stop()
-            await self.writer.stop()
-        finally:
-            await self.store.close()
-
-
-class Leadership:
-    """One worker at a time runs the processors that follow the log's global order (the SQL
-    and vector projectors): the holder of a PostgreSQL session advisory lock. The others
-    wait on the lock, inside PostgreSQL, without polling; when the holder's process dies
-    its connection closes, the lock is released and a waiting worker takes over. A holder
-    that loses its connection must stop at once: ``lost`` is set."""
-
-    LOCK_KEY = 0x6B6173616C01  # "kasal" + 1: the processors' leader lock
-
-    def __init__(self, dsn: str) -> None:
-        self.dsn = dsn.replace("postgresql+asyncpg://", "postgresql://")
-        self.conn: Any = None
-        self.lost = asyncio.Event()
-
-    async def acquire(self) -> None:
-        self.conn = await asyncpg.connect(self.dsn)
-        self.conn.add_termination_listener(lambda _conn: self.lost.set())
-        await self.conn.execute("SELECT pg_advisory_lock($1)", self.LOCK_KEY)
-
-    async def release(self) -> None:
-        if self.conn is not None:
-            conn, self.conn = self.conn, None
-            await conn.close()
+LEADER_LOCK_KEY = 0x6B6173616C01  # "kasal" + 1: the projectors' leader lock
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event, *,
@@ -161,7 +40,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event, *,
     ))
     runs: Kasal | None = None
     projectors: Kasal | None = None
-    leadership = Leadership(settings.postgres_url)
+    leadership = LeaderLock(settings.postgres_url, LEADER_LOCK_KEY)
     tasks: list[asyncio.Task[Any]] = []
     takeovers: list[asyncio.Task[None]] = []
     await asyncio.to_thread(log_worker.check_topics)  # a clear error before anything else

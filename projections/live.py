@@ -15,27 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.envelope import RecordedEvent
+from domain.vocabulary import TERMINAL_EVENTS, AggregateType
 from projections.clock import ProjectionClock
-from projections.projector import timeline_data, timeline_summary
 from projections.queries import ReadModels
-
-TERMINAL_TYPES = frozenset({"ExecutionCompleted", "ExecutionFailed", "ExecutionCancelled"})
-
-
-def timeline_entry(event: RecordedEvent) -> dict[str, Any]:
-    """The shape of a timeline row, for an event straight from the log."""
-    task_name = event.payload.get("task_name")
-    if task_name is None and isinstance(event.payload.get("call"), dict):
-        task_name = event.payload["call"].get("task_name")
-    return {
-        "version": event.version,
-        "position": event.position,
-        "type": event.type,
-        "occurred_at": event.occurred_at,
-        "task_name": task_name,
-        "summary": timeline_summary(event),
-        "data": timeline_data(event),
-    }
+from projections.read_models.timeline import timeline_entry
 
 
 @dataclass(eq=False)  # hashed by identity: each subscriber is its own
@@ -65,7 +48,7 @@ class LiveExecutionFeed:
 
     async def handle(self, events: Sequence[RecordedEvent]) -> int:
         for event in events:
-            if event.aggregate_type == "execution":
+            if event.aggregate_type == AggregateType.EXECUTION:
                 for subscription in list(self.subscribers.get(event.aggregate_id, ())):
                     if subscription.queue.qsize() < self.max_queue:
                         subscription.queue.put_nowait(timeline_entry(event))
@@ -116,7 +99,7 @@ async def follow_execution(
             if entry["version"] > sent:
                 sent = entry["version"]
                 yield entry
-                if entry["type"] in TERMINAL_TYPES:
+                if entry["type"] in TERMINAL_EVENTS:
                     return
         # ...then live, from the runtime's subscription
         while True:
@@ -131,7 +114,7 @@ async def follow_execution(
                 continue
             sent = entry["version"]
             yield entry
-            if entry["type"] in TERMINAL_TYPES:
+            if entry["type"] in TERMINAL_EVENTS:
                 return
     finally:
         feed.unsubscribe(subscription)

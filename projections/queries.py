@@ -1,4 +1,7 @@
-"""Query functions over the read models. The query API reads these, never the log."""
+"""Query functions over the read models. The query API reads these, never the log.
+
+A database that cannot be reached is ``ReadModelUnavailable`` (``projections.connections``).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +10,19 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from domain.envelope import RecordedEvent, verify_chain
-from domain.errors import TamperedEvent
-from projections import schema as s
-from projections.projector import SqlProjector, tracked_position
+from domain.vocabulary import UNFINISHED_STATUSES
+from projections.connections import reading
+from projections.read_models.agents import agents
+from projections.read_models.api_keys import api_keys
+from projections.read_models.audit_log import audit_log
+from projections.read_models.crews import crews
+from projections.read_models.executions import executions
+from projections.read_models.timeline import execution_timeline
+from projections.sql_projector import SqlProjector
+from projections.tracking import tracked_position
 
 
 @dataclass(frozen=True)
@@ -29,18 +38,6 @@ class One:
     position: int
 
 
-@dataclass(frozen=True)
-class Principal:
-    key_id: str
-    tenant_id: str
-    role: str
-    name: str
-
-    @property
-    def actor(self) -> str:
-        return f"api_key:{self.key_id}"
-
-
 class ReadModels:
     """Reads one consistent snapshot per call: rows plus the position they reflect."""
 
@@ -49,13 +46,13 @@ class ReadModels:
         self.projection = projection
 
     async def position(self) -> int:
-        async with self.engine.connect() as conn:
+        async with reading(self.engine) as conn:
             return await tracked_position(conn, self.projection)
 
     @asynccontextmanager
     async def _snapshot(self) -> AsyncIterator[AsyncConnection]:
         """One snapshot for every statement of a read (SQLite's read transaction has it)."""
-        async with self.engine.connect() as conn:
+        async with reading(self.engine) as conn:
             if conn.dialect.name == "postgresql":
                 await conn.execution_options(isolation_level="REPEATABLE READ")
             async with conn.begin():
@@ -77,31 +74,34 @@ class ReadModels:
             return One(dict(row._mapping) if row else None, position)
 
     # --- agents and crews -------------------------------------------------------------
+    async def _definitions(
+        self, table: Table, tenant_id: str, include_archived: bool, limit: int, offset: int
+    ) -> Page:
+        q = select(table).where(table.c.tenant_id == tenant_id)
+        if not include_archived:
+            q = q.where(table.c.archived.is_(False))
+        return await self._page(q.order_by(table.c.created_at, table.c.id), limit, offset)
+
+    async def _by_id(self, table: Table, tenant_id: str, item_id: str) -> One:
+        return await self._one(
+            select(table).where(table.c.tenant_id == tenant_id, table.c.id == item_id)
+        )
+
     async def list_agents(
         self, tenant_id: str, *, include_archived: bool = False, limit: int = 50, offset: int = 0
     ) -> Page:
-        q = select(s.agents).where(s.agents.c.tenant_id == tenant_id)
-        if not include_archived:
-            q = q.where(s.agents.c.archived.is_(False))
-        return await self._page(q.order_by(s.agents.c.created_at, s.agents.c.id), limit, offset)
+        return await self._definitions(agents, tenant_id, include_archived, limit, offset)
 
     async def get_agent(self, tenant_id: str, agent_id: str) -> One:
-        return await self._one(
-            select(s.agents).where(s.agents.c.tenant_id == tenant_id, s.agents.c.id == agent_id)
-        )
+        return await self._by_id(agents, tenant_id, agent_id)
 
     async def list_crews(
         self, tenant_id: str, *, include_archived: bool = False, limit: int = 50, offset: int = 0
     ) -> Page:
-        q = select(s.crews).where(s.crews.c.tenant_id == tenant_id)
-        if not include_archived:
-            q = q.where(s.crews.c.archived.is_(False))
-        return await self._page(q.order_by(s.crews.c.created_at, s.crews.c.id), limit, offset)
+        return await self._definitions(crews, tenant_id, include_archived, limit, offset)
 
     async def get_crew(self, tenant_id: str, crew_id: str) -> One:
-        return await self._one(
-            select(s.crews).where(s.crews.c.tenant_id == tenant_id, s.crews.c.id == crew_id)
-        )
+        return await self._by_id(crews, tenant_id, crew_id)
 
     # --- executions -------------------------------------------------------------------
     async def list_executions(
@@ -113,100 +113,74 @@ class ReadModels:
         limit: int = 50,
         offset: int = 0,
     ) -> Page:
-        q = select(s.executions).where(s.executions.c.tenant_id == tenant_id)
+        q = select(executions).where(executions.c.tenant_id == tenant_id)
         if status:
-            q = q.where(s.executions.c.status == status)
+            q = q.where(executions.c.status == status)
         if crew_id:
-            q = q.where(s.executions.c.crew_id == crew_id)
-        newest_first = (s.executions.c.requested_at.desc(), s.executions.c.id.desc())
+            q = q.where(executions.c.crew_id == crew_id)
+        newest_first = (executions.c.requested_at.desc(), executions.c.id.desc())
         return await self._page(q.order_by(*newest_first), limit, offset)
 
     async def get_execution(self, tenant_id: str, execution_id: str) -> One:
-        return await self._one(
-            select(s.executions).where(
-                s.executions.c.tenant_id == tenant_id, s.executions.c.id == execution_id
-            )
-        )
+        return await self._by_id(executions, tenant_id, execution_id)
 
     async def unfinished_execution_ids(self) -> list[str]:
         """Executions of every tenant not yet completed, failed or cancelled (the runner's
         work list after a restart), oldest first."""
-        async with self.engine.connect() as conn:
+        async with reading(self.engine) as conn:
             rows = await conn.execute(
-                select(s.executions.c.id)
-                .where(s.executions.c.status.in_(("requested", "running", "cancel_requested")))
-                .order_by(s.executions.c.id)
+                select(executions.c.id)
+                .where(executions.c.status.in_([s.value for s in UNFINISHED_STATUSES]))
+                .order_by(executions.c.id)
             )
             return [row.id for row in rows]
 
     async def execution_timeline(self, tenant_id: str, execution_id: str) -> Page:
         q = (
-            select(s.execution_timeline)
+            select(execution_timeline)
             .where(
-                s.execution_timeline.c.tenant_id == tenant_id,
-                s.execution_timeline.c.execution_id == execution_id,
+                execution_timeline.c.tenant_id == tenant_id,
+                execution_timeline.c.execution_id == execution_id,
             )
-            .order_by(s.execution_timeline.c.version)
+            .order_by(execution_timeline.c.version)
         )
         return await self._page(q, limit=10_000, offset=0)
 
     # --- audit ------------------------------------------------------------------------
     async def audit_trail(self, tenant_id: str, aggregate_type: str, aggregate_id: str) -> Page:
         q = (
-            select(s.audit_log)
+            select(audit_log)
             .where(
-                s.audit_log.c.tenant_id == tenant_id,
-                s.audit_log.c.aggregate_type == aggregate_type,
-                s.audit_log.c.aggregate_id == aggregate_id,
+                audit_log.c.tenant_id == tenant_id,
+                audit_log.c.aggregate_type == aggregate_type,
+                audit_log.c.aggregate_id == aggregate_id,
             )
-            .order_by(s.audit_log.c.version)
+            .order_by(audit_log.c.version)
         )
         return await self._page(q, limit=100_000, offset=0)
 
     # --- api keys ---------------------------------------------------------------------
-    async def principal_for(self, key_hash: str) -> Principal | None:
-        async with self.engine.connect() as conn:
+    async def active_api_key(self, key_hash: str) -> dict[str, Any] | None:
+        """The unrevoked key with this SHA-256, of any tenant (authentication)."""
+        async with reading(self.engine) as conn:
             row = (
                 await conn.execute(
-                    select(s.api_keys).where(
-                        s.api_keys.c.key_hash == key_hash, s.api_keys.c.revoked.is_(False)
+                    select(api_keys).where(
+                        api_keys.c.key_hash == key_hash, api_keys.c.revoked.is_(False)
                     )
                 )
             ).first()
-        if row is None:
-            return None
-        return Principal(row.id, row.tenant_id, row.role, row.name)
+        return None if row is None else dict(row._mapping)
 
     async def list_api_keys(self, tenant_id: str, *, limit: int = 100, offset: int = 0) -> Page:
-        q = select(s.api_keys).where(s.api_keys.c.tenant_id == tenant_id).order_by(s.api_keys.c.id)
+        q = select(api_keys).where(api_keys.c.tenant_id == tenant_id).order_by(api_keys.c.id)
         return await self._page(q, limit, offset)
 
     async def get_api_key(self, tenant_id: str, key_id: str) -> One:
-        return await self._one(
-            select(s.api_keys).where(s.api_keys.c.tenant_id == tenant_id, s.api_keys.c.id == key_id)
-        )
+        return await self._by_id(api_keys, tenant_id, key_id)
 
     async def count_api_keys(self) -> int:
-        async with self.engine.connect() as conn:
+        async with reading(self.engine) as conn:
             return int(
-                (await conn.execute(select(func.count()).select_from(s.api_keys))).scalar_one()
+                (await conn.execute(select(func.count()).select_from(api_keys))).scalar_one()
             )
-
-
-def verify_audit_rows(rows: list[dict[str, Any]]) -> tuple[bool, str | None]:
-    """Re-check the hash chain of an audit trail as projected (no key needed)."""
-    events = [
-        RecordedEvent(
-            **{
-                k: row[k]
-                for k in RecordedEvent.__dataclass_fields__
-                if k not in ("stored_payload",)
-            }
-        )
-        for row in rows
-    ]
-    try:
-        verify_chain(events)
-    except TamperedEvent as error:
-        return False, str(error)
-    return True, None

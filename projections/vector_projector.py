@@ -24,8 +24,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.envelope import RecordedEvent
-from projections import schema as s
-from projections.projector import create_tables, set_position, tracked_position
+from domain.vocabulary import EventType
+from projections.read_models.executions import executions
+from projections.schema import create_tables
+from projections.tracking import forget_position, set_position, tracked_position
 from projections.vectors import Embedder, Kind, VectorIndex, VectorPoint, collection_name
 
 POINT_NAMESPACE = uuid.UUID("6b617361-6c00-4000-8000-766563746f72")  # "kasal" ... "vector"
@@ -69,7 +71,7 @@ class VectorProjector:
 
     async def initialize(self) -> None:
         async with self.engine.begin() as conn:
-            await create_tables(conn, s.metadata)
+            await create_tables(conn)
         await self.index.ensure_collection(
             self.collection, self.embedder.dimension, self.embedder.model
         )
@@ -81,7 +83,7 @@ class VectorProjector:
     async def rebuild(self) -> None:
         """Forget the tracked position: the runtime re-embeds everything from the log."""
         async with self.engine.begin() as conn:
-            await conn.execute(s.tracking.delete().where(s.tracking.c.name == self.name))
+            await forget_position(conn, self.name)
 
     async def handle(self, events: Sequence[RecordedEvent]) -> int:
         start = await self.position()
@@ -113,19 +115,19 @@ class VectorProjector:
     async def _change(self, e: RecordedEvent) -> tuple[str, VectorPoint | None] | None:
         p = e.payload
         match e.type:
-            case "AgentRegistered" | "AgentUpdated":
+            case EventType.AGENT_REGISTERED | EventType.AGENT_UPDATED:
                 title, text = agent_text(p["spec"])
                 return self._point("agent", e, title, text)
-            case "CrewDefined" | "CrewUpdated":
+            case EventType.CREW_DEFINED | EventType.CREW_UPDATED:
                 title, text = crew_text(p["spec"])
                 return self._point("crew", e, title, text, process=p["spec"]["process"])
-            case "AgentArchived":
+            case EventType.AGENT_ARCHIVED:
                 return point_id("agent", e.aggregate_id), None
-            case "CrewArchived":
+            case EventType.CREW_ARCHIVED:
                 return point_id("crew", e.aggregate_id), None
-            case "ExecutionRequested":
+            case EventType.EXECUTION_REQUESTED:
                 self.crew_of_execution[e.aggregate_id] = (p["crew_id"], p["crew"]["name"])
-            case "ExecutionTaskCompleted":
+            case EventType.EXECUTION_TASK_COMPLETED:
                 # crew memory: every crew's task outputs (memory may be turned on later)
                 crew_id, _ = await self._crew_of(e.aggregate_id)
                 task, output = str(p["task_name"]), str(p["output"])
@@ -137,12 +139,12 @@ class VectorProjector:
                     extra={"crew_id": crew_id, "execution_id": e.aggregate_id, "task": task,
                            "position": e.position},
                 )
-            case "ExecutionCompleted":
+            case EventType.EXECUTION_COMPLETED:
                 crew_id, crew_name = await self._crew_of(e.aggregate_id)
                 self.crew_of_execution.pop(e.aggregate_id, None)
                 return self._point("execution", e, f"result of {crew_name}", str(p["result"]),
                                    crew_id=crew_id)
-            case "ExecutionFailed" | "ExecutionCancelled":
+            case EventType.EXECUTION_FAILED | EventType.EXECUTION_CANCELLED:
                 self.crew_of_execution.pop(e.aggregate_id, None)
         return None
 
@@ -160,7 +162,7 @@ class VectorProjector:
             return known
         async with self.engine.connect() as conn:  # requested before this process started
             row = (await conn.execute(
-                select(s.executions.c.crew_id, s.executions.c.crew_name)
-                .where(s.executions.c.id == execution_id)
+                select(executions.c.crew_id, executions.c.crew_name)
+                .where(executions.c.id == execution_id)
             )).first()
         return (row.crew_id, row.crew_name) if row else ("", "a crew")

@@ -3,12 +3,15 @@
 The engine runs one crew synchronously, on a worker thread the runner gives it, and
 reports every step through ``RunHooks``. Each hook blocks until the step is durable in the
 log, so the log's order is the run's order. Hooks may be called from any thread the engine
-uses (CrewAI makes model calls on worker threads), but one at a time per run.
+uses (CrewAI makes model calls on worker threads), but one at a time per run. A hook that
+raised once raises again on every later call, ``cancelled()`` included: an engine that
+catches an error and carries on (as CrewAI does in places) still stops at its next step.
+``streams.run_recorder.RunRecorder`` is the implementation.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from domain.agent import AgentSpec
@@ -78,7 +81,6 @@ class RunHooks(Protocol):
 @dataclass(frozen=True)
 class RunResult:
     output: str
-    usage: dict[str, Any] = field(default_factory=dict)
 
 
 class CrewEngine(Protocol):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import text
+
+from adapters.eventstore.sql_log import SqlEventLog
 from commands import messages as m
 from domain.agent import AgentSpec
 from domain.crew import CrewSpec, TaskSpec
@@ -58,3 +61,9 @@ def define_crew(agent_ids: list[str], **changes: Any) -> m.DefineCrew:
     }
     values.update(changes)
     return m.DefineCrew(**values)
+
+
+async def execute_raw(log: SqlEventLog, sql: str, **params: Any) -> None:
+    """Run raw SQL against a SQL event log behind the store's back (tests tamper with it)."""
+    async with log.writer.begin() as conn:
+        await conn.execute(text(sql), params)

@@ -10,25 +10,22 @@ in the given PostgreSQL schema. Everything is stopped and the topics deleted aft
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from adapters.kafka_admin import KafkaAdminError, KafkaTopicAdmin, kasal_topics
-from adapters.kafka_event_store import KafkaEventStore
-from adapters.kafka_log import KafkaTopics
-from adapters.sql_event_store import SqlEventStore
-from kasal.worker import LogWorker, WorkerConfig
+from adapters.eventstore.sql_log import SqlEventLog
+from adapters.kafka.admin import KafkaAdminError, KafkaTopicAdmin, kasal_topics
+from adapters.kafka.client_store import KafkaEventStore
+from adapters.kafka.log_worker import LogWorker, WorkerConfig
+from adapters.kafka.topics import KafkaTopics
 from tests.pg import POSTGRES_URL
+from tests.processes import KasalProcess
 
 BOOTSTRAP = os.environ.get("KASAL_TEST_KAFKA_BOOTSTRAP") or "127.0.0.1:59092"
 PARTITIONS = 2
@@ -71,7 +68,7 @@ class Distributed:
 
 def client_store(prefix: str, schema: str | None, **options: float) -> KafkaEventStore:
     return KafkaEventStore(
-        BOOTSTRAP, SqlEventStore(POSTGRES_URL, schema=schema), topics=KafkaTopics(prefix),
+        BOOTSTRAP, SqlEventLog(POSTGRES_URL, schema=schema), topics=KafkaTopics(prefix),
         postgres_dsn=POSTGRES_URL, **options,
     )
 
@@ -94,66 +91,22 @@ async def distributed_store(schema: str | None) -> AsyncIterator[Distributed]:
         delete_topics(prefix)
 
 
-KASAL = str(Path(sys.executable).parent / "kasal")
+class WorkerProcess(KasalProcess):
+    """``kasal worker`` in a process of its own (``start`` again after it ended): ``leads``
+    is set when it runs the projectors, ``owned`` holds the partitions it last said it owns."""
 
-
-@dataclass
-class WorkerProcess:
-    """``kasal worker`` in a process of its own (``start`` again after it ended). A thread
-    copies its output to ``log`` and follows it: ``leads`` is set when it runs the
-    projectors, ``owned`` holds the partitions it last said it owns."""
-
-    env: dict[str, str]
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-    leads: threading.Event = field(default_factory=threading.Event)
-    owned: list[int] = field(default_factory=list)
-    copier: threading.Thread | None = None
-    ended_at: float = 0.0  # time.monotonic() when the process was seen to end
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        super().__init__(["worker"], env, log)
+        self.leads = threading.Event()
+        self.owned: list[int] = []
 
     def start(self) -> None:
         self.leads = threading.Event()
-        self.process = subprocess.Popen(
-            [KASAL, "worker"], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
-        self.copier = threading.Thread(target=self._copy_output,
-                                       args=(self.process, self.leads), daemon=True)
-        self.copier.start()
+        super().start()
 
-    def _copy_output(self, process: subprocess.Popen[bytes], leads: threading.Event) -> None:
-        assert process.stdout is not None
-        with self.log.open("ab") as log:
-            for line in process.stdout:
-                log.write(line)
-                log.flush()
-                if b"this worker leads" in line:
-                    leads.set()
-                if b"this worker owns partitions" in line:
-                    text = line.decode().rsplit("partitions", 1)[1].strip(" []\n")
-                    self.owned = [int(p) for p in text.split(",") if p.strip()]
-        process.wait()
-        self.ended_at = time.monotonic()
-
-    def exited(self) -> bool:
-        return self.process is not None and self.process.poll() is not None and \
-            self.copier is not None and not self.copier.is_alive()
-
-    def output(self) -> str:
-        """Everything the worker wrote, once it ended."""
-        if self.copier is not None:
-            self.copier.join(10)
-        return self.log.read_text(errors="replace")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+    def on_line(self, line: bytes) -> None:
+        if b"this worker leads" in line:
+            self.leads.set()
+        if b"this worker owns partitions" in line:
+            text = line.decode().rsplit("partitions", 1)[1].strip(" []\n")
+            self.owned = [int(p) for p in text.split(",") if p.strip()]

@@ -22,10 +22,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.kafka_event_store import KafkaEventStore
-from adapters.memory_event_store import InMemoryEventStore
-from adapters.sql import make_engine
-from adapters.sql_event_store import SqlEventStore
+from adapters.eventstore.memory import InMemoryEventStore
+from adapters.eventstore.sql_log import SqlEventLog
+from adapters.eventstore.sql_store import SqlEventStore
+from adapters.kafka.client_store import KafkaEventStore
+from adapters.sql.engines import make_engine
 from commands import messages as m
 from commands.bus import CommandBus
 from commands.context import CommandContext
@@ -33,7 +34,8 @@ from commands.ports import AppendResult, EventStore
 from domain.envelope import NewEvent, utc_now
 from domain.ids import new_id
 from projections import schema as s
-from projections.projector import SqlProjector
+from projections.sql_projector import SqlProjector
+from tests.factories import execute_raw
 from tests.kafka import distributed_store
 from tests.pg import POSTGRES_URL, create_schema, drop_schema
 
@@ -211,8 +213,8 @@ async def tamper(
         return
     if isinstance(store, KafkaEventStore):
         store = store.mirror  # the log itself is immutable: its readers read the mirror
-    assert isinstance(store, SqlEventStore)
-    await store.execute_raw(
+    assert isinstance(store, SqlEventLog)
+    await execute_raw(store,
         "UPDATE kasal_events SET payload = :p WHERE aggregate_id = :a AND version = :v",
         p=json.dumps(payload),
         a=aggregate_id,
@@ -347,3 +349,12 @@ class Progress:
                     self.changed.clear()
         except TimeoutError:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
+
+
+def applier_of(projector: SqlProjector, event_type: str) -> dict[str, Any]:
+    """The mutable applier table of the read model that projects ``event_type``, beyond the
+    audit log (tests swap an applier to inject a failure)."""
+    for model in projector.models:
+        if event_type in model.apply_by_type and not model.reads_unreadable:
+            return model.apply_by_type  # type: ignore[return-value]
+    raise LookupError(event_type)

@@ -11,7 +11,13 @@ import json
 
 from sqlalchemy import text
 
-from adapters.encryption import ALGORITHM, MARKER, EncryptingEventStore, PayloadCipher, new_key
+from adapters.eventstore.encryption import (
+    ALGORITHM,
+    MARKER,
+    EncryptingEventStore,
+    PayloadCipher,
+    new_key,
+)
 from commands import messages as m
 from commands.bus import CommandBus
 from commands.ports import EventStore

@@ -12,13 +12,8 @@ from itertools import pairwise
 
 import pytest
 
-from commands.ports import (
-    AppendResult,
-    CommandRecord,
-    ConcurrencyError,
-    DuplicateCommand,
-    EventStore,
-)
+from commands.errors import ConcurrencyError, DuplicateCommand
+from commands.ports import AppendResult, CommandRecord, EventStore
 from domain.envelope import GENESIS_HASH, compute_hash, verify_chain
 from domain.errors import TamperedEvent
 from domain.ids import new_id

@@ -12,14 +12,23 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from adapters.encryption import ALGORITHM, MARKER, EncryptingEventStore, PayloadCipher, new_key
+from adapters.eventstore.encryption import (
+    ALGORITHM,
+    MARKER,
+    EncryptingEventStore,
+    PayloadCipher,
+    new_key,
+)
 from commands.bus import CommandBus
 from commands.ports import EventStore
 from domain.envelope import RecordedEvent
 from projections import queries
 from projections import schema as s
-from projections.projector import SqlProjector
-from projections.queries import ReadModels, verify_audit_rows
+from projections.queries import ReadModels
+from projections.read_models.audit_log import verify_audit_rows
+from projections.read_models.executions import executions as executions_table
+from projections.sql_projector import SqlProjector
+from tests.contract.conftest import applier_of
 
 from .conftest import (
     ACTOR,
@@ -143,7 +152,7 @@ async def test_projector_builds_the_read_models_the_commands_imply(database: Dat
     assert key is not None
     assert key["revoked"] is True
     assert key["role"] == "operator"
-    assert await reads.principal_for(key["key_hash"]) is None
+    assert await reads.active_api_key(key["key_hash"]) is None
 
     # another tenant sees none of it
     assert (await reads.list_agents(OTHER_TENANT)).total == 0
@@ -226,7 +235,7 @@ async def test_a_failing_applier_rolls_back_the_audit_row_written_before_it(
     async def boom(conn: Any, event: RecordedEvent) -> None:
         raise RuntimeError("injected applier failure")
 
-    monkeypatch.setitem(projector.appliers, "AgentUpdated", boom)
+    monkeypatch.setitem(applier_of(projector, "AgentUpdated"), "AgentUpdated", boom)
     with pytest.raises(RuntimeError, match="injected applier failure"):
         await projector.handle(events)
     assert await projector.position() == 0
@@ -279,7 +288,7 @@ async def test_over_an_encrypting_store_rows_are_plaintext_and_the_audit_keeps_c
     assert all(r["payload"][MARKER] == ALGORITHM for r in trail)
     assert verify_audit_rows(trail) == (True, None)
     async with projector.engine.connect() as conn:
-        count = (await conn.execute(select(func.count()).select_from(s.executions))).scalar()
+        count = (await conn.execute(select(func.count()).select_from(executions_table))).scalar()
     assert count == 1
 
 

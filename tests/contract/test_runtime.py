@@ -14,8 +14,9 @@ from commands import messages as m
 from commands.bus import CommandBus
 from commands.ports import EventStore
 from domain.envelope import RecordedEvent
-from projections.projector import SqlProjector
+from projections.sql_projector import SqlProjector
 from streams.runtime import InProcessRuntime
+from tests.contract.conftest import applier_of
 
 from .conftest import (
     Database,
@@ -127,7 +128,7 @@ async def test_runtime_retries_a_failing_batch_and_never_skips_it(
     await run_scenario(CommandBus(store))
     projector = await database.open_projector()
     failures: list[int] = []
-    original = projector.appliers["CrewDefined"]
+    original = applier_of(projector, "CrewDefined")["CrewDefined"]
 
     async def flaky(conn: Any, event: RecordedEvent) -> None:
         if len(failures) < 2:
@@ -135,7 +136,7 @@ async def test_runtime_retries_a_failing_batch_and_never_skips_it(
             raise RuntimeError("injected transient failure")
         await original(conn, event)
 
-    monkeypatch.setitem(projector.appliers, "CrewDefined", flaky)
+    monkeypatch.setitem(applier_of(projector, "CrewDefined"), "CrewDefined", flaky)
     runtime = InProcessRuntime(store, [projector], batch_size=2, poll_interval=NO_POLLING)
     progress = Progress()
     runtime.on_progress(progress)

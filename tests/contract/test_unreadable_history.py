@@ -8,16 +8,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from adapters.encryption import EncryptingEventStore, PayloadCipher, new_key
-from adapters.sql import make_engine
-from adapters.sql_event_store import SqlEventStore
+from adapters.eventstore.encryption import EncryptingEventStore, PayloadCipher, new_key
+from adapters.eventstore.sql_store import SqlEventStore
+from adapters.sql.engines import make_engine
 from commands import messages as m
 from commands.bus import CommandBus
 from commands.context import CommandContext
 from domain.envelope import verify_chain
 from domain.registry import UnreadableHistory
-from projections import schema as s
-from projections.projector import SqlProjector
+from projections.read_models.agents import agents as agents_table
+from projections.read_models.audit_log import audit_log as audit_log_table
+from projections.sql_projector import SqlProjector
 from tests.factories import register_agent
 
 
@@ -39,8 +40,8 @@ async def test_a_lost_key_keeps_the_chain_and_never_stalls_the_projector(tmp_pat
     await projector.initialize()
     assert await projector.handle(events) == events[-1].position  # not stuck on them
     async with engine.connect() as conn:
-        audited = (await conn.execute(select(func.count()).select_from(s.audit_log))).scalar()
-        agents = (await conn.execute(select(func.count()).select_from(s.agents))).scalar()
+        audited = (await conn.execute(select(func.count()).select_from(audit_log_table))).scalar()
+        agents = (await conn.execute(select(func.count()).select_from(agents_table))).scalar()
     assert (audited, agents) == (2, 0)
 
     with pytest.raises(UnreadableHistory, match="encrypted with a key this Kasal does not hold"):

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.auth import generate_key, hash_key, key_prefix
 from commands import messages as m
 from commands.context import CommandContext
+from domain.api_key import generate_key, hash_key, key_prefix
 from kasal.bootstrap import Kasal, bootstrap
 from kasal.settings import Settings
 from kasal.web import build_app

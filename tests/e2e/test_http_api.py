@@ -5,7 +5,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from commands.ports import StoreUnavailable
+from commands.errors import StoreUnavailable
 from kasal.bootstrap import bootstrap
 from kasal.web import build_app
 from tests.e2e.conftest import AGENT, App, create_agent, create_crew, settings_for
@@ -128,7 +128,7 @@ async def test_a_stale_if_match_is_409_and_changes_nothing(acme: httpx.AsyncClie
 
 
 async def test_cancelling_twice_is_409(acme: httpx.AsyncClient) -> None:
-    crew_id = await create_crew(acme, await create_agent(acme, llm="kasal-offline/slow"))
+    crew_id = await create_crew(acme, await create_agent(acme, llm="kasal-test/slow"))
     run = await acme.post("/api/v1/executions", json={"crew_id": crew_id,
                                                       "inputs": {"topic": "x"}})
     assert run.status_code == 202

@@ -128,16 +128,16 @@ async def test_an_unknown_tool_is_refused_when_the_agent_is_defined(
 
 
 async def test_a_failing_model_fails_the_execution_with_its_cause(acme: httpx.AsyncClient) -> None:
-    crew_id = await define(acme, TWO_TASKS, llm="kasal-offline/error")
+    crew_id = await define(acme, TWO_TASKS, llm="kasal-test/error")
     view = await finished(acme, await run(acme, crew_id))
     assert view["status"] == "failed"
-    assert "kasal-offline/error" in view["error"]
+    assert "kasal-test/error" in view["error"]
 
 
 async def test_cancel_stops_a_running_execution_at_its_next_step(acme: httpx.AsyncClient) -> None:
     steps = [{"name": f"step{i}", "description": f"Step {i} of {{topic}}.",
               "expected_output": "Done."} for i in range(6)]
-    crew_id = await define(acme, steps, llm="kasal-offline/slow")
+    crew_id = await define(acme, steps, llm="kasal-test/slow")
     execution_id = await run(acme, crew_id)
     async def running() -> bool:
         view = (await acme.get(f"/api/v1/executions/{execution_id}")).json()
@@ -156,7 +156,7 @@ async def test_cancel_stops_a_running_execution_at_its_next_step(acme: httpx.Asy
 async def test_a_run_past_its_timeout_fails_with_the_reason(acme: httpx.AsyncClient) -> None:
     steps = [{"name": f"step{i}", "description": f"Step {i} of {{topic}}.",
               "expected_output": "Done."} for i in range(6)]
-    crew_id = await define(acme, steps, llm="kasal-offline/slow")
+    crew_id = await define(acme, steps, llm="kasal-test/slow")
     view = await finished(acme, await run(acme, crew_id, timeout_s=0.5))
     assert view["status"] == "failed"
     assert view["error"] == "timed out after 0.5 s (timeout_s)"

@@ -57,7 +57,7 @@ async def test_a_client_that_disconnects_mid_run_resumes_with_last_event_id(
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=60,
                                      headers={"Authorization": f"Bearer {key}"}) as client:
             agent = (await client.post("/agents", json={
-                **AGENT, "llm": "kasal-offline/slow"})).json()["id"]
+                **AGENT, "llm": "kasal-test/slow"})).json()["id"]
             crew = (await client.post("/crews", json={"name": "slow", "agents": [agent],
                     "tasks": [{"name": f"t{i}", "description": f"Part {i} of {{topic}}.",
                                "expected_output": "Text.", "agent": agent}

@@ -34,21 +34,18 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from adapters.kafka_admin import KafkaTopicAdmin, kasal_topics
-from adapters.kafka_event_store import KafkaEventStore
-from adapters.kafka_log import (
-    AppendRequest,
-    KafkaTopics,
-    command_from_headers,
-    decode_event,
-    read_records,
-)
-from adapters.sql_event_store import SqlEventStore
+from adapters.kafka.admin import KafkaTopicAdmin, kasal_topics
+from adapters.kafka.client_store import KafkaEventStore
+from adapters.kafka.groups import read_records
+from adapters.kafka.log_worker import LogWorker, WorkerConfig
+from adapters.kafka.mirror_store import MirrorStore
+from adapters.kafka.records import AppendRequest, command_from_headers, decode_event
+from adapters.kafka.topics import KafkaTopics
 from commands import messages as m
 from commands.bus import CommandBus
 from commands.context import CommandContext
-from commands.ports import AppendResult, StoreUnavailable
-from kasal.worker import LogWorker, WorkerConfig
+from commands.errors import StoreUnavailable
+from commands.ports import AppendResult
 from tests.kafka import new_prefix
 from tests.pg import POSTGRES_URL, create_schema, drop_schema
 from tests.waiting import until
@@ -161,7 +158,7 @@ async def deployment(tmp_path: Path) -> AsyncIterator[Deployment]:
                                         schema, session_timeout_s=6))
         await worker.start()
         store = KafkaEventStore(
-            broker.bootstrap, SqlEventStore(POSTGRES_URL, schema=schema),
+            broker.bootstrap, MirrorStore(POSTGRES_URL, schema=schema),
             topics=KafkaTopics(prefix), postgres_dsn=POSTGRES_URL,
             request_timeout=REQUEST_TIMEOUT, mirror_timeout=MIRROR_TIMEOUT,
         )

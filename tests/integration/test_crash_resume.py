@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-KASAL = str(Path(sys.executable).parent / "kasal")
+from tests.processes import KasalProcess
+
 TASKS = 6
 
 
@@ -27,38 +25,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class Server:
-    """``kasal serve`` in a subprocess; its output is copied to a log by a thread, which
-    also signals when the server says it is ready (no polling)."""
+class Server(KasalProcess):
+    """``kasal serve`` in a subprocess; ``start`` returns once it said it is ready."""
 
     def __init__(self, data_dir: Path, log: Path) -> None:
         self.data_dir = data_dir
         self.port = free_port()
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__(["serve", "--port", str(self.port)],
+                         {**os.environ, "KASAL_DATA_DIR": str(data_dir)}, log)
         self.ready = threading.Event()
 
     def start(self) -> None:
-        env = {**os.environ, "KASAL_DATA_DIR": str(self.data_dir)}
         self.ready = threading.Event()
-        self.process = subprocess.Popen(
-            [KASAL, "serve", "--port", str(self.port)], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
-        threading.Thread(target=self._copy_output, args=(self.process, self.ready),
-                         daemon=True).start()
+        super().start()
+        assert self.process is not None
         if not self.ready.wait(60) or self.process.poll() is not None:
             raise AssertionError(f"kasal serve did not start: {self.log.read_text()[-2000:]}")
 
-    def _copy_output(self, process: subprocess.Popen[bytes], ready: threading.Event) -> None:
-        assert process.stdout is not None
-        with self.log.open("ab") as log:
-            for line in process.stdout:
-                log.write(line)
-                log.flush()
-                if b"Uvicorn running on" in line:  # bound: startup completes before
-                    ready.set()
-        ready.set()  # the process ended: start() reports it
+    def on_line(self, line: bytes) -> None:
+        if b"Uvicorn running on" in line:  # bound: startup completes before
+            self.ready.set()
+
+    def on_exit(self) -> None:
+        self.ready.set()  # the process ended: start() reports it
 
     @property
     def url(self) -> str:
@@ -68,19 +57,6 @@ class Server:
         key = (self.data_dir / "admin.key").read_text().strip()
         return httpx.Client(base_url=f"{self.url}/api/v1", timeout=60,
                             headers={"Authorization": f"Bearer {key}"})
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
 
 
 def follow(client: httpx.Client, execution_id: str, until: Callable[[list[str]], bool]) -> int:
@@ -117,7 +93,7 @@ def test_sigkill_mid_run_resumes_without_repeating_llm_calls(server: Server) -> 
     with server.client() as client:
         agent = client.post("/agents", json={
             "role": "Planner", "goal": "Plan {topic}", "backstory": "Plans things.",
-            "llm": "kasal-offline/slow"}).json()["id"]
+            "llm": "kasal-test/slow"}).json()["id"]
         crew = client.post("/crews", json={"name": "long", "agents": [agent], "tasks": [
             {"name": f"step{i}", "description": f"Step {i} of planning {{topic}}.",
              "expected_output": "A short plan step.", "agent": agent} for i in range(TASKS)

@@ -19,16 +19,13 @@ from pathlib import Path
 import pytest
 from aiokafka import TopicPartition
 
-from adapters.kafka_log import (
-    AppendRequest,
-    KafkaTopics,
-    decode_event,
-    partition_for,
-    read_records,
-)
+from adapters.kafka.groups import read_records
+from adapters.kafka.records import AppendRequest, decode_event
+from adapters.kafka.topics import KafkaTopics, partition_for
 from commands import messages as m
 from commands.context import CommandContext
-from commands.ports import AppendResult, StoreUnavailable
+from commands.errors import StoreUnavailable
+from commands.ports import AppendResult
 from domain.ids import creating_for, creation_id
 from kasal.bootstrap import Kasal, bootstrap
 from kasal.settings import Settings
@@ -121,7 +118,7 @@ async def test_a_killed_leader_hands_over_its_partitions_and_runs(
     def ctx() -> CommandContext:  # a new command id for every command
         return CommandContext(TENANT, "user:failover-test")
     agent = await bus.dispatch(m.RegisterAgent(
-        role="Analyst", goal="Write notes", backstory="Careful.", llm="kasal-offline/slow",
+        role="Analyst", goal="Write notes", backstory="Careful.", llm="kasal-test/slow",
     ), ctx())
     crew = await bus.dispatch(m.DefineCrew(
         name="slow", agents=[agent.aggregate_id],

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.kafka_admin import (
+from adapters.kafka.admin import (
     KafkaAdminError,
     KafkaTopicAdmin,
     TopicConflict,

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from adapters.embeddings import WordLlamaEmbedder
-from adapters.qdrant_index import QdrantVectorIndex
-from adapters.sql import make_engine
+from adapters.sql.engines import make_engine
+from adapters.vectors.embeddings import WordLlamaEmbedder
+from adapters.vectors.qdrant_index import QdrantVectorIndex
 from domain.envelope import RecordedEvent
 from projections.search import VectorSearch
 from projections.vector_projector import VectorProjector, point_id

@@ -8,7 +8,8 @@ import time
 import litellm
 from litellm.exceptions import InternalServerError, RateLimitError
 
-from adapters.offline_llm import PROVIDER, answer, find_arithmetic, register_offline_provider
+from adapters.crewai.offline_llm import PROVIDER, answer, find_arithmetic, register_offline_provider
+from tests import models
 
 REACT_SYSTEM = """You are Mathematician. Good with numbers.
 Your personal goal is: compute
@@ -133,24 +134,28 @@ def test_manager_delegates_with_crewai_delegation_tool() -> None:
     assert arguments["context"]
 
 
-def test_special_models() -> None:
+def test_production_offline_model_has_no_test_behaviours() -> None:
+    messages = [{"role": "user", "content": "Current Task: fail if you can"}]
+    for name in ("error", "flaky", "slow"):
+        assert f"[kasal-offline/{name}]" in complete(messages, f"kasal-offline/{name}")
+
+
+def test_test_models_fail_and_rate_limit_as_named() -> None:
     messages = [{"role": "user", "content": "Current Task: be slow"}]
-    started = time.perf_counter()
-    assert "[kasal-offline/slow]" in complete(messages, "kasal-offline/slow")
-    assert time.perf_counter() - started >= 0.29
+    assert "[kasal-test/slow]" in complete(messages, models.SLOW)
 
     try:
-        complete(messages, "kasal-offline/error")
+        complete(messages, models.ERROR)
     except InternalServerError as error:
         assert "simulated provider failure" in str(error)
     else:
-        raise AssertionError("kasal-offline/error answered")
+        raise AssertionError("kasal-test/error answered")
 
     flaky = [{"role": "user", "content": f"Current Task: flaky {time.time_ns()}"}]
     try:
-        complete(flaky, "kasal-offline/flaky")
+        complete(flaky, models.FLAKY)
     except RateLimitError:
         pass
     else:
-        raise AssertionError("the first call of a request to kasal-offline/flaky succeeded")
-    assert "[kasal-offline/flaky]" in complete(flaky, "kasal-offline/flaky")
+        raise AssertionError("the first call of a request to kasal-test/flaky succeeded")
+    assert "[kasal-test/flaky]" in complete(flaky, models.FLAKY)

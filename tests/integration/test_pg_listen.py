@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from adapters.pg_listen import PgListener
+from adapters.postgres.listen import PgListener
 from tests.pg import connect, plain_postgres_url
 
 pytestmark = pytest.mark.postgres

@@ -54,16 +54,19 @@ import asyncpg
 import pytest
 from aiokafka import TopicPartition
 
-from adapters.kafka_event_store import KafkaEventStore
-from adapters.kafka_log import KafkaTopics, decode_event, read_records
-from adapters.pg_listen import PgListener
-from adapters.sql_event_store import SqlEventStore
+from adapters.eventstore.sql_log import SqlEventLog
+from adapters.kafka.client_store import KafkaEventStore
+from adapters.kafka.groups import read_records
+from adapters.kafka.records import decode_event
+from adapters.kafka.topics import KafkaTopics
+from adapters.postgres.listen import PgListener
 from commands import messages as m
 from commands.bus import CommandBus
 from commands.context import CommandContext
+from commands.errors import StoreUnavailable
 from commands.handlers import HandlerDeps
-from commands.ports import AppendResult, CommandRecord, StoreUnavailable
-from projections.projector import PROJECTED_CHANNEL
+from commands.ports import AppendResult, CommandRecord
+from projections.tracking import PROJECTED_CHANNEL
 from tests.kafka import (
     BOOTSTRAP,
     PARTITIONS,
@@ -134,7 +137,7 @@ class PrivatePostgres:
         self._script("destroy")
 
 
-class InFlightMirror(SqlEventStore):
+class InFlightMirror(SqlEventLog):
     """The mirror as a client saw it just before PostgreSQL went away: the duplicate
     command check has passed, and the append request goes on to the writer."""
 
@@ -150,10 +153,10 @@ class Deployment:
     worker: WorkerProcess
     clients: list[KafkaEventStore] = field(default_factory=list)
 
-    async def client(self, mirror: SqlEventStore | None = None) -> CommandBus:
+    async def client(self, mirror: SqlEventLog | None = None) -> CommandBus:
         """A new client store (what an API process opens at start) and its command bus."""
         store = KafkaEventStore(
-            BOOTSTRAP, mirror or SqlEventStore(self.url), topics=KafkaTopics(self.prefix),
+            BOOTSTRAP, mirror or SqlEventLog(self.url), topics=KafkaTopics(self.prefix),
             postgres_dsn=self.url, request_timeout=REQUEST_TIMEOUT_S,
             mirror_timeout=MIRROR_TIMEOUT_S,
         )

@@ -7,7 +7,7 @@ import re
 import pytest
 from crewai.tools.tool_failure import ToolFailure
 
-from adapters.tools import (
+from adapters.crewai.tools import (
     BUILTIN_TOOLS,
     CalculatorError,
     CalculatorTool,

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 import requests
 
-from adapters.embeddings import (
+from adapters.vectors.embeddings import (
     WORDLLAMA_MODEL,
     LiteLLMEmbedder,
     WordLlamaEmbedder,
     build_embedder,
 )
-from adapters.qdrant_index import QdrantVectorIndex
+from adapters.vectors.qdrant_index import QdrantVectorIndex
 from projections.vectors import Kind, VectorPoint, collection_name
 
 COLLECTION = collection_name(WORDLLAMA_MODEL, 256)

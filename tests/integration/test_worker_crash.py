@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from adapters.kafka_log import KafkaTopics, encode_event
+from adapters.kafka.records import encode_event
+from adapters.kafka.topics import KafkaTopics
 from domain.envelope import seal
 from domain.errors import TamperedEvent
 from domain.ids import new_id

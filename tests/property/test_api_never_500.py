@@ -11,9 +11,9 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.auth import generate_key, hash_key, key_prefix
 from commands import messages as m
 from commands.context import CommandContext
+from domain.api_key import generate_key, hash_key, key_prefix
 from kasal.bootstrap import bootstrap
 from kasal.settings import Settings
 from kasal.web import build_app

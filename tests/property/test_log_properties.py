@@ -13,15 +13,15 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from adapters.memory_event_store import InMemoryEventStore
-from adapters.sql import make_engine
+from adapters.eventstore.memory import InMemoryEventStore
+from adapters.sql.engines import make_engine
 from commands import messages as m
 from commands.bus import CommandBus
 from commands.context import CommandContext
 from domain.envelope import RecordedEvent, verify_chain
 from domain.errors import DomainError, TamperedEvent
 from projections import schema
-from projections.projector import SqlProjector
+from projections.sql_projector import SqlProjector
 
 TENANTS = ("t1", "t2")
 ref = st.integers(min_value=0, max_value=50)

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from adapters.memory_event_store import InMemoryEventStore
+from adapters.eventstore.memory import InMemoryEventStore
 from commands import messages as m
 from commands.bus import CommandBus
 from commands.context import CommandContext

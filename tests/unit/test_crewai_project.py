@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters.crewai_project import ProjectError, load_project
+from adapters.crewai.project import ProjectError, load_project
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 

@@ -10,14 +10,15 @@ from typing import Any
 
 import pytest
 
-from adapters.memory_event_store import InMemoryEventStore
+from adapters.eventstore.memory import InMemoryEventStore
 from commands import messages as m
 from commands.bus import CommandBus
 from commands.context import CommandContext
 from domain.agent import AgentSpec
 from domain.crew import CrewSpec
 from streams.engine import LlmCall, RunCancelled, RunHooks, RunResult
-from streams.execution_runner import SHUTDOWN, ExecutionRunner, RunHooksImpl
+from streams.execution_runner import ExecutionRunner
+from streams.run_recorder import RunRecorder, StopKind
 from tests.factories import define_crew, register_agent
 from tests.waiting import until
 
@@ -92,8 +93,9 @@ async def test_a_requested_execution_runs_and_every_step_is_recorded_in_order() 
         "Completed",
     ]
     runner_events = (await store.read_stream(run_id))[1:]
-    # one append before each paid model call, one at the end: not one per step
-    assert len({e.command_id for e in runner_events}) == 3
+    # one append before each paid model call, one as each task completes, one at the end:
+    # not one per step
+    assert len({e.command_id for e in runner_events}) == 5
     completed = runner_events[-1]
     assert completed.payload["result"] == "final"
     assert completed.payload["usage"]["total_tokens"] == 30
@@ -153,8 +155,9 @@ async def test_a_run_past_its_timeout_is_failed_with_the_reason() -> None:
     run_id = await request(bus, crew_id, timeout_s=0.2)
     await feed(store, runner, runner.start_position)
     def timed_out() -> bool:
-        hooks = runner.hooks.get(run_id)
-        return hooks is not None and hooks.stop_reason == "timeout"
+        recorder = runner.recorders.get(run_id)
+        stopped = recorder.stopped if recorder is not None else None
+        return stopped is not None and stopped.kind is StopKind.TIMEOUT
 
     await until(timed_out, what="the timeout to pass while the step is blocked")
     release.set()
@@ -167,9 +170,9 @@ async def test_a_run_past_its_timeout_is_failed_with_the_reason() -> None:
 async def test_resume_answers_recorded_calls_from_the_log_and_records_nothing_twice() -> None:
     def dies_after_first_task(crew: CrewSpec, hooks: RunHooks) -> RunResult:
         two_tasks(replace(crew, tasks=crew.tasks[:1]), hooks)
-        assert isinstance(hooks, RunHooksImpl)
-        hooks.stop(SHUTDOWN)  # what a stopped worker does: record no end, resume later
-        raise RunCancelled(SHUTDOWN)
+        assert isinstance(hooks, RunRecorder)
+        hooks.stop(StopKind.SHUTDOWN)  # what a stopped worker does: record no end, resume later
+        raise RunCancelled("shutdown")
 
     bus, store, runner, crew_id = await setup(ScriptedEngine(dies_after_first_task))
     run_id = await request(bus, crew_id)
@@ -270,9 +273,9 @@ async def test_a_resumed_run_does_not_restart_the_task_it_was_in() -> None:
     def dies_inside_first_task(crew: CrewSpec, hooks: RunHooks) -> RunResult:
         hooks.task_started("find")
         hooks.recorded_response("d" * 64)  # the step is durable, the model call dies with us
-        assert isinstance(hooks, RunHooksImpl)
-        hooks.stop(SHUTDOWN)
-        raise RunCancelled(SHUTDOWN)
+        assert isinstance(hooks, RunRecorder)
+        hooks.stop(StopKind.SHUTDOWN)
+        raise RunCancelled("shutdown")
 
     bus, store, runner, crew_id = await setup(ScriptedEngine(dies_inside_first_task))
     run_id = await request(bus, crew_id)

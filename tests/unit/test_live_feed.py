@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapters.memory_event_store import InMemoryEventStore
-from adapters.sql import make_engine
+from adapters.eventstore.memory import InMemoryEventStore
+from adapters.sql.engines import make_engine
 from commands import messages as m
 from commands.bus import CommandBus
 from commands.context import CommandContext
 from projections.clock import ProjectionClock
 from projections.live import LiveExecutionFeed, follow_execution
-from projections.projector import SqlProjector
 from projections.queries import ReadModels
+from projections.sql_projector import SqlProjector
 from tests.factories import define_crew, register_agent
 
 

@@ -1,0 +1,330 @@
+"""A deterministic offline model, served to litellm as the custom provider ``kasal-offline``.
+
+``litellm.completion(model="kasal-offline/default", messages=...)`` answers without any
+network: the same messages always get the same answer, and every answer says that it
+comes from the offline model. It speaks CrewAI's ReAct text protocol well enough to drive
+real runs:
+
+- when the prompt offers a tool named like ``calculator`` and the task holds an arithmetic
+  expression, it calls it (``Action: calculator`` / ``Action Input: {"expression": ...}``);
+  likewise ``current_time`` when the task asks for the time or the date;
+- a hierarchical crew's manager (offered ``delegate_work_to_coworker``) delegates the task
+  to the coworker whose role best matches it;
+- once an ``Observation:`` is in the conversation it gives the ``Final Answer:`` built on
+  it; otherwise it answers at once;
+- when the prompt holds recalled crew memory (CrewAI's ``# Memories from past
+  conversations:``), the answer says what it remembers, so what reached the prompt is
+  observable in the recorded response.
+
+Every ``kasal-offline/<name>`` answers alike (the name is in the label). Models that
+sleep, fail or rate-limit are for tests only and live with them (``tests/models.py``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import litellm
+from litellm.llms.custom_llm import CustomLLM
+from litellm.types.utils import Choices, Message, ModelResponse, Usage
+
+PROVIDER = "kasal-offline"
+DEFAULT_MODEL = f"{PROVIDER}/default"
+MAX_ANSWER_CHARS = 1200
+
+_register_lock = threading.Lock()
+
+_TOOL_LIST = re.compile(r"only one name of \[([^\]]*)\]")
+_TOOL_NAME = re.compile(r"^Tool Name: *(\S[^\n]*)$", re.MULTILINE)
+_ROLE = re.compile(r"^You are ([^\n]+?)\.(?: |\n|$)")
+_TASK = re.compile(
+    r"Current Task: (.*?)(?:\n\nThis is the expected criteria|\n\nThis is the context|"
+    r"\n\nBegin!|\n\nProvide your complete response|\Z)",
+    re.DOTALL,
+)
+_EXPECTED = re.compile(r"This is the expected criteria for your final answer: ([^\n]*)")
+_CONTEXT = re.compile(
+    r"This is the context you're working with:\n(.*?)"
+    r"(?:\n\nBegin!|\n\nProvide your complete response|\n\n# Memories from past|\Z)",
+    re.DOTALL,
+)
+_MEMORIES = re.compile(
+    r"# Memories from past conversations:\n(?:Relevant memories:\n)?(.*?)"
+    r"(?:\n\nIMPORTANT:|\n\nBegin!|\Z)",
+    re.DOTALL,
+)
+_COWORKERS = re.compile(r"to one of the following coworkers: ([^\n]*)")
+_ACTION = re.compile(r"^Action: *([^\n]+)$", re.MULTILINE)
+_OBSERVATION = re.compile(r"\nObservation: *(.*)\Z", re.DOTALL)
+_ARITHMETIC_RUN = re.compile(r"[\d\s.+\-*/%()^]+")
+_DATE_OR_TIME = re.compile(r"\d{4}-\d\d-\d\d|\d\d?:\d\d")
+_OPERATOR_BETWEEN = re.compile(r"[\d)]\s*(?:\*\*|//|[-+*/%^])\s*[-+(]*\s*[\d.(]")
+_TIME_WORDS = re.compile(r"\b(?:time|date|today|day is it|clock|timestamp)\b", re.IGNORECASE)
+_PROTOCOL_WORDS = re.compile(r"(Final Answer|Action Input|Action|Observation|Thought)\s*:")
+# the expected output crewai gives a coworker's delegated task: never delegate it again
+_DELEGATED_TASK_MARK = "coworker asking you this"
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content blocks
+        return "\n".join(str(block.get("text", "")) for block in content if isinstance(block, dict))
+    return "" if content is None else str(content)
+
+
+def _one_line(text: str, limit: int) -> str:
+    flat = " ".join(text.split())
+    flat = _PROTOCOL_WORDS.sub(lambda m: f"{m.group(1)} -", flat)
+    return flat if len(flat) <= limit else flat[: limit - 3].rstrip() + "..."
+
+
+def count_tokens(text: str) -> int:
+    """The offline model's token count: whitespace-separated words."""
+    return len(text.split())
+
+
+def request_key(model: str, messages: list[Any]) -> str:
+    canonical = json.dumps(
+        {"model": model, "messages": messages},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Prompt:
+    """What the model reads out of CrewAI's messages."""
+
+    role: str | None
+    tools: tuple[str, ...]
+    task: str
+    expected: str
+    context: str
+    memories: str
+    coworkers: tuple[str, ...]
+    last_action: str | None
+    last_observation: str | None
+
+    @classmethod
+    def parse(cls, messages: list[Any]) -> _Prompt:
+        texts = [
+            (str(m.get("role", "")), _text(m.get("content")))
+            for m in messages
+            if isinstance(m, dict)
+        ]
+        system = next((t for r, t in texts if r == "system"), "")
+        everything = "\n".join(t for _, t in texts)
+        user = next((t for r, t in texts if r == "user"), everything)
+
+        tool_list = _TOOL_LIST.search(everything)
+        if tool_list:
+            tools = tuple(n.strip() for n in tool_list.group(1).split(",") if n.strip())
+        else:
+            tools = tuple(dict.fromkeys(n.strip() for n in _TOOL_NAME.findall(everything)))
+        role = _ROLE.search(system.strip())
+        task = _TASK.search(user)
+        expected = _EXPECTED.search(user)
+        context = _CONTEXT.search(user)
+        memories = _MEMORIES.search(user)
+        coworkers = _COWORKERS.search(everything)
+
+        last_action = last_observation = None
+        for speaker, text in texts:
+            if speaker != "assistant":
+                continue
+            observation = _OBSERVATION.search(text)
+            if observation:
+                action = _ACTION.search(text)
+                last_action = action.group(1).strip() if action else None
+                last_observation = observation.group(1).strip()
+        return cls(
+            role=role.group(1).strip() if role else None,
+            tools=tools,
+            task=(task.group(1) if task else user).strip(),
+            expected=expected.group(1).strip() if expected else "",
+            context=context.group(1).strip() if context else "",
+            memories=memories.group(1).strip() if memories else "",
+            coworkers=tuple(
+                c.strip() for c in (coworkers.group(1).split(",") if coworkers else []) if c.strip()
+            ),
+            last_action=last_action,
+            last_observation=last_observation,
+        )
+
+    def tool_like(self, word: str) -> str | None:
+        return next((t for t in self.tools if word in t.lower()), None)
+
+
+def find_arithmetic(text: str) -> str | None:
+    """The longest arithmetic expression in ``text`` (two numbers and an operator at least)."""
+    best: str | None = None
+    for match in _ARITHMETIC_RUN.finditer(_DATE_OR_TIME.sub(" ", text)):
+        candidate = match.group(0).strip().rstrip(".").strip()
+        while candidate.count("(") > candidate.count(")") and candidate.startswith("("):
+            candidate = candidate[1:].strip()
+        while candidate.count(")") > candidate.count("(") and candidate.endswith(")"):
+            candidate = candidate[:-1].strip()
+        if _OPERATOR_BETWEEN.search(candidate) and (best is None or len(candidate) > len(best)):
+            best = candidate
+    return best
+
+
+def _best_coworker(coworkers: tuple[str, ...], task: str) -> str:
+    """The coworker whose role shares the most words (or word stems) with the task; the
+    first listed on a tie."""
+    words = set(re.findall(r"[a-z0-9]+", task.lower()))
+
+    def related(a: str, b: str) -> bool:
+        return a == b or (min(len(a), len(b)) >= 4 and (a.startswith(b) or b.startswith(a)))
+
+    def score(role: str) -> int:
+        role_words = set(re.findall(r"[a-z0-9]+", role.lower()))
+        return sum(1 for r in role_words if any(related(r, w) for w in words))
+
+    best = max(score(c) for c in coworkers)
+    return next(c for c in coworkers if score(c) == best)
+
+
+def _act(label: str, thought: str, tool: str, arguments: dict[str, str]) -> str:
+    return (
+        f"Thought: [{label}] {thought}\nAction: {tool}\n"
+        f"Action Input: {json.dumps(arguments, ensure_ascii=False)}"
+    )
+
+
+def _final(label: str, body: str) -> str:
+    answer = f"[{label}] {body}"
+    if len(answer) > MAX_ANSWER_CHARS:
+        answer = answer[: MAX_ANSWER_CHARS - 3].rstrip() + "..."
+    return f"Thought: I now know the final answer\nFinal Answer: {answer}"
+
+
+def answer(label: str, messages: list[Any]) -> str:
+    """The offline model's reply to ``messages``: a pure function of its inputs."""
+    prompt = _Prompt.parse(messages)
+    task = _one_line(prompt.task, 300)
+
+    if prompt.last_observation is not None:
+        observation = _one_line(prompt.last_observation, 700)
+        if prompt.last_action and "coworker" in prompt.last_action:
+            return _final(label, f'The team\'s answer to "{task}": {observation}')
+        tool = prompt.last_action or "the tool"
+        return _final(label, f'Using {tool}, the answer to "{task}" is: {observation}')
+
+    delegate = prompt.tool_like("delegate")
+    if delegate and prompt.coworkers and _DELEGATED_TASK_MARK not in prompt.expected:
+        coworker = _best_coworker(prompt.coworkers, prompt.task)
+        context = f"Expected output: {prompt.expected or 'a complete answer'}."
+        if prompt.context:
+            context += f" Context: {prompt.context}"
+        return _act(
+            label,
+            f"I will delegate this task to the {coworker}.",
+            delegate,
+            {"task": prompt.task, "context": context, "coworker": coworker},
+        )
+
+    calculator = prompt.tool_like("calculator") or prompt.tool_like("calc")
+    expression = find_arithmetic(prompt.task) if calculator else None
+    if calculator and expression:
+        return _act(
+            label,
+            f"I should compute {expression} with the {calculator} tool.",
+            calculator,
+            {"expression": expression},
+        )
+
+    clock = prompt.tool_like("time") or prompt.tool_like("date") or prompt.tool_like("clock")
+    if clock and _TIME_WORDS.search(prompt.task):
+        return _act(label, f"I need the current time from the {clock} tool.", clock, {})
+
+    who = f"As {prompt.role}, " if prompt.role else ""
+    body = f'{who}my answer to "{task}"'
+    if prompt.expected:
+        body += f" (expected: {_one_line(prompt.expected, 160)})"
+    body += "."
+    if prompt.context:
+        body += f" It builds on: {_one_line(prompt.context, 300)}"
+    if prompt.memories:
+        body += f" It remembers: {_one_line(prompt.memories, 400)}"
+    return _final(label, body)
+
+
+def _apply_stop(text: str, stop: Any) -> str:
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    cut = min((i for i in (text.find(s) for s in stops if s) if i >= 0), default=-1)
+    return text[:cut].rstrip() if cut >= 0 else text
+
+
+class OfflineModel(CustomLLM):
+    """The ``kasal-offline`` litellm provider: ``kasal-offline/<name>`` (see module doc)."""
+
+    provider = PROVIDER
+
+    def respond(self, model: str, messages: list[Any], stop: Any) -> ModelResponse:
+        name = model.split("/", 1)[1] if "/" in model else model
+        label = f"{self.provider}/{name}"
+        text = _apply_stop(answer(label, messages), stop)
+        prompt_tokens = sum(
+            count_tokens(_text(m.get("content"))) for m in messages if isinstance(m, dict)
+        )
+        completion_tokens = count_tokens(text)
+        return ModelResponse(
+            model=label,
+            choices=[
+                Choices(
+                    index=0,
+                    finish_reason="stop",
+                    message=Message(role="assistant", content=text),
+                )
+            ],
+            usage=Usage(
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                total_tokens=prompt_tokens + completion_tokens,
+            ),
+        )
+
+    # litellm calls these with keywords (model, messages, optional_params, ...)
+    def completion(self, model: str, messages: list[Any], *_: Any, **kwargs: Any) -> ModelResponse:
+        return self.respond(model, messages, (kwargs.get("optional_params") or {}).get("stop"))
+
+    async def acompletion(
+        self, model: str, messages: list[Any], *_: Any, **kwargs: Any
+    ) -> ModelResponse:
+        return self.completion(model, messages, **kwargs)
+
+
+def register_offline_provider(model: OfflineModel | None = None) -> None:
+    """Make ``kasal-offline/*`` (or ``model``'s provider) available to litellm (idempotent,
+    thread-safe)."""
+    handler = model or OfflineModel()
+    with _register_lock:
+        providers = litellm.custom_provider_map
+        if not any(entry.get("provider") == handler.provider for entry in providers):
+            providers.append({"provider": handler.provider, "custom_handler": handler})
+
+
+def is_offline_model(model: str) -> bool:
+    return model.startswith(f"{PROVIDER}/")
+
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "PROVIDER",
+    "OfflineModel",
+    "answer",
+    "count_tokens",
+    "find_arithmetic",
+    "is_offline_model",
+    "register_offline_provider",
+]

@@ -1,0 +1,90 @@
+"""The SQL event log's tables (SQLite embedded, PostgreSQL; the Kafka log mirror too), and
+how an event becomes a row and back."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from domain.envelope import RecordedEvent, canonical_json
+
+APPEND_LOCK_KEY = 0x6B6173616C  # "kasal": the advisory lock every PostgreSQL append takes
+SCHEMA_LOCK_KEY = 0x6B6173616C02  # the same key as the projections' table creation
+
+metadata = MetaData()
+Position = BigInteger().with_variant(Integer, "sqlite")
+
+events_table = Table(
+    "kasal_events",
+    metadata,
+    Column("position", Position, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("aggregate_type", String(32), nullable=False),
+    Column("aggregate_id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("type", String(100), nullable=False),
+    Column("schema_version", Integer, nullable=False),
+    Column("occurred_at", String(40), nullable=False),
+    Column("tenant_id", String(100), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("command_id", String(200), nullable=False),
+    Column("correlation_id", String(200), nullable=False),
+    Column("causation_id", String(200), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("aggregate_id", "version", name="kasal_events_aggregate_version"),
+    sqlite_autoincrement=True,
+)
+
+commands_table = Table(
+    "kasal_commands",
+    metadata,
+    Column("tenant_id", String(100), primary_key=True),
+    Column("command_id", String(200), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("aggregate_id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("position", BigInteger, nullable=False),
+)
+
+EVENT_COLUMNS = [c.name for c in events_table.columns]
+
+
+def to_row(event: RecordedEvent) -> dict[str, Any]:
+    row = {name: getattr(event, name) for name in EVENT_COLUMNS if name != "position"}
+    row["payload"] = canonical_json(dict(event.payload)).decode("utf-8")
+    return row
+
+
+def from_row(row: Any) -> RecordedEvent:
+    data = dict(row._mapping)
+    data["payload"] = json.loads(data["payload"])
+    return RecordedEvent(**data)
+
+
+async def take_append_lock(conn: AsyncConnection) -> None:
+    """PostgreSQL: serialise appends until commit, so positions commit in order (tailing
+    readers never skip). SQLite's ``BEGIN IMMEDIATE`` already does."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(select(func.pg_advisory_xact_lock(APPEND_LOCK_KEY)))
+
+
+async def create_log_tables(conn: AsyncConnection) -> None:
+    if conn.dialect.name == "postgresql":  # processes starting together: one at a time
+        await conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
+    await conn.run_sync(metadata.create_all)

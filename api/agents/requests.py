@@ -1,0 +1,19 @@
+"""The agent request body: what a client sends (the command adds the agent's id)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from commands.messages import Name, Text
+
+
+class AgentBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    role: Name = Field(description="who the agent is; may use {placeholders}")
+    goal: Text
+    backstory: Text
+    llm: Name | None = Field(default=None, description="a litellm model; default KASAL_DEFAULT_LLM")
+    tools: list[Name] = Field(default_factory=list, max_length=32)
+    allow_delegation: bool = False
+    max_iter: int = Field(default=20, ge=1, le=100)

@@ -1,0 +1,24 @@
+"""What agent reads return."""
+
+from __future__ import annotations
+
+from api.reads import Model, PageOut
+
+
+class AgentOut(Model):
+    id: str
+    role: str
+    goal: str
+    backstory: str
+    llm: str
+    tools: list[str]
+    allow_delegation: bool
+    max_iter: int
+    archived: bool
+    version: int
+    created_at: str
+    updated_at: str
+
+
+class AgentPage(PageOut):
+    items: list[AgentOut]

@@ -1,0 +1,46 @@
+"""API key writes: issue a key (shown once), revoke one."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Response
+
+from api.api_keys.requests import ApiKeyBody
+from api.api_keys.responses import IssuedKey
+from api.writes import BusDep, WriteResult, write_context, written
+from commands import messages as m
+from commands.context import CommandContext
+from domain.api_key import generate_key, hash_key, key_prefix
+from domain.vocabulary import Role
+
+router = APIRouter()
+# a retry could not return the key again: issuing is never idempotent
+Issue = Annotated[CommandContext, write_context(Role.ADMIN, idempotent=False)]
+Revoke = Annotated[CommandContext, write_context(Role.ADMIN)]
+
+
+@router.post("", status_code=201, response_model=IssuedKey)
+async def issue_api_key(
+    body: ApiKeyBody, ctx: Issue, bus: BusDep, response: Response
+) -> dict[str, Any]:
+    """Issue an API key for your tenant; the key is in this response only."""
+    key = generate_key()
+    command = m.IssueApiKey(
+        name=body.name, role=body.role, key_hash=hash_key(key), prefix=key_prefix(key)
+    )
+    result = await bus.dispatch(command, ctx)
+    return {
+        **written(result, response, f"/api/v1/api-keys/{result.aggregate_id}"),
+        "key": key,
+        "prefix": key_prefix(key),
+        "role": body.role,
+        "tenant_id": ctx.tenant_id,
+    }
+
+
+@router.delete("/{key_id}", response_model=WriteResult)
+async def revoke_api_key(key_id: str, ctx: Revoke, bus: BusDep, response: Response
+                         ) -> dict[str, Any]:
+    """Revoke an API key at once."""
+    return written(await bus.dispatch(m.RevokeApiKey(api_key_id=key_id), ctx), response)

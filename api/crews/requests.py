@@ -1,0 +1,32 @@
+"""The crew request body: what a client sends (the command adds the crew's id)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from commands.messages import Id, Name, Text
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class TaskBody(Body):
+    name: Name = Field(description="unique in the crew; other tasks name it in context")
+    description: Text = Field(description="what to do; may use {placeholders}")
+    expected_output: Text
+    agent: Id | None = Field(default=None, description="one of the crew's agents")
+    context: list[Name] = Field(default_factory=list, max_length=50,
+                                description="names of earlier tasks whose output it reads")
+    human_input: bool = False
+
+
+class CrewBody(Body):
+    name: Name
+    process: Literal["sequential", "hierarchical"] = "sequential"
+    agents: list[Id] = Field(min_length=1, max_length=50, description="agent ids")
+    tasks: list[TaskBody] = Field(min_length=1, max_length=50)
+    manager_llm: Name | None = Field(default=None, description="hierarchical: the manager")
+    memory: bool = Field(default=False, description="recall this crew's earlier task outputs")

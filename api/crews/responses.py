@@ -1,0 +1,32 @@
+"""What crew reads return."""
+
+from __future__ import annotations
+
+from api.reads import Model, PageOut
+
+
+class TaskOut(Model):
+    name: str
+    description: str
+    expected_output: str
+    agent: str | None
+    context: list[str]
+    human_input: bool
+
+
+class CrewOut(Model):
+    id: str
+    name: str
+    process: str
+    agents: list[str]
+    tasks: list[TaskOut]
+    manager_llm: str | None
+    memory: bool
+    archived: bool
+    version: int
+    created_at: str
+    updated_at: str
+
+
+class CrewPage(PageOut):
+    items: list[CrewOut]

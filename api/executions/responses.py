@@ -1,0 +1,57 @@
+"""What execution reads return."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.reads import Model, PageOut
+from domain.vocabulary import ExecutionStatus
+
+
+class ExecutionTaskOut(Model):
+    name: str
+    agent: str | None
+    status: str
+    output: str | None
+
+
+class ExecutionOut(Model):
+    id: str
+    crew_id: str
+    crew_name: str
+    status: ExecutionStatus
+    inputs: dict[str, Any]
+    tasks: list[ExecutionTaskOut]
+    result: str | None
+    error: str | None
+    cancel_reason: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    cost: float
+    llm_calls: int
+    requested_by: str
+    requested_at: str
+    started_at: str | None
+    finished_at: str | None
+    version: int
+
+
+class ExecutionPage(PageOut):
+    items: list[ExecutionOut]
+
+
+class TimelineEntry(Model):
+    version: int
+    position: int
+    type: str
+    occurred_at: str
+    task_name: str | None
+    summary: str
+    data: dict[str, Any]
+
+
+class Timeline(Model):
+    execution_id: str
+    position: int
+    items: list[TimelineEntry]

@@ -1,0 +1,237 @@
+"""The run recorder: the one implementation of ``RunHooks``. It turns a run's steps into
+``RecordSteps`` commands and keeps the run's usage tally.
+
+Steps are queued, then appended as ONE command (one transaction) right before every model
+call that is not answered from the log, when a task completes, and at the end of the run.
+So each paid call is preceded by a durable record of everything before it, a task's output
+is durable when the task completes, and a crash loses at most the call in flight, while a
+run costs a few appends, not one per step.
+
+Hooks are called on the engine's threads; appends run on the event loop (``dispatch``) and
+the calling thread blocks until they are durable. A failure is sticky: once recording a
+step failed, every later hook raises it again, so the engine stops even where CrewAI
+catches an exception and carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from commands import messages as m
+from commands.context import CommandContext
+from commands.ports import AppendResult
+from domain.envelope import RecordedEvent
+from domain.errors import DomainError
+from domain.execution import Execution
+from domain.ids import uuid7
+from domain.usage import Usage
+from domain.vocabulary import EventType, ExecutionStatus
+from streams.engine import LlmCall, RunCancelled
+from streams.memory import MemoryRecall
+
+log = logging.getLogger(__name__)
+ACTOR = "service:execution-runner"
+MEMORY_WAIT_S = 10.0  # before a run's first recall: for the vector projector to pass its cut
+MEMORY_RECALL_TIMEOUT_S = 60.0
+MAX_TOOL_TEXT = 20_000
+
+Dispatch = Callable[[m.Command, CommandContext], Coroutine[Any, Any, AppendResult]]
+
+
+class StopKind(Enum):
+    CANCEL = "cancel"  # CancelRequested: confirm it, keep what was done
+    TIMEOUT = "timeout"  # past timeout_s: fail with the reason
+    SHUTDOWN = "shutdown"  # this process stops or lost the execution: record no end
+    REFUSED = "refused"  # the log refused a step (see ``ExecutionRunner.refused``)
+
+
+@dataclass(frozen=True)
+class Stop:
+    kind: StopKind
+    reason: str = ""
+    refusal: DomainError | None = None
+
+
+class RunRecorder:
+    def __init__(
+        self,
+        execution: Execution,
+        events: Sequence[RecordedEvent],
+        dispatch: Dispatch,
+        loop: asyncio.AbstractEventLoop,
+        memory: MemoryRecall | None = None,
+    ) -> None:
+        self.execution_id = execution.aggregate_id
+        self.tenant_id = execution.tenant_id
+        self.crew_id = execution.crew_id
+        self.dispatch = dispatch
+        self.loop = loop
+        self.memory = memory
+        requested = events[0]
+        # crew memory recalls what was recorded before this run was requested: never the
+        # run itself nor later runs, and the same again when the run is resumed
+        self.memory_cut = requested.position
+        self.memory_ready = False
+        self.correlation_id = requested.correlation_id
+        self.causation_id = requested.event_id
+        self.stopped: Stop | None = None
+        self.failure: BaseException | None = None  # recording failed: sticky
+        self.lock = threading.Lock()
+        self.pending: list[m.Step] = []
+        self.recorded: dict[str, str] = {}
+        self.usage = Usage()
+        self.replayed_llm_calls = 0
+        for event in events:
+            if event.type == EventType.EXECUTION_LLM_CALL_COMPLETED:
+                call = event.payload["call"]
+                self.recorded.setdefault(call["request_hash"], call["response"])
+                self.usage = self.usage.add_call(call)
+        self.completed_tasks = set(execution.completed_tasks)
+        self.started_tasks = {
+            str(e.payload["task_name"]) for e in events
+            if e.type == EventType.EXECUTION_TASK_STARTED
+        }
+        if execution.status == ExecutionStatus.REQUESTED:
+            self.pending.append(m.Step(kind="start"))
+
+    # --- called by the runner -------------------------------------------------------
+    def stop(self, kind: StopKind, reason: str = "", refusal: DomainError | None = None) -> None:
+        """Stop the run at its next step (the first stop wins)."""
+        with self.lock:
+            if self.stopped is None:
+                self.stopped = Stop(kind, reason or kind.value, refusal)
+
+    def take(self) -> list[m.Step]:
+        with self.lock:
+            steps, self.pending = self.pending, []
+        return steps
+
+    def batch(self, steps: list[m.Step]) -> tuple[m.RecordSteps, CommandContext]:
+        return (
+            m.RecordSteps(execution_id=self.execution_id, steps=steps),
+            self.context(f"steps:{uuid7()}"),
+        )
+
+    def completion(self, output: str) -> list[m.Step]:
+        """The last batch of a run that finished: what is queued, then ``complete``."""
+        usage = {**self.usage.as_columns(), "replayed_llm_calls": self.replayed_llm_calls}
+        return [*self.take(), m.Step(kind="complete", output=output, usage=usage)]
+
+    def context(self, step: str) -> CommandContext:
+        return CommandContext(
+            tenant_id=self.tenant_id,
+            actor=ACTOR,
+            command_id=f"{self.execution_id}:{step}",
+            correlation_id=self.correlation_id,
+            causation_id=self.causation_id,
+        )
+
+    # --- RunHooks, called on the engine's threads ------------------------------------
+    def cancelled(self) -> bool:
+        self._raise_failure()
+        return self.stopped is not None
+
+    def recorded_response(self, request_hash: str) -> str | None:
+        self._raise_failure()
+        response = self.recorded.get(request_hash)
+        if response is not None:
+            with self.lock:
+                self.replayed_llm_calls += 1
+            return response
+        self.flush()  # the model is about to be paid: make everything before it durable
+        return None
+
+    def task_started(self, task_name: str) -> None:
+        if task_name not in self.completed_tasks and task_name not in self.started_tasks:
+            self.started_tasks.add(task_name)
+            self._queue(m.Step(kind="task_started", task_name=task_name))
+
+    def task_completed(self, task_name: str, output: str) -> None:
+        if task_name not in self.completed_tasks:
+            self.completed_tasks.add(task_name)
+            self._queue(m.Step(kind="task_completed", task_name=task_name, output=output))
+            self.flush()  # a task's output is durable (and live) when the task completes
+
+    def llm_call(self, call: LlmCall) -> None:
+        payload = call.as_payload()
+        with self.lock:
+            self.usage = self.usage.add_call(payload)
+        self._queue(m.Step(kind="llm_call", call=payload))
+
+    def tool_used(self, task_name: str | None, tool: str, tool_input: str, output: str) -> None:
+        if task_name in self.completed_tasks:  # replaying a task the log already holds
+            return
+        self._queue(m.Step(kind="tool_used", task_name=task_name, tool=tool,
+                           tool_input=tool_input[:MAX_TOOL_TEXT], output=output[:MAX_TOOL_TEXT]))
+
+    def recall_memory(self, query: str, limit: int) -> list[str]:
+        if self.memory is None:
+            return []
+        future = asyncio.run_coroutine_threadsafe(
+            self._recall(self.memory, query, limit), self.loop
+        )
+        try:
+            return future.result(MEMORY_RECALL_TIMEOUT_S)
+        except Exception:  # memory is an aid: a run goes on without it
+            future.cancel()
+            log.exception("execution %s: recalling crew memory failed", self.execution_id)
+            return []
+
+    async def _recall(self, memory: MemoryRecall, query: str, limit: int) -> list[str]:
+        if not self.memory_ready:
+            if not await memory.wait_until_indexed(self.memory_cut, MEMORY_WAIT_S):
+                log.warning("execution %s: crew memory is behind the log; recalling what it "
+                            "holds", self.execution_id)
+            self.memory_ready = True
+        return await memory.recall_memory(
+            self.tenant_id, self.crew_id, self.memory_cut, query, limit
+        )
+
+    def flush(self) -> None:
+        """Append the queued steps now (from an engine thread; blocks until durable)."""
+        self._check()
+        steps = self.take()
+        if not steps:
+            return
+        future = asyncio.run_coroutine_threadsafe(self.dispatch(*self.batch(steps)), self.loop)
+        try:
+            future.result()
+        except DomainError as error:
+            self.stop(StopKind.REFUSED, str(error), error)
+            raise RunCancelled(str(error)) from error
+        except RunCancelled:  # the execution moved to another worker meanwhile
+            self.stop(StopKind.SHUTDOWN)
+            raise
+        except Exception as error:
+            with self.lock:
+                self.failure = self.failure or error
+            raise
+
+    # --- internals ------------------------------------------------------------------
+    def _queue(self, step: m.Step) -> None:
+        self._check()
+        with self.lock:
+            self.pending.append(step)
+
+    def _check(self) -> None:
+        self._raise_failure()
+        if self.stopped is not None:
+            raise RunCancelled(self.stopped.reason)
+
+    def _raise_failure(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+
+
+def describe(error: BaseException) -> str:
+    text = str(error).strip() or "no message"
+    return f"{type(error).__name__}: {text}"[:20_000]
+
+
+__all__ = ["ACTOR", "RunRecorder", "Stop", "StopKind", "describe"]

@@ -1,0 +1,21 @@
+"""Every test run: CrewAI and litellm told to stay offline before either is imported,
+CrewAI's files in a throw-away folder, and the test models (``tests/models.py``) known to
+litellm beside the offline model."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+
+from adapters.crewai.offline_env import apply
+
+apply()
+_STORAGE = tempfile.mkdtemp(prefix="kasal-crewai-storage-")
+os.environ["CREWAI_STORAGE_DIR"] = _STORAGE
+atexit.register(shutil.rmtree, _STORAGE, ignore_errors=True)
+
+from tests.models import register_test_models  # noqa: E402
+
+register_test_models()
