@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -18,6 +19,7 @@ from commands.bus import CommandBus
 from commands.context import correlated
 from domain.ids import new_id
 
+log = logging.getLogger(__name__)
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 ROUTERS = (agents.router, crews.router, executions.router, api_keys.router, audit.router,
            search.router)
@@ -49,7 +51,11 @@ class CorrelationMiddleware:
             await send(message)
 
         with correlated(correlation_id):
-            await self.app(scope, receive, send_with_id)
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception:  # answered 500 outside: logged here, with the request's id
+                log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
+                raise
 
 
 def create_app(

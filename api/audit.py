@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 from pydantic import Field
 
-from api.auth import Admin, QueryServicesDep
 from api.problems import ResourceNotFound
-from api.reads import POSITION_HEADER, MinPosition, Model, wait_for
+from api.reads import AdminRead, Model
 from domain.vocabulary import AggregateType
 from projections.read_models.audit_log import verify_audit_rows
 
@@ -42,25 +41,17 @@ class AuditTrail(Model):
 
 
 @router.get("/{aggregate_type}/{aggregate_id}", response_model=AuditTrail)
-async def get_audit_trail(
-    aggregate_type: AggregateType,
-    aggregate_id: str,
-    principal: Admin,
-    services: QueryServicesDep,
-    response: Response,
-    min_position: MinPosition = None,
-) -> dict[str, Any]:
+async def get_audit_trail(aggregate_type: AggregateType, aggregate_id: str, read: AdminRead
+                          ) -> dict[str, Any]:
     """Who did what and when: the aggregate's events with actors, hashes and a chain check."""
-    await wait_for(services, min_position)
-    page = await services.read_models.audit_trail(principal.tenant_id, aggregate_type, aggregate_id)
+    page = await read.models.audit_trail(read.tenant_id, aggregate_type, aggregate_id)
     if not page.items:
         raise ResourceNotFound(aggregate_type.label, aggregate_id)
     valid, problem = verify_audit_rows(page.items)
-    response.headers[POSITION_HEADER] = str(page.position)
     return {
         "aggregate_type": aggregate_type,
         "aggregate_id": aggregate_id,
-        "position": page.position,
+        "position": read.at(page.position),
         "chain_valid": valid,
         "chain_error": problem,
         "events": page.items,

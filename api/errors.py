@@ -52,7 +52,7 @@ ERROR_CODES: dict[type[Exception], tuple[int, str]] = {
     InvalidTransition: (409, "invalid_transition"),
     InvalidDefinition: (422, "invalid_definition"),
     IdempotencyKeyReused: (422, "idempotency_key_reused"),
-    UnknownEventType: (500, "unknown_event_type"),
+    UnknownEventType: (409, "unknown_event_type"),
     TamperedEvent: (500, "tampered_event"),
     DomainError: (400, "bad_request"),
     # backing services: not the client's fault, nor a bug; retry
@@ -93,8 +93,8 @@ def _respond(error: Exception) -> JSONResponse:
         log.warning("a backing service is unavailable: %r", error)
         headers = RETRY_SOON
         if not isinstance(error, StoreUnavailable):
-            message = (f"a backing service is unavailable ({error}); retry shortly (with "
-                       "the same Idempotency-Key for a write)")
+            message = (f"a backing service is unavailable ({type(error).__name__}); retry "
+                       "shortly (with the same Idempotency-Key for a write)")
     return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 

@@ -1,15 +1,19 @@
-"""What every read route shares: query parameters, read-your-writes, pages and ETags."""
+"""What every read route shares: the dependency that checks the caller's role, waits for
+``min_position`` (read your writes) and hands the route its read context; pages and ETags."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Query, Response
+from fastapi import Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth import Principal, QueryServicesDep, require
 from api.problems import ProjectionBehind, ResourceNotFound
 from api.services import QueryServices
-from projections.queries import One, Page
+from domain.vocabulary import Role
+from projections.queries import One, Page, ReadModels
 
 MinPosition = Annotated[
     int | None,
@@ -39,20 +43,49 @@ async def wait_for(services: QueryServices, min_position: int | None) -> None:
         raise ProjectionBehind("the read model", reached, min_position)
 
 
-def page_body(page: Page, limit: int, offset: int, response: Response) -> dict[str, Any]:
-    response.headers[POSITION_HEADER] = str(page.position)
-    return {
-        "items": page.items,
-        "total": page.total,
-        "limit": limit,
-        "offset": offset,
-        "position": page.position,
-    }
+@dataclass(frozen=True)
+class Read:
+    """A read route's context: the caller, the read models (caught up to ``min_position``)
+    and the response, whose position and ETag headers the answer sets."""
+
+    principal: Principal
+    services: QueryServices
+    response: Response
+
+    @property
+    def tenant_id(self) -> str:
+        return self.principal.tenant_id
+
+    @property
+    def models(self) -> ReadModels:
+        return self.services.read_models
+
+    def at(self, position: int) -> int:
+        self.response.headers[POSITION_HEADER] = str(position)
+        return position
+
+    def page(self, page: Page, limit: int, offset: int) -> dict[str, Any]:
+        return {"items": page.items, "total": page.total, "limit": limit, "offset": offset,
+                "position": self.at(page.position)}
+
+    def one(self, found: One, kind: str, item_id: str) -> dict[str, Any]:
+        if found.item is None:
+            raise ResourceNotFound(kind, item_id)
+        self.at(found.position)
+        self.response.headers["ETag"] = f'"{found.item["version"]}"'
+        return found.item
 
 
-def one_or_404(found: One, kind: str, item_id: str, response: Response) -> dict[str, Any]:
-    if found.item is None:
-        raise ResourceNotFound(kind, item_id)
-    response.headers[POSITION_HEADER] = str(found.position)
-    response.headers["ETag"] = f'"{found.item["version"]}"'
-    return found.item
+def read_context(role: Role) -> Any:
+    caller = require(role)  # a default value, not an annotation: evaluated here, now
+
+    async def read(response: Response, services: QueryServicesDep,
+                   min_position: MinPosition = None, principal: Principal = caller) -> Read:
+        await wait_for(services, min_position)
+        return Read(principal, services, response)
+
+    return Depends(read)
+
+
+ViewerRead = Annotated[Read, read_context(Role.VIEWER)]
+AdminRead = Annotated[Read, read_context(Role.ADMIN)]

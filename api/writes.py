@@ -18,7 +18,7 @@ from domain.vocabulary import Role
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 # a version, as ETag gives it: "3", W/"3" or 3; at most 18 ASCII digits
-VERSION = re.compile(r'^(?:W/)?"?([0-9]{1,18})"?$')
+VERSION = re.compile(r'^(?:W/)?(?:"([0-9]{1,18})"|([0-9]{1,18}))$')
 CORRELATION_HEADER = "X-Correlation-ID"
 
 IdempotencyKey = Annotated[
@@ -53,7 +53,7 @@ def expected_version(if_match: str | None) -> int | None:
     found = VERSION.match(if_match.strip())
     if found is None:
         raise InvalidIfMatch('If-Match must be a version number, e.g. "3"')
-    return int(found.group(1))
+    return int(found.group(1) or found.group(2))
 
 
 def command_context(

@@ -19,17 +19,13 @@ output is one JSON object with every figure.
 
 from __future__ import annotations
 
-import os
+from adapters.crewai.offline_env import apply as stay_offline
 
-os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("OTEL_SDK_DISABLED", "true")
-os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+stay_offline()  # before anything imports crewai or litellm
 
 import argparse
 import asyncio
 import json
-import platform
 import socket
 import sqlite3
 import sys
@@ -57,10 +53,12 @@ from figures import (
     Figures,
     agent_body,
     console,
+    header,
+    machine,
+    print_results,
     timed_concurrent,
     timed_sequential,
 )
-from rich.table import Table
 
 from adapters.eventstore.sql_store import SqlEventStore
 from commands import messages as m
@@ -275,33 +273,13 @@ async def http_phase(client: httpx.AsyncClient, n: int) -> dict[str, Any]:
 
 
 # --- report ---------------------------------------------------------------------------
-def machine() -> dict[str, Any]:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        usable = os.cpu_count() or 0
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": usable,
-        "cpu": platform.processor() or platform.machine(),
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "sqlite": sqlite3.sqlite_version,
-        "eventsourcing": version("eventsourcing"),
-        "sqlalchemy": version("sqlalchemy"),
-        "uvicorn": version("uvicorn"),
-    }
+def software() -> dict[str, str]:
+    return {"sqlite": sqlite3.sqlite_version, "eventsourcing": version("eventsourcing"),
+            "sqlalchemy": version("sqlalchemy"), "uvicorn": version("uvicorn")}
 
 
 def print_header(info: dict[str, Any], params: dict[str, Any], data_dir: str) -> None:
-    table = Table(title="Kasal append benchmark", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row(
-        "machine",
-        f"{info['cpu_count']} CPUs ({info['cpus_usable']} usable), {info['cpu']}, "
-        f"{info['platform']}",
-    )
+    table = header("Kasal append benchmark", info)
     table.add_row(
         "software",
         f"Python {info['python']}, SQLite {info['sqlite']}, eventsourcing "
@@ -309,33 +287,6 @@ def print_header(info: dict[str, Any], params: dict[str, Any], data_dir: str) ->
     )
     table.add_row("parameters", ", ".join(f"{k}={v}" for k, v in params.items()))
     table.add_row("data dir", f"{data_dir} (temporary, on disk)")
-    console.print(table)
-
-
-def print_results(rows: list[Figures]) -> None:
-    table = Table(title="Results (latency per operation)", title_justify="left")
-    table.add_column("benchmark")
-    table.add_column("ops", justify="right")
-    table.add_column("wall s", justify="right")
-    table.add_column("ops/s", justify="right")
-    table.add_column("mean ms", justify="right")
-    table.add_column("p50 ms", justify="right")
-    table.add_column("p99 ms", justify="right")
-    table.add_column("max ms", justify="right")
-    table.add_column("SQLite / notes")
-    for row in rows:
-        s = row.summary()
-        table.add_row(
-            s["name"],
-            str(s["ops"]),
-            f"{s['wall_s']:.2f}",
-            f"{s['per_s']:,.0f}" if row.is_rate else "-",
-            f"{s['mean_ms']:.2f}",
-            f"{s['p50_ms']:.2f}",
-            f"{s['p99_ms']:.2f}",
-            f"{s['max_ms']:.2f}",
-            s["note"],
-        )
     console.print(table)
 
 
@@ -366,7 +317,7 @@ def main() -> None:
         "warmup_per_phase": WARMUP,
         "visible_sample_every": VISIBLE_EVERY,
     }
-    info = machine()
+    info = machine(**software())
     with tempfile.TemporaryDirectory(prefix="kasal-bench-") as tmp:
         print_header(info, params, tmp)
         started = time.perf_counter()
@@ -376,7 +327,7 @@ def main() -> None:
 
     bus, http = results["bus"], results["http"]
     rows: list[Figures] = [*bus["figures"], *(f for f, _ in results["baseline"]), *http["figures"]]
-    print_results(rows)
+    print_results(rows, notes="SQLite / notes")
     by_name = {row.name: row for row in rows}
     kasal_seq = bus["figures"][0]
     raw = results["baseline"][0][0]

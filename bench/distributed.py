@@ -37,19 +37,16 @@ with every figure. The topics and the schema are deleted at the end.
 
 from __future__ import annotations
 
-import os
+from adapters.crewai.offline_env import apply as stay_offline
 
-os.environ.setdefault("CREWAI_DISABLE_TELEMETRY", "true")
-os.environ.setdefault("OTEL_SDK_DISABLED", "true")
-os.environ.setdefault("CREWAI_TRACING_ENABLED", "false")
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+stay_offline()  # before anything imports crewai or litellm
 
 import argparse
 import asyncio
 import bisect
 import json
 import logging
-import platform
+import os
 import socket
 import sys
 import tempfile
@@ -75,11 +72,13 @@ from figures import (
     Figures,
     agent_body,
     console,
+    header,
+    machine,
     percentile_ms,
+    print_results,
     timed_concurrent,
     timed_sequential,
 )
-from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from adapters.eventstore.sql_log import SqlEventLog
@@ -634,33 +633,8 @@ async def http_phase(client: httpx.AsyncClient, n: int, concurrency: int) -> lis
 
 
 # --- report ---------------------------------------------------------------------------
-def machine(postgres_version: str) -> dict[str, Any]:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        usable = os.cpu_count() or 0
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": usable,
-        "cpu": platform.processor() or platform.machine(),
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-        "postgresql": postgres_version,
-        "aiokafka": version("aiokafka"),
-        "kafka-python": version("kafka-python"),
-        "sqlalchemy": version("sqlalchemy"),
-    }
-
-
 def print_header(info: dict[str, Any], params: dict[str, Any]) -> None:
-    table = Table(title="Kasal distributed benchmark", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
-    table.add_row(
-        "machine",
-        f"{info['cpu_count']} CPUs ({info['cpus_usable']} usable), {info['cpu']}, "
-        f"{info['platform']}",
-    )
+    table = header("Kasal distributed benchmark", info)
     table.add_row(
         "software",
         f"Python {info['python']}, PostgreSQL {info['postgresql']}, aiokafka "
@@ -680,34 +654,6 @@ def print_header(info: dict[str, Any], params: dict[str, Any]) -> None:
         f"{params['http_database']}, kasal worker + API (role=api) + uvicorn in-process "
         f"(all temporary)",
     )
-    console.print(table)
-
-
-def print_results(rows: list[Figures]) -> None:
-    table = Table(title="Results (latency per operation)", title_justify="left")
-    table.add_column("benchmark")
-    table.add_column("ops", justify="right")
-    table.add_column("wall s", justify="right")
-    table.add_column("ops/s", justify="right")
-    table.add_column("mean ms", justify="right")
-    table.add_column("p50 ms", justify="right")
-    table.add_column("p99 ms", justify="right")
-    table.add_column("max ms", justify="right")
-    table.add_column("notes")
-    for row in rows:
-        s = row.summary()
-        has_latency = bool(row.latencies_ns)
-        table.add_row(
-            s["name"],
-            str(s["ops"]),
-            f"{s['wall_s']:.2f}",
-            f"{s['per_s']:,.0f}" if row.is_rate else "-",
-            f"{s['mean_ms']:.2f}" if has_latency else "-",
-            f"{s['p50_ms']:.2f}" if has_latency else "-",
-            f"{s['p99_ms']:.2f}" if has_latency else "-",
-            f"{s['max_ms']:.2f}" if has_latency else "-",
-            s["note"],
-        )
     console.print(table)
 
 
@@ -735,7 +681,9 @@ async def main_async(
     HTTP phase runs on its own deployment once the first one is gone)."""
     postgres_version = await postgres_execute(f'CREATE SCHEMA "{deployment.schema}"')
     try:
-        info = machine(postgres_version)
+        info = machine(postgresql=postgres_version, aiokafka=version("aiokafka"),
+                       sqlalchemy=version("sqlalchemy"))
+        info["kafka-python"] = version("kafka-python")
         print_header(info, params)
         results = await run(deployment, n, concurrency, n_lag)
     finally:

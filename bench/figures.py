@@ -6,12 +6,16 @@ Imported by the scripts in this folder (``python bench/<script>.py`` puts it on 
 from __future__ import annotations
 
 import asyncio
+import os
+import platform
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 
 TENANT = "bench"
 ACTOR = "bench"
@@ -106,3 +110,49 @@ async def timed_concurrent(
     started = time.perf_counter_ns()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return (time.perf_counter_ns() - started) / 1e9, latencies
+
+
+# --- reporting ------------------------------------------------------------------------
+def machine(**software: str) -> dict[str, Any]:
+    """The machine a run measured, and the versions of the ``software`` it names."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        usable = os.cpu_count() or 0
+    return {
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "cpu": platform.processor() or platform.machine(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        **software,
+    }
+
+
+def header(title: str, info: dict[str, Any]) -> Table:
+    """A run's header table, its machine row filled in; the caller adds the rest."""
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row(
+        "machine",
+        f"{info['cpu_count']} CPUs ({info['cpus_usable']} usable), {info['cpu']}, "
+        f"{info['platform']}",
+    )
+    return table
+
+
+def print_results(rows: list[Figures], notes: str = "notes") -> None:
+    table = Table(title="Results (latency per operation)", title_justify="left")
+    table.add_column("benchmark")
+    for column in ("ops", "wall s", "ops/s", "mean ms", "p50 ms", "p99 ms", "max ms"):
+        table.add_column(column, justify="right")
+    table.add_column(notes)
+    for row in rows:
+        s = row.summary()
+        latency = [f"{s[k]:.2f}" if row.latencies_ns else "-"
+                   for k in ("mean_ms", "p50_ms", "p99_ms", "max_ms")]
+        per_s = f"{s['per_s']:,.0f}" if row.is_rate else "-"
+        table.add_row(s["name"], str(s["ops"]), f"{s['wall_s']:.2f}", per_s, *latency,
+                      s["note"])
+    console.print(table)

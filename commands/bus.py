@@ -87,7 +87,7 @@ class CommandBus:
             attempt += 1
             try:
                 result = await self._attempt(handler, command, ctx, print_)
-            except (DomainError, ConcurrencyError) as error:
+            except DomainError as error:  # ConcurrencyError among them
                 # A retry of a command that already succeeded may be refused by the state
                 # it left behind (archive twice, a stale version): answer with the first
                 # result. The lookup costs a read only on this unhappy path.

@@ -20,6 +20,8 @@ class StaleVersion(DomainError):
         super().__init__(
             f"{aggregate_id} is at version {current}, not {expected}: reload and retry"
         )
+        self.aggregate_id = aggregate_id
+        self.expected = expected
         self.current = current
 
 
@@ -28,16 +30,9 @@ class StoreError(Exception):
     """Base of the event store's named errors."""
 
 
-class ConcurrencyError(StoreError):
-    """The aggregate moved past the expected version; carries the current version."""
-
-    def __init__(self, aggregate_id: str, expected: int, current: int) -> None:
-        super().__init__(
-            f"{aggregate_id} is at version {current}, not {expected}: reload and retry"
-        )
-        self.aggregate_id = aggregate_id
-        self.expected = expected
-        self.current = current
+class ConcurrencyError(StaleVersion, StoreError):
+    """The store found the aggregate past the expected version (a concurrent change): the
+    bus retries the command on the fresh state, or answers ``StaleVersion``."""
 
 
 class DuplicateCommand(StoreError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from commands import messages as m
 from commands.context import CommandContext
@@ -25,6 +25,8 @@ class HandlerDeps:
 
 
 Handler = Callable[[Any, Repository, CommandContext, HandlerDeps], Awaitable[KasalAggregate]]
+A = TypeVar("A", bound=KasalAggregate)
+Change = Callable[[A, Any, HandlerDeps], None]  # (the aggregate, the command, the deps)
 
 
 def agent_spec(cmd: m.AgentFields, deps: HandlerDeps) -> AgentSpec:
@@ -77,26 +79,23 @@ async def crew_spec(cmd: m.CrewFields, repo: Repository, deps: HandlerDeps) -> C
     )
 
 
+def on(aggregate_class: type[A], id_field: str, change: Change[A]) -> Handler:
+    """A handler that loads the command's aggregate (by its ``id_field``) and changes it."""
+
+    async def handle(
+        cmd: Any, repo: Repository, ctx: CommandContext, deps: HandlerDeps
+    ) -> KasalAggregate:
+        aggregate = await repo.get(aggregate_class, getattr(cmd, id_field))
+        change(aggregate, cmd, deps)
+        return aggregate
+
+    return handle
+
+
 async def register_agent(
     cmd: m.RegisterAgent, repo: Repository, ctx: CommandContext, deps: HandlerDeps
 ) -> KasalAggregate:
     return Agent.register(ctx.tenant_id, agent_spec(cmd, deps))
-
-
-async def update_agent(
-    cmd: m.UpdateAgent, repo: Repository, ctx: CommandContext, deps: HandlerDeps
-) -> KasalAggregate:
-    agent = await repo.get(Agent, cmd.agent_id)
-    agent.update(agent_spec(cmd, deps))
-    return agent
-
-
-async def archive_agent(
-    cmd: m.ArchiveAgent, repo: Repository, ctx: CommandContext, deps: HandlerDeps
-) -> KasalAggregate:
-    agent = await repo.get(Agent, cmd.agent_id)
-    agent.archive()
-    return agent
 
 
 async def define_crew(
@@ -111,14 +110,6 @@ async def update_crew(
     crew = await repo.get(Crew, cmd.crew_id)
     crew.check_not_archived()
     crew.update(await crew_spec(cmd, repo, deps))
-    return crew
-
-
-async def archive_crew(
-    cmd: m.ArchiveCrew, repo: Repository, ctx: CommandContext, deps: HandlerDeps
-) -> KasalAggregate:
-    crew = await repo.get(Crew, cmd.crew_id)
-    crew.archive()
     return crew
 
 
@@ -140,39 +131,10 @@ async def request_execution(
     )
 
 
-async def cancel_execution(
-    cmd: m.CancelExecution, repo: Repository, ctx: CommandContext, deps: HandlerDeps
-) -> KasalAggregate:
-    execution = await repo.get(Execution, cmd.execution_id)
-    execution.request_cancel(cmd.reason)
-    return execution
-
-
 async def issue_api_key(
     cmd: m.IssueApiKey, repo: Repository, ctx: CommandContext, deps: HandlerDeps
 ) -> KasalAggregate:
     return ApiKey.issue(ctx.tenant_id, cmd.name, cmd.role.value, cmd.key_hash, cmd.prefix)
-
-
-async def revoke_api_key(
-    cmd: m.RevokeApiKey, repo: Repository, ctx: CommandContext, deps: HandlerDeps
-) -> KasalAggregate:
-    key = await repo.get(ApiKey, cmd.api_key_id)
-    key.revoke()
-    return key
-
-
-def execution_step(step: Callable[[Execution, Any], None]) -> Handler:
-    """A runner command's handler: load the execution, apply one step of its state machine."""
-
-    async def handle(
-        cmd: Any, repo: Repository, ctx: CommandContext, deps: HandlerDeps
-    ) -> KasalAggregate:
-        execution = await repo.get(Execution, cmd.execution_id)
-        step(execution, cmd)
-        return execution
-
-    return handle
 
 
 def apply_step(execution: Execution, step: m.Step) -> None:
@@ -191,28 +153,29 @@ def apply_step(execution: Execution, step: m.Step) -> None:
             execution.complete(step.output, dict(step.usage or {}))
 
 
-def apply_steps(execution: Execution, cmd: m.RecordSteps) -> None:
+def apply_steps(execution: Execution, cmd: m.RecordSteps, _: HandlerDeps) -> None:
     for step in cmd.steps:  # a refused step refuses the batch: nothing is appended
         apply_step(execution, step)
 
 
+# the commands the execution runner sends
 RUNNER_HANDLERS: dict[type[m.Command], Handler] = {
-    m.RecordSteps: execution_step(apply_steps),
-    m.FailExecution: execution_step(lambda e, c: e.fail(c.error)),
-    m.ConfirmCancel: execution_step(lambda e, c: e.confirm_cancel(c.reason)),
+    m.RecordSteps: on(Execution, "execution_id", apply_steps),
+    m.FailExecution: on(Execution, "execution_id", lambda e, c, _: e.fail(c.error)),
+    m.ConfirmCancel: on(Execution, "execution_id", lambda e, c, _: e.confirm_cancel(c.reason)),
 }
 
 
 HANDLERS: dict[type[m.Command], Handler] = {
     m.RegisterAgent: register_agent,
-    m.UpdateAgent: update_agent,
-    m.ArchiveAgent: archive_agent,
+    m.UpdateAgent: on(Agent, "agent_id", lambda a, c, deps: a.update(agent_spec(c, deps))),
+    m.ArchiveAgent: on(Agent, "agent_id", lambda agent, _, __: agent.archive()),
     m.DefineCrew: define_crew,
     m.UpdateCrew: update_crew,
-    m.ArchiveCrew: archive_crew,
+    m.ArchiveCrew: on(Crew, "crew_id", lambda crew, _, __: crew.archive()),
     m.RequestExecution: request_execution,
-    m.CancelExecution: cancel_execution,
+    m.CancelExecution: on(Execution, "execution_id", lambda e, c, _: e.request_cancel(c.reason)),
     m.IssueApiKey: issue_api_key,
-    m.RevokeApiKey: revoke_api_key,
+    m.RevokeApiKey: on(ApiKey, "api_key_id", lambda key, _, __: key.revoke()),
     **RUNNER_HANDLERS,
 }

@@ -29,13 +29,8 @@ class AppendResult:
 
 
 class EventStore(Protocol):
-    async def append(
-        self,
-        events: Sequence[NewEvent],
-        *,
-        expected_version: int,
-        command: CommandRecord | None = None,
-    ) -> AppendResult:
+    async def append(self, events: Sequence[NewEvent], *, expected_version: int,
+                     command: CommandRecord | None = None) -> AppendResult:
         """Append events of ONE aggregate atomically, chained and placed in the global order.
 
         Raises ``ConcurrencyError`` when the aggregate is not at ``expected_version`` and

@@ -7,8 +7,8 @@ from typing import Any
 
 from eventsourcing.domain import event
 
-from domain.base import KasalAggregate, check_text
-from domain.errors import AlreadyArchived, InvalidDefinition
+from domain.base import Definition, check_text
+from domain.errors import InvalidDefinition
 from domain.vocabulary import AggregateType
 
 MAX_TOOLS = 32
@@ -52,12 +52,16 @@ def check_agent_spec(spec: AgentSpec) -> AgentSpec:
     )
 
 
-class Agent(KasalAggregate):
+class Agent(Definition[AgentSpec]):
     AGGREGATE_TYPE = AggregateType.AGENT
 
     @classmethod
     def register(cls, tenant_id: str, spec: AgentSpec) -> Agent:
-        return cls(tenant_id=tenant_id, spec=check_agent_spec(spec).as_payload())
+        return cls(tenant_id=tenant_id, spec=cls.checked(spec))
+
+    @staticmethod
+    def checked(spec: AgentSpec) -> dict[str, Any]:
+        return check_agent_spec(spec).as_payload()
 
     @event("Registered")
     def __init__(self, tenant_id: str, spec: dict[str, Any]) -> None:
@@ -65,25 +69,13 @@ class Agent(KasalAggregate):
         self.spec = AgentSpec.from_payload(spec)
         self.archived = False
 
-    def update(self, spec: AgentSpec) -> None:
-        self.check_not_archived()
-        self._updated(spec=check_agent_spec(spec).as_payload())
-
     @event("Updated")
     def _updated(self, spec: dict[str, Any]) -> None:
         self.spec = AgentSpec.from_payload(spec)
 
-    def archive(self) -> None:
-        self.check_not_archived()
-        self._archived()
-
     @event("Archived")
     def _archived(self) -> None:
         self.archived = True
-
-    def check_not_archived(self) -> None:
-        if self.archived:
-            raise AlreadyArchived(f"agent {self.id} is archived")
 
 
 __all__ = ["Agent", "AgentSpec", "check_agent_spec"]

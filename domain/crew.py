@@ -8,8 +8,8 @@ from typing import Any
 
 from eventsourcing.domain import event
 
-from domain.base import KasalAggregate, check_text
-from domain.errors import AlreadyArchived, InvalidDefinition
+from domain.base import Definition, check_text
+from domain.errors import InvalidDefinition
 from domain.vocabulary import AggregateType
 
 PROCESSES = ("sequential", "hierarchical")
@@ -137,12 +137,16 @@ def check_crew_spec(spec: CrewSpec) -> CrewSpec:
     )
 
 
-class Crew(KasalAggregate):
+class Crew(Definition[CrewSpec]):
     AGGREGATE_TYPE = AggregateType.CREW
 
     @classmethod
     def define(cls, tenant_id: str, spec: CrewSpec) -> Crew:
-        return cls(tenant_id=tenant_id, spec=check_crew_spec(spec).as_payload())
+        return cls(tenant_id=tenant_id, spec=cls.checked(spec))
+
+    @staticmethod
+    def checked(spec: CrewSpec) -> dict[str, Any]:
+        return check_crew_spec(spec).as_payload()
 
     @event("Defined")
     def __init__(self, tenant_id: str, spec: dict[str, Any]) -> None:
@@ -150,22 +154,10 @@ class Crew(KasalAggregate):
         self.spec = CrewSpec.from_payload(spec)
         self.archived = False
 
-    def update(self, spec: CrewSpec) -> None:
-        self.check_not_archived()
-        self._updated(spec=check_crew_spec(spec).as_payload())
-
     @event("Updated")
     def _updated(self, spec: dict[str, Any]) -> None:
         self.spec = CrewSpec.from_payload(spec)
 
-    def archive(self) -> None:
-        self.check_not_archived()
-        self._archived()
-
     @event("Archived")
     def _archived(self) -> None:
         self.archived = True
-
-    def check_not_archived(self) -> None:
-        if self.archived:
-            raise AlreadyArchived(f"crew {self.id} is archived")

@@ -24,6 +24,26 @@ GENESIS_HASH = "0" * 64
 UNREADABLE = "$unreadable"
 
 
+# The envelope's fields in order, each with the longest text it holds (None: a number; the
+# payload is JSON): every store and read model that keeps envelopes sizes its columns by it.
+ENVELOPE_FIELDS: dict[str, int | None] = {
+    "event_id": 36,
+    "aggregate_type": 32,
+    "aggregate_id": 64,
+    "version": None,
+    "type": 100,
+    "schema_version": None,
+    "occurred_at": 40,
+    "tenant_id": 100,
+    "actor": 200,
+    "command_id": 200,
+    "correlation_id": 200,
+    "causation_id": 200,
+    "prev_hash": 64,
+    "hash": 64,
+}
+
+
 def is_unreadable(payload: Mapping[str, Any]) -> bool:
     return UNREADABLE in payload
 

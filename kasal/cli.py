@@ -1,64 +1,23 @@
-"""The ``kasal`` command line."""
+"""The ``kasal`` command line: serving, working, keys, seeding, importing and running crews
+here; operator commands in ``kasal/cli_operations.py``."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 from sqlalchemy.exc import DBAPIError
 
-from commands import messages as m
-from commands.context import CommandContext
 from commands.errors import StoreUnavailable
-from domain.api_key import ROLES, generate_key, hash_key, key_prefix
-from domain.envelope import verify_chain
-from domain.errors import DomainError, TamperedEvent
+from domain.api_key import ROLES
+from domain.errors import DomainError
 from domain.vocabulary import ExecutionStatus
-from kasal.bootstrap import Kasal, bootstrap, prepare_offline_environment
-from kasal.settings import Settings
-
-T = TypeVar("T")
-
-data_dir_option = click.option(
-    "--data-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="KASAL_DATA_DIR",
-    default=Path(".kasal"),
-    show_default=True,
-    help="where embedded Kasal keeps its data (env KASAL_DATA_DIR)",
-)
-
-
-def load_settings(data_dir: Path) -> Settings:
-    settings = Settings(KASAL_DATA_DIR=data_dir)
-    prepare_offline_environment(settings)
-    return settings
-
-
-def with_kasal(
-    settings: Settings, work: Callable[[Kasal], Awaitable[T]], *, with_vectors: bool = False
-) -> T:
-    async def run() -> T:
-        kasal = await bootstrap(settings, run_executions=False, with_vectors=with_vectors)
-        await kasal.start(run_processors=False)
-        try:
-            return await work(kasal)
-        finally:
-            await kasal.stop()
-
-    return asyncio.run(run())
-
-
-async def issue_key(kasal: Kasal, tenant: str, role: str, name: str, actor: str) -> str:
-    key = generate_key()
-    await kasal.bus.dispatch(
-        m.IssueApiKey(name=name, role=role, key_hash=hash_key(key), prefix=key_prefix(key)),
-        CommandContext(tenant_id=tenant, actor=actor),
-    )
-    return key
+from kasal import cli_operations
+from kasal.bootstrap import bootstrap
+from kasal.cli_support import data_dir_option, issue_key, load_settings, with_kasal
+from projections.connections import ReadModelUnavailable
 
 
 @click.group()
@@ -79,7 +38,7 @@ def serve(data_dir: Path, host: str, port: int) -> None:
     from kasal.web import build_app
 
     settings = load_settings(data_dir)
-    configure(settings.log_level, settings.log_dir, settings.sql_debug)
+    configure(settings.log_level, settings.log_dir, settings.sql_debug, settings.log_format)
 
     distributed = settings.mode == "distributed"
 
@@ -91,7 +50,11 @@ def serve(data_dir: Path, host: str, port: int) -> None:
             raise click.ClickException(str(error)) from None
         except (OSError, DBAPIError) as error:
             raise click.ClickException(f"cannot reach the database ({error})") from None
-        await kasal.start()
+        try:
+            await kasal.start()
+        except (StoreUnavailable, ReadModelUnavailable) as error:
+            await kasal.stop()
+            raise click.ClickException(f"{error}: is the database up?") from None
         try:
             key_file = settings.data_dir / "admin.key"
             if not key_file.exists():
@@ -123,7 +86,9 @@ def serve(data_dir: Path, host: str, port: int) -> None:
             click.echo(f"  Admin key:  {key}   (also in {key_file})")
             click.echo(f"  Try:        curl -H 'Authorization: Bearer {key}' {base}/api/v1/crews")
             app = build_app(kasal, manage_lifecycle=False)
-            config = uvicorn.Config(app, host=host, port=port, log_level=settings.log_level.lower())
+            # log_config=None: uvicorn's own lines go through Kasal's handlers and format
+            config = uvicorn.Config(app, host=host, port=port, log_config=None,
+                                    log_level=settings.log_level.lower())
             await uvicorn.Server(config).serve()
         finally:
             await kasal.stop()
@@ -144,7 +109,7 @@ def worker(data_dir: Path) -> None:
     from kasal.worker import run_worker
 
     settings = load_settings(data_dir)
-    configure(settings.log_level, settings.log_dir, settings.sql_debug)
+    configure(settings.log_level, settings.log_dir, settings.sql_debug, settings.log_format)
     if settings.mode != "distributed":
         raise click.UsageError("kasal worker runs the distributed deployment: set "
                                "KASAL_MODE=distributed (and KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL)")
@@ -260,118 +225,6 @@ def run_command(
         raise SystemExit(1)
 
 
-@main.group()
-def projections() -> None:
-    """Read models."""
-
-
-@projections.command("rebuild")
-@data_dir_option
-def projections_rebuild(data_dir: Path) -> None:
-    """Drop the SQL read models and rebuild them from the event log (stop the server first)."""
-    settings = load_settings(data_dir)
-
-    async def work(kasal: Kasal) -> int:
-        await kasal.projector.rebuild()
-        if kasal.search is not None:
-            await kasal.search.projector.rebuild()
-        return await kasal.catch_up()
-
-    position = with_kasal(settings, work, with_vectors=True)
-    click.echo(f"rebuilt read models up to position {position}")
-
-
-@main.group()
-def audit() -> None:
-    """Audit the event log."""
-
-
-@audit.command("verify")
-@data_dir_option
-def audit_verify(data_dir: Path) -> None:
-    """Verify every aggregate's hash chain in the event log."""
-    settings = load_settings(data_dir)
-
-    async def work(kasal: Kasal) -> dict[str, Any]:
-        streams: dict[str, int] = {}
-        position = 0
-        while batch := await kasal.store.read_all(position, 5000):
-            for event in batch:
-                streams.setdefault(event.aggregate_id, 0)
-            position = batch[-1].position
-        failures = []
-        events = 0
-        for aggregate_id in streams:
-            try:
-                events += verify_chain(await kasal.store.read_stream(aggregate_id))
-            except TamperedEvent as error:
-                failures.append(str(error))
-        failures += await kasal.integrity_problems()
-        return {"aggregates": len(streams), "events": events, "failures": failures}
-
-    report = with_kasal(settings, work)
-    for failure in report["failures"]:
-        click.echo(f"TAMPERED: {failure}", err=True)
-    click.echo(f"verified {report['events']} events in {report['aggregates']} aggregates")
-    if report["failures"]:
-        raise SystemExit(1)
-
-
-@main.command()
-def keygen() -> None:
-    """Print a new AES-256 key for KASAL_ENCRYPTION_KEY."""
-    from adapters.eventstore.encryption import new_key
-
-    click.echo(new_key())
-
-
-@main.group()
-def kafka() -> None:
-    """Kafka topics of the distributed deployment."""
-
-
-@kafka.command("init")
-@click.option("--bootstrap", default=None, metavar="HOST:PORT[,...]",
-              help="defaults to KAFKA_BOOTSTRAP_SERVERS")
-@click.option("--partitions", type=click.IntRange(min=1), default=None,
-              help="partitions per topic; defaults to KASAL_KAFKA_PARTITIONS (6)")
-@click.option("--replication-factor", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--prefix", default=None, help="topic name prefix; defaults to KASAL_KAFKA_PREFIX")
-def kafka_init(
-    bootstrap: str | None, partitions: int | None, replication_factor: int, prefix: str | None
-) -> None:
-    """Create Kasal's topics (idempotent); refuse if existing ones disagree."""
-    from adapters.kafka.admin import KafkaAdminError, KafkaTopicAdmin, TopicConflict, kasal_topics
-
-    settings = Settings()
-    bootstrap = bootstrap or settings.kafka_bootstrap_servers
-    specs = kasal_topics(
-        prefix=prefix or settings.kafka_prefix, partitions=partitions or settings.kafka_partitions,
-        replication_factor=replication_factor,
-    )
-    try:
-        with KafkaTopicAdmin(bootstrap) as admin:
-            report = admin.ensure_topics(specs)
-    except TopicConflict as conflict:
-        for problem in conflict.problems:
-            click.echo(f"conflict: {problem}", err=True)
-        raise click.ClickException(
-            "existing topics disagree with Kasal's layout; nothing was created. Fix or delete "
-            "them (or choose another --prefix) and run again."
-        ) from None
-    except KafkaAdminError as error:
-        raise click.ClickException(str(error)) from None
-    for topic in report.existing:
-        click.echo(
-            f"exists   {topic.name}  partitions={topic.partitions} "
-            f"replication={topic.replication_factor}"
-        )
-    for spec in report.created:
-        settings_shown = " ".join(f"{k}={v}" for k, v in sorted(spec.configs.items()))
-        click.echo(
-            f"created  {spec.name}  partitions={spec.partitions} "
-            f"replication={spec.replication_factor} {settings_shown}"
-        )
-    click.echo(
-        f"{len(report.created)} created, {len(report.existing)} already present on {bootstrap}"
-    )
+for command in (cli_operations.projections, cli_operations.audit, cli_operations.keygen,
+                cli_operations.kafka):
+    main.add_command(command)

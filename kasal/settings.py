@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     auto_seed_database: bool = Field(False, validation_alias="AUTO_SEED_DATABASE")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     log_dir: Path | None = Field(None, validation_alias="LOG_DIR")
+    log_format: Literal["text", "json"] = Field("text", validation_alias="LOG_FORMAT")
     sql_debug: bool = Field(False, validation_alias="SQL_DEBUG")
 
     default_llm: str = Field("kasal-offline/default", validation_alias="KASAL_DEFAULT_LLM")

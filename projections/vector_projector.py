@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.envelope import RecordedEvent
 from domain.vocabulary import EventType
+from projections.connections import reading
 from projections.read_models.executions import executions
 from projections.schema import create_tables
 from projections.tracking import forget_position, set_position, tracked_position
@@ -77,7 +78,7 @@ class VectorProjector:
         )
 
     async def position(self) -> int:
-        async with self.reader.connect() as conn:
+        async with reading(self.reader) as conn:
             return await tracked_position(conn, self.name)
 
     async def rebuild(self) -> None:

@@ -57,29 +57,15 @@ class VectorIndex(Protocol):
 
     async def delete(self, collection: str, point_ids: Sequence[str]) -> None: ...
 
-    async def search(
-        self,
-        collection: str,
-        vector: list[float],
-        *,
-        tenant_id: str,
-        kind: Kind | None = None,
-        limit: int = 10,
-    ) -> list[VectorHit]:
+    async def search(self, collection: str, vector: list[float], *, tenant_id: str,
+                     kind: Kind | None = None, limit: int = 10) -> list[VectorHit]:
         """Nearest points of ONE tenant (always filtered), best first; ``kind=None``: of
         every kind but ``memory`` (recalled only through ``search_memory``)."""
         ...
 
-    async def search_memory(
-        self,
-        collection: str,
-        vector: list[float],
-        *,
-        tenant_id: str,
-        crew_id: str,
-        before_position: int,
-        limit: int = 5,
-    ) -> list[VectorHit]:
+    async def search_memory(self, collection: str, vector: list[float], *, tenant_id: str,
+                            crew_id: str, before_position: int, limit: int = 5
+                            ) -> list[VectorHit]:
         """Nearest ``memory`` points of ONE tenant and ONE crew recorded before a log
         position (``extra.position < before_position``), best first."""
         ...

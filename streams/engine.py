@@ -1,9 +1,10 @@
 """The port between the execution runner and whatever runs a crew (CrewAI, in adapters/).
 
 The engine runs one crew synchronously, on a worker thread the runner gives it, and
-reports every step through ``RunHooks``. Each hook blocks until the step is durable in the
-log, so the log's order is the run's order. Hooks may be called from any thread the engine
-uses (CrewAI makes model calls on worker threads), but one at a time per run. A hook that
+reports every step through ``RunHooks``. The log's order is the run's order: a hook returns
+once its step is queued, and every step before a paid model call is durable before it.
+Hooks may be called from any thread the engine uses (CrewAI makes model calls on worker
+threads), but one at a time per run. A hook that
 raised once raises again on every later call, ``cancelled()`` included: an engine that
 catches an error and carries on (as CrewAI does in places) still stops at its next step.
 ``streams.run_recorder.RunRecorder`` is the implementation.
@@ -84,13 +85,8 @@ class RunResult:
 
 
 class CrewEngine(Protocol):
-    def run(
-        self,
-        crew: CrewSpec,
-        agents: dict[str, AgentSpec],
-        inputs: dict[str, Any],
-        hooks: RunHooks,
-    ) -> RunResult:
+    def run(self, crew: CrewSpec, agents: dict[str, AgentSpec], inputs: dict[str, Any],
+            hooks: RunHooks) -> RunResult:
         """Run the crew to the end (blocking). Raises ``RunCancelled`` when the hooks say
         so, and any other exception when the run fails; its message is the recorded cause."""
         ...

@@ -108,7 +108,8 @@ class ExecutionRunner:
             elif event.type == EventType.EXECUTION_CANCEL_REQUESTED:
                 recorder = self.recorders.get(event.aggregate_id)
                 if recorder is not None:
-                    recorder.stop(StopKind.CANCEL, event.payload.get("reason") or "")
+                    recorder.stop(StopKind.CANCEL,
+                                  event.payload.get("reason") or "cancel requested")
                 else:
                     self.launch(event.aggregate_id)  # not running here: confirm the cancel
         return events[-1].position if events else self.start_position
@@ -199,13 +200,21 @@ class ExecutionRunner:
             pass
         except Exception as raised:
             error = raised
+        await recorder.drain()  # the appends the engine handed over, settled, in order
         stopped = recorder.stopped
-        if stopped is not None and (result is not None or error is None
-                                    or stopped.kind in (StopKind.SHUTDOWN, StopKind.REFUSED)):
-            # cancelled, timed out, shut down or refused (CrewAI may wrap our signal)
+        if stopped is None and error is None and result is None:
+            # a bare RunCancelled from the engine: it stopped on its own, as if cancelled
+            recorder.stop(StopKind.CANCEL, "the engine stopped the run")
+            stopped = recorder.stopped
+        early = stopped is not None and (
+            stopped.kind in (StopKind.SHUTDOWN, StopKind.REFUSED)  # CrewAI may wrap our signal
+            or (recorder.failure is None
+                and (result is not None or error is None or recorder.told_to_stop))
+        )
+        if early:  # cancelled, timed out, shut down or refused: keep what was done
             await self._ended_early(recorder, timeout)
             return
-        error = error or recorder.failure
+        error = recorder.failure or error  # a step that could not be recorded comes first
         if error is not None or result is None:
             await self._record_pending(recorder)
             await self._finish(recorder, m.FailExecution(
@@ -250,12 +259,14 @@ class ExecutionRunner:
             execution_id=recorder.execution_id, error=f"a step was refused: {error}"))
 
     async def _record_pending(self, recorder: RunRecorder) -> None:
+        await recorder.drain()
         steps = recorder.take()
         if steps:
             with contextlib.suppress(DomainError, RunCancelled):  # RunCancelled: moved away
                 await self.durably(*recorder.batch(steps))
 
     async def _finish(self, recorder: RunRecorder, command: m.Command) -> None:
+        await recorder.drain()
         # DomainError: already finished by someone else; RunCancelled: moved to another worker
         with contextlib.suppress(DomainError, RunCancelled):
             await self.durably(command, recorder.context("finish"))

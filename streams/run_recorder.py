@@ -8,14 +8,17 @@ is durable when the task completes, and a crash loses at most the call in flight
 run costs a few appends, not one per step.
 
 Hooks are called on the engine's threads; appends run on the event loop (``dispatch``) and
-the calling thread blocks until they are durable. A failure is sticky: once recording a
-step failed, every later hook raises it again, so the engine stops even where CrewAI
-catches an exception and carries on.
+the calling thread blocks until they are durable, except at a task's completion, which is
+handed over without waiting (appends stay in order; the next step raises what went wrong).
+A failure is sticky: once recording a step failed, every later hook raises it again, so the
+engine stops even where CrewAI catches an exception and carries on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Sequence
@@ -82,8 +85,10 @@ class RunRecorder:
         self.causation_id = requested.event_id
         self.stopped: Stop | None = None
         self.failure: BaseException | None = None  # recording failed: sticky
+        self.told_to_stop = False  # the engine was told to stop (RunCancelled, cancelled())
         self.lock = threading.Lock()
         self.pending: list[m.Step] = []
+        self.inflight: concurrent.futures.Future[AppendResult] | None = None  # the last append
         self.recorded: dict[str, str] = {}
         self.usage = Usage()
         self.replayed_llm_calls = 0
@@ -135,6 +140,8 @@ class RunRecorder:
     # --- RunHooks, called on the engine's threads ------------------------------------
     def cancelled(self) -> bool:
         self._raise_failure()
+        if self.stopped is not None:
+            self.told_to_stop = True
         return self.stopped is not None
 
     def recorded_response(self, request_hash: str) -> str | None:
@@ -148,29 +155,35 @@ class RunRecorder:
         return None
 
     def task_started(self, task_name: str) -> None:
+        self._check()
         if task_name not in self.completed_tasks and task_name not in self.started_tasks:
             self.started_tasks.add(task_name)
-            self._queue(m.Step(kind="task_started", task_name=task_name))
+            self._queue(kind="task_started", task_name=task_name)
 
     def task_completed(self, task_name: str, output: str) -> None:
+        self._check()
         if task_name not in self.completed_tasks:
             self.completed_tasks.add(task_name)
-            self._queue(m.Step(kind="task_completed", task_name=task_name, output=output))
-            self.flush()  # a task's output is durable (and live) when the task completes
+            self._queue(kind="task_completed", task_name=task_name, output=output)
+            # durable (and live) as the task completes, without holding the next task back
+            self.flush(wait=False)
 
     def llm_call(self, call: LlmCall) -> None:
+        self._check()
         payload = call.as_payload()
         with self.lock:
             self.usage = self.usage.add_call(payload)
-        self._queue(m.Step(kind="llm_call", call=payload))
+        self._queue(kind="llm_call", call=payload)
 
     def tool_used(self, task_name: str | None, tool: str, tool_input: str, output: str) -> None:
+        self._check()
         if task_name in self.completed_tasks:  # replaying a task the log already holds
             return
-        self._queue(m.Step(kind="tool_used", task_name=task_name, tool=tool,
-                           tool_input=tool_input[:MAX_TOOL_TEXT], output=output[:MAX_TOOL_TEXT]))
+        self._queue(kind="tool_used", task_name=task_name, tool=tool,
+                    tool_input=tool_input[:MAX_TOOL_TEXT], output=output[:MAX_TOOL_TEXT])
 
     def recall_memory(self, query: str, limit: int) -> list[str]:
+        self._check()
         if self.memory is None:
             return []
         future = asyncio.run_coroutine_threadsafe(
@@ -193,35 +206,73 @@ class RunRecorder:
             self.tenant_id, self.crew_id, self.memory_cut, query, limit
         )
 
-    def flush(self) -> None:
-        """Append the queued steps now (from an engine thread; blocks until durable)."""
+    def flush(self, *, wait: bool = True) -> None:
+        """Hand the queued steps to the loop as one append, after the appends handed over
+        before it (from an engine thread). ``wait``: block until every one is durable and
+        raise what went wrong; else return at once (its outcome is seen at the next step)."""
         self._check()
         steps = self.take()
-        if not steps:
+        if steps:
+            previous = self.inflight
+
+            async def append() -> AppendResult:
+                if previous is not None:  # in order: the batches before this one first
+                    await asyncio.wrap_future(previous)
+                return await self.dispatch(*self.batch(steps))
+
+            self.inflight = asyncio.run_coroutine_threadsafe(append(), self.loop)
+            self.inflight.add_done_callback(self._settled)
+        if wait and self.inflight is not None:
+            with contextlib.suppress(Exception, concurrent.futures.CancelledError):
+                self.inflight.result()
+            self._settled(self.inflight)  # its callback may not have run yet
+            self._check()
+
+    async def drain(self) -> None:
+        """Wait (on the loop) until every append handed over is settled; its failures are
+        then in ``stopped`` or ``failure``."""
+        inflight = self.inflight
+        if inflight is None:
             return
-        future = asyncio.run_coroutine_threadsafe(self.dispatch(*self.batch(steps)), self.loop)
-        try:
-            future.result()
-        except DomainError as error:
-            self.stop(StopKind.REFUSED, str(error), error)
-            raise RunCancelled(str(error)) from error
-        except RunCancelled:  # the execution moved to another worker meanwhile
+        if not inflight.cancelled():
+            try:
+                await asyncio.wrap_future(inflight)
+            except asyncio.CancelledError:
+                if not inflight.cancelled():
+                    raise  # this task is being cancelled, not the append
+            except Exception:
+                pass  # recorded by _settled
+        self._settled(inflight)
+
+    def _settled(self, future: concurrent.futures.Future[AppendResult]) -> None:
+        if future.cancelled():  # the loop is going away: the run resumes at the next start
             self.stop(StopKind.SHUTDOWN)
-            raise
-        except Exception as error:
+            return
+        error = future.exception()
+        if isinstance(error, DomainError):
+            self.stop(StopKind.REFUSED, str(error), error)
+        elif isinstance(error, RunCancelled):  # the execution moved to another worker
+            self.stop(StopKind.SHUTDOWN)
+        elif error is not None:
+            with self.lock:
+                self.failure = self.failure or error
+
+    # --- internals ------------------------------------------------------------------
+    def _queue(self, **fields: Any) -> None:
+        self._check()
+        try:
+            step = m.Step(**fields)
+        except Exception as error:  # a step that cannot be recorded ends the run, stickily
             with self.lock:
                 self.failure = self.failure or error
             raise
-
-    # --- internals ------------------------------------------------------------------
-    def _queue(self, step: m.Step) -> None:
-        self._check()
         with self.lock:
             self.pending.append(step)
 
     def _check(self) -> None:
         self._raise_failure()
         if self.stopped is not None:
+            self.told_to_stop = True
             raise RunCancelled(self.stopped.reason)
 
     def _raise_failure(self) -> None:

@@ -135,13 +135,8 @@ class CrewAIEngine:
             task_name_of=run.task_name_of,
         )
 
-    def run(
-        self,
-        crew: CrewSpec,
-        agents: dict[str, AgentSpec],
-        inputs: dict[str, Any],
-        hooks: RunHooks,
-    ) -> RunResult:
+    def run(self, crew: CrewSpec, agents: dict[str, AgentSpec], inputs: dict[str, Any],
+            hooks: RunHooks) -> RunResult:
         _check_runnable(crew, agents)
         if hooks.cancelled():
             raise RunCancelled("the run was cancelled before it started")

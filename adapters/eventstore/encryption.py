@@ -64,13 +64,8 @@ class EncryptingEventStore:
             event, payload=self.cipher.decrypt(event.payload), stored_payload=event.payload
         )
 
-    async def append(
-        self,
-        events: Sequence[NewEvent],
-        *,
-        expected_version: int,
-        command: CommandRecord | None = None,
-    ) -> AppendResult:
+    async def append(self, events: Sequence[NewEvent], *, expected_version: int,
+                     command: CommandRecord | None = None) -> AppendResult:
         sealed = [replace(e, payload=self.cipher.encrypt(e.payload)) for e in events]
         return await self.inner.append(sealed, expected_version=expected_version, command=command)
 

@@ -19,13 +19,8 @@ class InMemoryEventStore:
         self.commands: dict[tuple[str, str], CommandRecord] = {}
         self.lock = asyncio.Lock()
 
-    async def append(
-        self,
-        events: Sequence[NewEvent],
-        *,
-        expected_version: int,
-        command: CommandRecord | None = None,
-    ) -> AppendResult:
+    async def append(self, events: Sequence[NewEvent], *, expected_version: int,
+                     command: CommandRecord | None = None) -> AppendResult:
         aggregate_id = check_batch(events, expected_version)
         # a private copy: callers mutating their dicts must not edit history
         events = [replace(e, payload=json.loads(canonical_json(dict(e.payload)))) for e in events]

@@ -25,10 +25,15 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+class DatabaseUnavailable(StoreUnavailable):
+    """The event log's database did not answer (restarting, failing over, the network)."""
+
+
 def unavailable_when_down(
     method: Callable[P, Coroutine[Any, Any, T]],
 ) -> Callable[P, Coroutine[Any, Any, T]]:
-    """A database that cannot be reached is ``StoreUnavailable`` (retry), never a driver error."""
+    """A database that cannot be reached is ``DatabaseUnavailable`` (a ``StoreUnavailable``:
+    retry), never a driver error."""
 
     @functools.wraps(method)
     async def call(*args: P.args, **kwargs: P.kwargs) -> T:
@@ -37,7 +42,7 @@ def unavailable_when_down(
         except IntegrityError:
             raise
         except (DBAPIError, OSError) as error:
-            raise StoreUnavailable(
+            raise DatabaseUnavailable(
                 f"the event store's database is unavailable ({type(error).__name__}); retry "
                 "shortly (a write: with the same Idempotency-Key)"
             ) from error

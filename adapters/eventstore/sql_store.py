@@ -30,13 +30,8 @@ from domain.envelope import NewEvent
 
 class SqlEventStore(SqlEventLog):
     @unavailable_when_down
-    async def append(
-        self,
-        events: Sequence[NewEvent],
-        *,
-        expected_version: int,
-        command: CommandRecord | None = None,
-    ) -> AppendResult:
+    async def append(self, events: Sequence[NewEvent], *, expected_version: int,
+                     command: CommandRecord | None = None) -> AppendResult:
         aggregate_id = check_batch(events, expected_version)
         try:
             async with self.writer.begin() as conn:

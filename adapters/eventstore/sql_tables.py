@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.envelope import RecordedEvent, canonical_json
+from domain.envelope import ENVELOPE_FIELDS, RecordedEvent, canonical_json
 
 APPEND_LOCK_KEY = 0x6B6173616C  # "kasal": the advisory lock every PostgreSQL append takes
 SCHEMA_LOCK_KEY = 0x6B6173616C02  # the same key as the projections' table creation
@@ -32,21 +32,9 @@ events_table = Table(
     "kasal_events",
     metadata,
     Column("position", Position, primary_key=True, autoincrement=True),
-    Column("event_id", String(36), nullable=False, unique=True),
-    Column("aggregate_type", String(32), nullable=False),
-    Column("aggregate_id", String(64), nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("type", String(100), nullable=False),
-    Column("schema_version", Integer, nullable=False),
-    Column("occurred_at", String(40), nullable=False),
-    Column("tenant_id", String(100), nullable=False),
-    Column("actor", String(200), nullable=False),
-    Column("command_id", String(200), nullable=False),
-    Column("correlation_id", String(200), nullable=False),
-    Column("causation_id", String(200), nullable=False),
+    *(Column(name, String(size) if size else Integer, nullable=False, unique=name == "event_id")
+      for name, size in ENVELOPE_FIELDS.items()),
     Column("payload", Text, nullable=False),
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
     UniqueConstraint("aggregate_id", "version", name="kasal_events_aggregate_version"),
     sqlite_autoincrement=True,
 )

@@ -31,7 +31,7 @@ from aiokafka.errors import (
 from sqlalchemy.exc import DBAPIError
 
 from adapters.eventstore.append_rule import check_batch
-from adapters.eventstore.sql_log import SqlEventLog
+from adapters.eventstore.sql_log import DatabaseUnavailable, SqlEventLog
 from adapters.kafka.mirror_store import MIRROR_CHANNEL
 from adapters.kafka.records import APPENDED, CONFLICT, DUPLICATE, AppendReply, AppendRequest
 from adapters.kafka.topics import KafkaTopics, partition_for
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 # the mirror's database cannot be reached (restarting, failing over, network)
 DATABASE_DOWN = (OSError, DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError,
-                 StoreUnavailable)
+                 DatabaseUnavailable)
 
 
 class KafkaEventStore:
@@ -130,9 +130,12 @@ class KafkaEventStore:
         self.tasks.append(asyncio.create_task(self._read_replies(), name="kasal-replies"))
 
     async def close(self) -> None:
+        if self.resolving is not None:  # a lookup for waiting appends: none wait any more
+            self.tasks.append(self.resolving)
+            self.resolving = None
         for task in self.tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # it ended: closing
                 await task
         self.tasks.clear()
         if self.replies is not None:
@@ -172,13 +175,8 @@ class KafkaEventStore:
                         future.set_result(reply)
 
     # --- the port --------------------------------------------------------------------------
-    async def append(
-        self,
-        events: Sequence[NewEvent],
-        *,
-        expected_version: int,
-        command: CommandRecord | None = None,
-    ) -> AppendResult:
+    async def append(self, events: Sequence[NewEvent], *, expected_version: int,
+                     command: CommandRecord | None = None) -> AppendResult:
         aggregate_id = check_batch(events, expected_version)
         assert self.producer is not None, "KafkaEventStore.initialize() was not awaited"
         try:

@@ -178,15 +178,8 @@ class QdrantVectorIndex:
             self._get_client().delete(collection, points_selector=models.PointIdsList(points=ids))
         )
 
-    async def search(
-        self,
-        collection: str,
-        vector: list[float],
-        *,
-        tenant_id: str,
-        kind: Kind | None = None,
-        limit: int = 10,
-    ) -> list[VectorHit]:
+    async def search(self, collection: str, vector: list[float], *, tenant_id: str,
+                     kind: Kind | None = None, limit: int = 10) -> list[VectorHit]:
         must: list[models.Condition] = [_match("tenant_id", tenant_id)]
         must_not: list[models.Condition] = []
         if kind is not None:
@@ -195,16 +188,9 @@ class QdrantVectorIndex:
             must_not.append(_match("kind", "memory"))
         return await self._query(collection, vector, must, limit, must_not)
 
-    async def search_memory(
-        self,
-        collection: str,
-        vector: list[float],
-        *,
-        tenant_id: str,
-        crew_id: str,
-        before_position: int,
-        limit: int = 5,
-    ) -> list[VectorHit]:
+    async def search_memory(self, collection: str, vector: list[float], *, tenant_id: str,
+                            crew_id: str, before_position: int, limit: int = 5
+                            ) -> list[VectorHit]:
         must: list[models.Condition] = [
             _match("tenant_id", tenant_id),
             _match("kind", "memory"),

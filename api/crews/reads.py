@@ -4,42 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 
-from api.auth import QueryServicesDep, Viewer
 from api.crews.responses import CrewOut, CrewPage
-from api.reads import Limit, MinPosition, Offset, one_or_404, page_body, wait_for
+from api.reads import Limit, Offset, ViewerRead
 
 router = APIRouter()
 
 
 @router.get("", response_model=CrewPage)
-async def list_crews(
-    principal: Viewer,
-    services: QueryServicesDep,
-    response: Response,
-    include_archived: bool = False,
-    limit: Limit = 50,
-    offset: Offset = 0,
-    min_position: MinPosition = None,
-) -> dict[str, Any]:
+async def list_crews(read: ViewerRead, include_archived: bool = False, limit: Limit = 50,
+                     offset: Offset = 0) -> dict[str, Any]:
     """List the tenant's crews."""
-    await wait_for(services, min_position)
-    page = await services.read_models.list_crews(
-        principal.tenant_id, include_archived=include_archived, limit=limit, offset=offset
-    )
-    return page_body(page, limit, offset, response)
+    page = await read.models.list_crews(read.tenant_id, include_archived=include_archived,
+                                        limit=limit, offset=offset)
+    return read.page(page, limit, offset)
 
 
 @router.get("/{crew_id}", response_model=CrewOut)
-async def get_agent(
-    crew_id: str,
-    principal: Viewer,
-    services: QueryServicesDep,
-    response: Response,
-    min_position: MinPosition = None,
-) -> dict[str, Any]:
+async def get_crew(crew_id: str, read: ViewerRead) -> dict[str, Any]:
     """One crew with its tasks; its ETag is the version to send as If-Match."""
-    await wait_for(services, min_position)
-    found = await services.read_models.get_agent(principal.tenant_id, crew_id)
-    return one_or_404(found, "crew", crew_id, response)
+    return read.one(await read.models.get_crew(read.tenant_id, crew_id), "crew", crew_id)

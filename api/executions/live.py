@@ -10,9 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
-from api.auth import QueryServicesDep, Viewer
 from api.problems import InvalidLastEventId, LiveFeedUnavailable, ResourceNotFound
-from api.reads import MinPosition, wait_for
+from api.reads import ViewerRead
 from api.services import find_soon
 from projections.live import follow_execution
 from projections.queries import One
@@ -30,13 +29,10 @@ def sse(entry: dict[str, Any]) -> str:
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def stream_execution_events(
-    execution_id: str,
-    principal: Viewer,
-    services: QueryServicesDep,
-    last_event_id: Annotated[str | None, Header()] = None,
-    min_position: MinPosition = None,
+    execution_id: str, read: ViewerRead, last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """Live Server-Sent Events of one execution; reconnect with Last-Event-ID to resume."""
+    services, tenant_id = read.services, read.tenant_id
     if services.live is None:
         raise LiveFeedUnavailable("this process does not run the live feed")
     after = 0
@@ -44,10 +40,9 @@ async def stream_execution_events(
         if not last_event_id.isascii() or not last_event_id.isdigit() or len(last_event_id) > 18:
             raise InvalidLastEventId("Last-Event-ID must be a version number")
         after = int(last_event_id)
-    await wait_for(services, min_position)
 
     async def lookup() -> One | None:
-        found = await services.read_models.get_execution(principal.tenant_id, execution_id)
+        found = await services.read_models.get_execution(tenant_id, execution_id)
         return found if found.item is not None else None
 
     # clients often connect right after requesting: look again as the projection catches up
@@ -57,7 +52,7 @@ async def stream_execution_events(
 
     async def events() -> AsyncIterator[str]:
         async for entry in follow_execution(
-            live, services.read_models, services.clock, principal.tenant_id, execution_id,
+            live, services.read_models, services.clock, tenant_id, execution_id,
             after=after, keepalive_s=services.keepalive_s,
             catch_up_timeout=services.min_position_timeout,
         ):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from sqlalchemy import JSON, Boolean, Column, Integer, String, Text
 
 from domain.vocabulary import EventType
@@ -24,18 +21,6 @@ agents = definition_table(
 
 class Agents(DefinitionReadModel):
     table = agents
-    defined = EventType.AGENT_REGISTERED
-    updated = EventType.AGENT_UPDATED
-    archived = EventType.AGENT_ARCHIVED
-
-    @staticmethod
-    def columns(spec: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "role": spec["role"],
-            "goal": spec["goal"],
-            "backstory": spec["backstory"],
-            "llm": spec["llm"],
-            "tools": list(spec["tools"]),
-            "allow_delegation": spec["allow_delegation"],
-            "max_iter": spec["max_iter"],
-        }
+    defined, updated, archived = (
+        EventType.AGENT_REGISTERED, EventType.AGENT_UPDATED, EventType.AGENT_ARCHIVED)
+    fields = ("role", "goal", "backstory", "llm", "tools", "allow_delegation", "max_iter")

@@ -35,21 +35,11 @@ class ApiKeys(ReadModel):
         return {EventType.API_KEY_ISSUED: self._issued, EventType.API_KEY_REVOKED: self._revoked}
 
     async def _issued(self, conn: AsyncConnection, e: RecordedEvent) -> None:
-        p = e.payload
-        await conn.execute(
-            insert(api_keys),
-            {
-                "id": e.aggregate_id,
-                "tenant_id": e.tenant_id,
-                "name": p["name"],
-                "role": p["role"],
-                "key_hash": p["key_hash"],
-                "prefix": p["prefix"],
-                "revoked": False,
-                "created_by": e.actor,
-                "created_at": e.occurred_at,
-            },
-        )
+        key = {name: e.payload[name] for name in ("name", "role", "key_hash", "prefix")}
+        await conn.execute(insert(api_keys), {
+            "id": e.aggregate_id, "tenant_id": e.tenant_id, **key, "revoked": False,
+            "created_by": e.actor, "created_at": e.occurred_at,
+        })
 
     async def _revoked(self, conn: AsyncConnection, e: RecordedEvent) -> None:
         await conn.execute(

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Integer, String, Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from domain.envelope import RecordedEvent, verify_chain
+from domain.envelope import ENVELOPE_FIELDS, RecordedEvent, verify_chain
 from domain.errors import TamperedEvent
 from domain.vocabulary import EventType
 from projections.read_models.base import Apply, ReadModel
@@ -18,22 +18,11 @@ from projections.schema import metadata
 audit_log = Table(
     "audit_log",
     metadata,
-    Column("aggregate_id", String(64), primary_key=True),
-    Column("version", Integer, primary_key=True),
+    *(Column(name, String(size) if size else Integer, nullable=False,
+             primary_key=name in ("aggregate_id", "version"))
+      for name, size in ENVELOPE_FIELDS.items()),
     Column("position", BigInteger, nullable=False),
-    Column("aggregate_type", String(32), nullable=False),
-    Column("tenant_id", String(100), nullable=False),
-    Column("event_id", String(36), nullable=False),
-    Column("type", String(100), nullable=False),
-    Column("schema_version", Integer, nullable=False),
-    Column("occurred_at", String(40), nullable=False),
-    Column("actor", String(200), nullable=False),
-    Column("command_id", String(200), nullable=False),
-    Column("correlation_id", String(200), nullable=False),
-    Column("causation_id", String(200), nullable=False),
     Column("payload", JSON, nullable=False),  # as stored (ciphertext when encrypted)
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
 )
 ENVELOPE = [c.name for c in audit_log.columns if c.name != "payload"]
 

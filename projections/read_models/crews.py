@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from sqlalchemy import JSON, Boolean, Column, String
 
 from domain.vocabulary import EventType
@@ -23,17 +20,7 @@ crews = definition_table(
 
 class Crews(DefinitionReadModel):
     table = crews
-    defined = EventType.CREW_DEFINED
-    updated = EventType.CREW_UPDATED
-    archived = EventType.CREW_ARCHIVED
-
-    @staticmethod
-    def columns(spec: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "name": spec["name"],
-            "process": spec["process"],
-            "agents": list(spec["agents"]),
-            "tasks": list(spec["tasks"]),
-            "manager_llm": spec.get("manager_llm"),
-            "memory": bool(spec.get("memory", False)),
-        }
+    defined, updated, archived = (
+        EventType.CREW_DEFINED, EventType.CREW_UPDATED, EventType.CREW_ARCHIVED)
+    fields = ("name", "process", "agents", "tasks", "manager_llm", "memory")
+    defaults = {"memory": False}  # crews defined before crew memory existed

@@ -30,13 +30,17 @@ def definition_table(name: str, *columns: Column[Any]) -> Table:
 
 
 class DefinitionReadModel(ReadModel):
+    """Rows of ``table`` built from the ``spec`` in the definition's events: ``fields`` are
+    the spec's keys copied to columns (``defaults`` for keys older events lack)."""
+
     defined: ClassVar[EventType]
     updated: ClassVar[EventType]
     archived: ClassVar[EventType]
+    fields: ClassVar[tuple[str, ...]]
+    defaults: ClassVar[Mapping[str, Any]] = {}
 
-    @staticmethod
-    def columns(spec: Mapping[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
+    def columns(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: spec.get(name, self.defaults.get(name)) for name in self.fields}
 
     def appliers(self) -> Mapping[EventType, Apply]:
         return {self.defined: self._defined, self.updated: self._updated,

@@ -46,6 +46,7 @@ executions = Table(
 
 class Executions(ReadModel):
     table = executions
+    aggregate = AggregateType.EXECUTION
 
     def appliers(self) -> Mapping[EventType, Apply]:
         changes = {t: self._changed for t in events_of(AggregateType.EXECUTION)}
@@ -74,6 +75,9 @@ class Executions(ReadModel):
                 "version": e.version,
             },
         )
+
+    async def unknown(self, conn: AsyncConnection, e: RecordedEvent) -> None:
+        await self._changed(conn, e)  # its version and time move; nothing else is known
 
     async def _changed(self, conn: AsyncConnection, e: RecordedEvent) -> None:
         row = (await conn.execute(select(executions).where(executions.c.id == e.aggregate_id))

@@ -3,7 +3,7 @@ live feed (``projections.live``) sends the same entries straight from the log.""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Integer, String, Table, Text, insert
@@ -30,10 +30,17 @@ execution_timeline = Table(
 
 
 class Timeline(ReadModel):
+    """Every readable event of an execution. (An execution whose request is unreadable has
+    no executions row: its later events are kept here all the same, and shown with it.)"""
+
     table = execution_timeline
+    aggregate = AggregateType.EXECUTION
 
     def appliers(self) -> Mapping[EventType, Apply]:
         return {t: self._entry for t in events_of(AggregateType.EXECUTION)}
+
+    async def unknown(self, conn: AsyncConnection, e: RecordedEvent) -> None:
+        await self._entry(conn, e)  # summarised by its type
 
     async def _entry(self, conn: AsyncConnection, e: RecordedEvent) -> None:
         entry = timeline_entry(e)
@@ -59,30 +66,23 @@ def timeline_entry(event: RecordedEvent) -> dict[str, Any]:
     }
 
 
+SUMMARIES: dict[EventType, Callable[[Mapping[str, Any]], str]] = {
+    EventType.EXECUTION_REQUESTED: lambda p: f"requested crew {p['crew']['name']!r}",
+    EventType.EXECUTION_STARTED: lambda _: "started",
+    EventType.EXECUTION_TASK_STARTED: lambda p: f"task {p['task_name']!r} started",
+    EventType.EXECUTION_TASK_COMPLETED: lambda p: f"task {p['task_name']!r} completed",
+    EventType.EXECUTION_LLM_CALL_COMPLETED: lambda p: f"LLM call to {p['call'].get('model', '?')}",
+    EventType.EXECUTION_TOOL_USED: lambda p: f"tool {p['tool']!r} used",
+    EventType.EXECUTION_COMPLETED: lambda _: ExecutionStatus.COMPLETED.value,
+    EventType.EXECUTION_FAILED: lambda p: f"failed: {p['error']}",
+    EventType.EXECUTION_CANCEL_REQUESTED: lambda p: f"cancel requested: {p['reason']}",
+    EventType.EXECUTION_CANCELLED: lambda p: f"cancelled: {p['reason']}",
+}
+
+
 def timeline_summary(e: RecordedEvent) -> str:
-    p = e.payload
-    match e.type:
-        case EventType.EXECUTION_REQUESTED:
-            return f"requested crew {p['crew']['name']!r}"
-        case EventType.EXECUTION_STARTED:
-            return "started"
-        case EventType.EXECUTION_TASK_STARTED:
-            return f"task {p['task_name']!r} started"
-        case EventType.EXECUTION_TASK_COMPLETED:
-            return f"task {p['task_name']!r} completed"
-        case EventType.EXECUTION_LLM_CALL_COMPLETED:
-            return f"LLM call to {p['call'].get('model', '?')}"
-        case EventType.EXECUTION_TOOL_USED:
-            return f"tool {p['tool']!r} used"
-        case EventType.EXECUTION_COMPLETED:
-            return ExecutionStatus.COMPLETED.value
-        case EventType.EXECUTION_FAILED:
-            return f"failed: {p['error']}"
-        case EventType.EXECUTION_CANCEL_REQUESTED:
-            return f"cancel requested: {p['reason']}"
-        case EventType.EXECUTION_CANCELLED:
-            return f"cancelled: {p['reason']}"
-    return str(e.type)
+    summary = SUMMARIES.get(EventType(e.type)) if e.type in SUMMARIES else None
+    return summary(e.payload) if summary is not None else str(e.type)
 
 
 def timeline_data(e: RecordedEvent) -> dict[str, Any]:

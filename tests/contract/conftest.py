@@ -31,7 +31,7 @@ from commands import messages as m
 from commands.bus import CommandBus
 from commands.context import CommandContext
 from commands.ports import AppendResult, EventStore
-from domain.envelope import NewEvent, utc_now
+from domain.envelope import NewEvent, RecordedEvent, utc_now
 from domain.ids import new_id
 from projections import schema as s
 from projections.sql_projector import SqlProjector
@@ -358,3 +358,12 @@ def applier_of(projector: SqlProjector, event_type: str) -> dict[str, Any]:
         if event_type in model.apply_by_type and not model.reads_unreadable:
             return model.apply_by_type  # type: ignore[return-value]
     raise LookupError(event_type)
+
+
+async def replayed_tables(database: Database, events: list[RecordedEvent]) -> dict[str, Any]:
+    """The read models a fresh projector builds from ``events`` (the reference a live
+    projection must equal)."""
+    reference = await database.open_projector()
+    await reference.rebuild()
+    await reference.handle(events)
+    return await dump_tables(reference.engine)

@@ -28,7 +28,7 @@ from projections.queries import ReadModels
 from projections.read_models.audit_log import verify_audit_rows
 from projections.read_models.executions import executions as executions_table
 from projections.sql_projector import SqlProjector
-from tests.contract.conftest import applier_of
+from tests.contract.conftest import applier_of, replayed_tables
 
 from .conftest import (
     ACTOR,
@@ -38,6 +38,7 @@ from .conftest import (
     agent_command,
     ctx,
     dump_tables,
+    new_events,
     run_scenario,
 )
 
@@ -218,10 +219,7 @@ async def test_a_batch_that_fails_midway_leaves_no_rows_and_no_position(
     assert sorted(r["position"] for r in after["audit_log"]) == [e.position for e in events]
     assert len(after["execution_timeline"]) == 2
 
-    reference = await database.open_projector()
-    await reference.rebuild()
-    await reference.handle(events)
-    assert await dump_tables(reference.engine) == after
+    assert await replayed_tables(database, events) == after
 
 
 async def test_a_failing_applier_rolls_back_the_audit_row_written_before_it(
@@ -327,3 +325,32 @@ async def test_a_page_holds_exactly_the_rows_of_the_position_it_reports(
         f"rows of {len(page.items)} agents reported as position {page.position}"
     )
     assert page.total == len(page.items)
+
+
+# --- events of a newer Kasal -----------------------------------------------------------------
+async def test_an_execution_event_of_an_unknown_type_moves_the_row_and_joins_the_timeline(
+    database: Database,
+) -> None:
+    """A newer Kasal may write execution events this one does not know (a rolling upgrade):
+    the execution's row takes its version and the timeline shows it by its type, as every
+    other read model ignores it and the audit log keeps it."""
+    store = await database.open_store()
+    scenario = await run_scenario(CommandBus(store))
+    execution_id = scenario.executions[0]
+    version = len(await store.read_stream(execution_id))
+    await store.append(
+        new_events(execution_id, 1, after_version=version, aggregate_type="execution",
+                   type_="ExecutionPaused"),
+        expected_version=version,
+    )
+    projector = await database.open_projector()
+    head = await project_all(projector, store)
+    reads = ReadModels(database.engine())
+    row = (await reads.get_execution(TENANT, execution_id)).item
+    assert row is not None and row["version"] == version + 1
+    assert row["status"] == "cancelled"  # nothing else is known of it
+    timeline = await reads.execution_timeline(TENANT, execution_id)
+    assert [(e["type"], e["summary"]) for e in timeline.items][-1] == (
+        "ExecutionPaused", "ExecutionPaused")
+    trail = await reads.audit_trail(TENANT, "execution", execution_id)
+    assert trail.items[-1]["type"] == "ExecutionPaused" and trail.position == head

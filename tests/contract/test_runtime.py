@@ -16,7 +16,7 @@ from commands.ports import EventStore
 from domain.envelope import RecordedEvent
 from projections.sql_projector import SqlProjector
 from streams.runtime import InProcessRuntime
-from tests.contract.conftest import applier_of
+from tests.contract.conftest import applier_of, replayed_tables
 
 from .conftest import (
     Database,
@@ -30,6 +30,19 @@ from .conftest import (
 
 # Long enough that only the bus's notify (or start-up) can wake a processor in time.
 NO_POLLING = 120.0
+
+
+async def run_until_caught_up(store: EventStore, projector: SqlProjector, batch_size: int,
+                              what: str) -> None:
+    runtime = InProcessRuntime(store, [projector], batch_size=batch_size,
+                               poll_interval=NO_POLLING)
+    progress = Progress()
+    runtime.on_progress(progress)
+    await runtime.start()
+    try:
+        await progress.wait_until(lambda: caught_up(projector, store), what=what)
+    finally:
+        await runtime.stop()
 
 
 async def caught_up(projector: SqlProjector, store: EventStore) -> bool:
@@ -87,16 +100,7 @@ async def test_runtime_projects_live_then_a_new_runtime_resumes_without_doubling
         return await original_handle(events)
 
     resumed.handle = recording_handle  # type: ignore[method-assign]
-    second = InProcessRuntime(store, [resumed], batch_size=3, poll_interval=NO_POLLING)
-    resumed_progress = Progress()
-    second.on_progress(resumed_progress)
-    await second.start()
-    try:
-        await resumed_progress.wait_until(
-            lambda: caught_up(resumed, store), what="the resumed projection"
-        )
-    finally:
-        await second.stop()
+    await run_until_caught_up(store, resumed, 3, "the resumed projection")
 
     assert seen, "the resumed runtime handed events to its projector"
     assert min(e.position for e in seen) > first_head, "it resumed from the tracked position"
@@ -115,10 +119,7 @@ async def test_runtime_projects_live_then_a_new_runtime_resumes_without_doubling
         third.aggregate_id: 1,
     }
 
-    reference = await database.open_projector()
-    await reference.rebuild()
-    await reference.handle(events)
-    assert await dump_tables(reference.engine) == rows
+    assert await replayed_tables(database, events) == rows
 
 
 async def test_runtime_retries_a_failing_batch_and_never_skips_it(
@@ -137,16 +138,7 @@ async def test_runtime_retries_a_failing_batch_and_never_skips_it(
         await original(conn, event)
 
     monkeypatch.setitem(applier_of(projector, "CrewDefined"), "CrewDefined", flaky)
-    runtime = InProcessRuntime(store, [projector], batch_size=2, poll_interval=NO_POLLING)
-    progress = Progress()
-    runtime.on_progress(progress)
-    await runtime.start()
-    try:
-        await progress.wait_until(
-            lambda: caught_up(projector, store), what="the retried projection"
-        )
-    finally:
-        await runtime.stop()
+    await run_until_caught_up(store, projector, 2, "the retried projection")
 
     assert len(failures) == 2
     assert len(set(failures)) == 1, "the same event was retried"

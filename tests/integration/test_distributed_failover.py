@@ -29,14 +29,7 @@ from commands.ports import AppendResult
 from domain.ids import creating_for, creation_id
 from kasal.bootstrap import Kasal, bootstrap
 from kasal.settings import Settings
-from tests.kafka import (
-    BOOTSTRAP,
-    PARTITIONS,
-    WorkerProcess,
-    delete_topics,
-    new_prefix,
-    provision,
-)
+from tests.kafka import BOOTSTRAP, PARTITIONS, WorkerProcess, delete_topics, new_prefix, provision
 from tests.pg import create_database, drop_database
 from tests.waiting import until
 

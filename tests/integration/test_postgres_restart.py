@@ -67,14 +67,7 @@ from commands.errors import StoreUnavailable
 from commands.handlers import HandlerDeps
 from commands.ports import AppendResult, CommandRecord
 from projections.tracking import PROJECTED_CHANNEL
-from tests.kafka import (
-    BOOTSTRAP,
-    PARTITIONS,
-    WorkerProcess,
-    delete_topics,
-    new_prefix,
-    provision,
-)
+from tests.kafka import BOOTSTRAP, PARTITIONS, WorkerProcess, delete_topics, new_prefix, provision
 from tests.waiting import until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -12,73 +11,21 @@ import pytest
 
 from adapters.eventstore.memory import InMemoryEventStore
 from commands import messages as m
-from commands.bus import CommandBus
 from commands.context import CommandContext
-from domain.agent import AgentSpec
 from domain.crew import CrewSpec
-from streams.engine import LlmCall, RunCancelled, RunHooks, RunResult
+from streams.engine import RunCancelled, RunHooks, RunResult
 from streams.execution_runner import ExecutionRunner
 from streams.run_recorder import RunRecorder, StopKind
-from tests.factories import define_crew, register_agent
+from tests.runs import (
+    ScriptedEngine,
+    feed,
+    request,
+    run_to_end,
+    setup,
+    two_tasks,
+    types_of,
+)
 from tests.waiting import until
-
-Script = Callable[[CrewSpec, RunHooks], RunResult]
-
-
-class ScriptedEngine:
-    def __init__(self, script: Script) -> None:
-        self.script = script
-        self.runs = 0
-
-    def run(self, crew: CrewSpec, agents: dict[str, AgentSpec], inputs: dict[str, Any],
-            hooks: RunHooks) -> RunResult:
-        self.runs += 1
-        return self.script(crew, hooks)
-
-
-def call(n: int, task: str) -> LlmCall:
-    return LlmCall(model="kasal-offline/default", request_hash=f"{n:064x}", response=f"r{n}",
-                   prompt_tokens=10, completion_tokens=5, task_name=task)
-
-
-def two_tasks(crew: CrewSpec, hooks: RunHooks) -> RunResult:
-    for n, task in enumerate(crew.tasks, start=1):
-        hooks.task_started(task.name)
-        if hooks.recorded_response(f"{n:064x}") is None:
-            hooks.llm_call(call(n, task.name))
-        hooks.tool_used(task.name, "calculator", "1+1", "2")
-        hooks.task_completed(task.name, f"out-{task.name}")
-    return RunResult(output="final")
-
-
-async def setup(engine: ScriptedEngine, **runner_args: Any) -> tuple[
-        CommandBus, InMemoryEventStore, ExecutionRunner, str]:
-    store = InMemoryEventStore()
-    bus = CommandBus(store)
-    ctx = CommandContext(tenant_id="t1", actor="user:x")
-    agent = await bus.dispatch(register_agent(), ctx)
-    crew = await bus.dispatch(define_crew([agent.aggregate_id]),
-                              CommandContext(tenant_id="t1", actor="user:x"))
-    runner = ExecutionRunner(store, bus, engine, **runner_args)
-    await runner.position()
-    return bus, store, runner, crew.aggregate_id
-
-
-async def request(bus: CommandBus, crew_id: str, **extra: Any) -> str:
-    result = await bus.dispatch(
-        m.RequestExecution(crew_id=crew_id, inputs={"topic": "ai"}, **extra),
-        CommandContext(tenant_id="t1", actor="user:x"),
-    )
-    return result.aggregate_id
-
-
-async def feed(store: InMemoryEventStore, runner: ExecutionRunner, after: int) -> int:
-    batch = await store.read_all(after, 1000)
-    return await runner.handle(batch) if batch else after
-
-
-async def types_of(store: InMemoryEventStore, execution_id: str) -> list[str]:
-    return [e.type.removeprefix("Execution") for e in await store.read_stream(execution_id)]
 
 
 async def test_a_requested_execution_runs_and_every_step_is_recorded_in_order() -> None:
@@ -106,10 +53,7 @@ async def test_an_engine_error_records_failed_with_its_cause() -> None:
     def boom(crew: CrewSpec, hooks: RunHooks) -> RunResult:
         raise RuntimeError("model said no")
 
-    bus, store, runner, crew_id = await setup(ScriptedEngine(boom))
-    run_id = await request(bus, crew_id)
-    await feed(store, runner, runner.start_position)
-    await runner.wait_idle()
+    store, run_id = await run_to_end(boom)
     last = (await store.read_stream(run_id))[-1]
     assert last.type == "ExecutionFailed"
     assert last.payload["error"] == "RuntimeError: model said no"
@@ -259,10 +203,7 @@ async def test_a_step_the_log_refuses_fails_the_run_with_the_cause() -> None:
         hooks.recorded_response("e" * 64)  # flush: the batch is refused
         raise AssertionError("the run went on after a refused step")
 
-    bus, store, runner, crew_id = await setup(ScriptedEngine(wrong))
-    run_id = await request(bus, crew_id)
-    await feed(store, runner, runner.start_position)
-    await runner.wait_idle()
+    store, run_id = await run_to_end(wrong)
     last = (await store.read_stream(run_id))[-1]
     assert last.type == "ExecutionFailed"
     assert last.payload["error"].startswith("a step was refused: ")
@@ -287,3 +228,69 @@ async def test_a_resumed_run_does_not_restart_the_task_it_was_in() -> None:
     types = await types_of(store, run_id)
     assert types.count("TaskStarted") == 2  # find once (before the crash), write once
     assert types[-1] == "Completed"
+
+
+async def test_a_task_completion_is_durable_when_the_task_completes() -> None:
+    release = threading.Event()
+
+    def pauses_after_first_task(crew: CrewSpec, hooks: RunHooks) -> RunResult:
+        hooks.task_started("find")
+        hooks.task_completed("find", "notes")  # durable now, not at the next paid call
+        release.wait(5)
+        return two_tasks(replace(crew, tasks=crew.tasks[1:]), hooks)
+
+    bus, store, runner, crew_id = await setup(ScriptedEngine(pauses_after_first_task))
+    run_id = await request(bus, crew_id)
+    await feed(store, runner, runner.start_position)
+
+    async def find_completed() -> bool:
+        return "TaskCompleted" in await types_of(store, run_id)
+
+    await until(find_completed, what="the first task's completion in the log")
+    assert (await types_of(store, run_id))[-1] == "TaskCompleted"  # the run still waits
+    release.set()
+    await runner.wait_idle()
+    assert (await types_of(store, run_id))[-1] == "Completed"
+
+
+class FailsOnce(InMemoryEventStore):
+    """The first append holding a ``failing`` event fails (a disk error, say); the rest
+    succeed."""
+
+    def __init__(self, failing: str) -> None:
+        super().__init__()
+        self.failing = failing
+        self.failed = False
+
+    async def append(self, events: Any, *, expected_version: int, command: Any = None) -> Any:
+        if not self.failed and any(e.type == self.failing for e in events):
+            self.failed = True
+            raise OSError("disk I/O error")
+        return await super().append(events, expected_version=expected_version, command=command)
+
+
+@pytest.mark.parametrize("failing", ["ExecutionTaskStarted", "ExecutionTaskCompleted"])
+async def test_a_recording_failure_is_sticky_and_fails_the_run_even_if_the_engine_swallows_it(
+    failing: str,
+) -> None:
+    raised: list[str] = []
+
+    def swallows(crew: CrewSpec, hooks: RunHooks) -> RunResult:
+        # TaskStarted is appended (and fails) before the paid call; TaskCompleted is handed
+        # over as the task completes, and its failure is raised by the next step
+        for step in (lambda: hooks.task_started("find"),
+                     lambda: hooks.recorded_response("c" * 64),
+                     lambda: hooks.task_completed("find", "notes"),
+                     lambda: hooks.recorded_response("d" * 64),
+                     hooks.cancelled):
+            try:
+                step()
+            except OSError as error:  # what CrewAI does in places: catch and carry on
+                raised.append(str(error))
+        return RunResult(output="pretends all went well")
+
+    store, run_id = await run_to_end(swallows, FailsOnce(failing))
+    # the failing append's step (or the next one), then every later hook
+    assert raised == ["disk I/O error"] * (4 if failing == "ExecutionTaskStarted" else 2)
+    last = (await store.read_stream(run_id))[-1]
+    assert (last.type, last.payload["error"]) == ("ExecutionFailed", "OSError: disk I/O error")
