@@ -2,14 +2,15 @@
 ``RecordSteps`` commands and keeps the run's usage tally.
 
 Steps are queued, then appended as ONE command (one transaction) right before every model
-call that is not answered from the log, when a task completes, and at the end of the run.
-So each paid call is preceded by a durable record of everything before it, a task's output
-is durable when the task completes, and a crash loses at most the call in flight, while a
-run costs a few appends, not one per step.
+call that is not answered from the log, within ``COMPLETION_FLUSH_S`` of a task's
+completion (unless one of those takes it along first), and at the end of the run. So each
+paid call is preceded by a durable record of everything before it, a task's output is in
+the log (and the live feed) as it completes, and a crash loses at most the call in flight,
+while a run costs a few appends, not one per step.
 
 Hooks are called on the engine's threads; appends run on the event loop (``dispatch``) and
 the calling thread blocks until they are durable, except at a task's completion, which is
-handed over without waiting (appends stay in order; the next step raises what went wrong).
+not waited for (appends stay in order; the next step raises what went wrong).
 A failure is sticky: once recording a step failed, every later hook raises it again, so the
 engine stops even where CrewAI catches an exception and carries on.
 """
@@ -43,6 +44,9 @@ ACTOR = "service:execution-runner"
 MEMORY_WAIT_S = 10.0  # before a run's first recall: for the vector projector to pass its cut
 MEMORY_RECALL_TIMEOUT_S = 60.0
 MAX_TOOL_TEXT = 20_000
+# a task's completion is appended this soon, unless the next step's append (before the next
+# paid call, or the run's end) takes it along first: live within 50 ms, no extra append
+COMPLETION_FLUSH_S = 0.05
 
 Dispatch = Callable[[m.Command, CommandContext], Coroutine[Any, Any, AppendResult]]
 
@@ -89,6 +93,7 @@ class RunRecorder:
         self.lock = threading.Lock()
         self.pending: list[m.Step] = []
         self.inflight: concurrent.futures.Future[AppendResult] | None = None  # the last append
+        self.timer: asyncio.TimerHandle | None = None  # a completion's flush, armed
         self.recorded: dict[str, str] = {}
         self.usage = Usage()
         self.replayed_llm_calls = 0
@@ -166,7 +171,7 @@ class RunRecorder:
             self.completed_tasks.add(task_name)
             self._queue(kind="task_completed", task_name=task_name, output=output)
             # durable (and live) as the task completes, without holding the next task back
-            self.flush(wait=False)
+            self.loop.call_soon_threadsafe(self._flush_soon)
 
     def llm_call(self, call: LlmCall) -> None:
         self._check()
@@ -206,13 +211,23 @@ class RunRecorder:
             self.tenant_id, self.crew_id, self.memory_cut, query, limit
         )
 
-    def flush(self, *, wait: bool = True) -> None:
-        """Hand the queued steps to the loop as one append, after the appends handed over
-        before it (from an engine thread). ``wait``: block until every one is durable and
-        raise what went wrong; else return at once (its outcome is seen at the next step)."""
+    def flush(self) -> None:
+        """Append the queued steps now, after the appends handed over before them (from an
+        engine thread); block until every one is durable and raise what went wrong."""
         self._check()
-        steps = self.take()
-        if steps:
+        self._submit(self.take())
+        inflight = self.inflight
+        if inflight is not None:
+            with contextlib.suppress(Exception, concurrent.futures.CancelledError):
+                inflight.result()
+            self._settled(inflight)  # its callback may not have run yet
+            self._check()
+
+    def _submit(self, steps: list[m.Step]) -> None:
+        """Hand ``steps`` to the loop as one append, chained after the one before."""
+        if not steps:
+            return
+        with self.lock:
             previous = self.inflight
 
             async def append() -> AppendResult:
@@ -221,12 +236,18 @@ class RunRecorder:
                 return await self.dispatch(*self.batch(steps))
 
             self.inflight = asyncio.run_coroutine_threadsafe(append(), self.loop)
-            self.inflight.add_done_callback(self._settled)
-        if wait and self.inflight is not None:
-            with contextlib.suppress(Exception, concurrent.futures.CancelledError):
-                self.inflight.result()
-            self._settled(self.inflight)  # its callback may not have run yet
-            self._check()
+        self.inflight.add_done_callback(self._settled)
+
+    def _flush_soon(self) -> None:
+        """(On the loop.) A task completed: append within ``COMPLETION_FLUSH_S`` unless the
+        next step's append takes it along first."""
+        if self.timer is None:
+            self.timer = self.loop.call_later(COMPLETION_FLUSH_S, self._flush_due)
+
+    def _flush_due(self) -> None:
+        self.timer = None
+        if self.stopped is None and self.failure is None:
+            self._submit(self.take())
 
     async def drain(self) -> None:
         """Wait (on the loop) until every append handed over is settled; its failures are

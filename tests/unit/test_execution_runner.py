@@ -40,9 +40,9 @@ async def test_a_requested_execution_runs_and_every_step_is_recorded_in_order() 
         "Completed",
     ]
     runner_events = (await store.read_stream(run_id))[1:]
-    # one append before each paid model call, one as each task completes, one at the end:
-    # not one per step
-    assert len({e.command_id for e in runner_events}) == 5
+    # one append before each paid model call and one at the end, which take a completed task
+    # along (or one within 50 ms of its completion): not one per step
+    assert 3 <= len({e.command_id for e in runner_events}) <= 5
     completed = runner_events[-1]
     assert completed.payload["result"] == "final"
     assert completed.payload["usage"]["total_tokens"] == 30
