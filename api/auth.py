@@ -46,9 +46,11 @@ async def authenticate(
         raise Unauthorized("send an API key: Authorization: Bearer <key>")
     digest = hash_key(credentials.credentials)
     # a key issued a moment ago may not be projected yet: look again as it catches up
-    row = await find_soon(services, lambda: services.read_models.active_api_key(digest))
+    row = await find_soon(services, lambda: services.read_models.api_key_by_hash(digest))
     if row is None:
-        raise Unauthorized("unknown or revoked API key")
+        raise Unauthorized("unknown API key")
+    if row["revoked"]:
+        raise Unauthorized("this API key was revoked")
     return Principal(row["id"], row["tenant_id"], Role(row["role"]), row["name"])
 
 

@@ -39,6 +39,7 @@ ERROR_CODES: dict[type[Exception], tuple[int, str]] = {
     p.InvalidLastEventId: (422, "invalid_last_event_id"),
     p.InvalidQuery: (422, "validation_error"),
     p.ProjectionBehind: (503, "projection_behind"),
+    p.RevocationPending: (503, "revocation_pending"),
     p.LiveFeedUnavailable: (503, "live_unavailable"),
     p.SearchUnavailable: (503, "search_unavailable"),
     p.ApiError: (400, "bad_request"),

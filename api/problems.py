@@ -49,6 +49,14 @@ class ProjectionBehind(ApiError):
                          {"Retry-After": "1"})
 
 
+class RevocationPending(ApiError):
+    def __init__(self, key_id: str) -> None:
+        super().__init__(
+            f"api key {key_id} is revoked in the log, but authentication does not refuse it "
+            "yet (the read model is behind): retry the DELETE shortly; it answers 200 once "
+            "no API process accepts the key", {"Retry-After": "1"})
+
+
 class LiveFeedUnavailable(ApiError):
     pass
 

@@ -27,13 +27,14 @@ class QueryServices:
 
 
 async def find_soon(
-    services: QueryServices, lookup: Callable[[], Awaitable[T | None]]
+    services: QueryServices, lookup: Callable[[], Awaitable[T | None]],
+    timeout: float | None = None,
 ) -> T | None:
-    """``lookup()``, retried after each commit of the SQL projection for up to ``catch_up_s``:
-    a key issued or an execution requested a moment ago may still be in flight. Reads the
-    projection, never the log; returns None when the bound passes without a find."""
+    """``lookup()``, retried after each commit of the SQL projection for up to ``timeout``
+    (default ``catch_up_s``): a key issued or an execution requested a moment ago may still
+    be in flight. Reads the projection, never the log; None when the bound passes first."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + services.catch_up_s
+    deadline = loop.time() + (services.catch_up_s if timeout is None else timeout)
     since = services.clock.position  # before the lookup: a commit in between is not missed
     found = await lookup()
     while found is None:

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from domain.text import check_storable
 from domain.vocabulary import Role
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
-InputValue = str | int | float | bool
+# every text a command carries is one every store can hold (no NUL, no lone surrogate)
+Storable = AfterValidator(check_storable)
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000), Storable
+]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Storable
+]
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), Storable]
+InputKey = Annotated[str, StringConstraints(min_length=1, max_length=200), Storable]
+InputValue = Annotated[str, Storable] | int | float | bool
+Reason = Annotated[str, StringConstraints(max_length=1000), Storable]
 
 
 class Command(BaseModel):
@@ -74,13 +83,13 @@ class ArchiveCrew(Command):
 
 class RequestExecution(Command):
     crew_id: Id
-    inputs: dict[str, InputValue] = Field(default_factory=dict)
+    inputs: dict[InputKey, InputValue] = Field(default_factory=dict)
     timeout_s: float | None = Field(default=None, gt=0, le=86_400)
 
 
 class CancelExecution(Command):
     execution_id: Id
-    reason: Annotated[str, StringConstraints(max_length=1000)] = "cancelled by user"
+    reason: Reason = "cancelled by user"
 
 
 class IssueApiKey(Command):

@@ -160,15 +160,11 @@ class ReadModels:
         return await self._page(q, limit=100_000, offset=0)
 
     # --- api keys ---------------------------------------------------------------------
-    async def active_api_key(self, key_hash: str) -> dict[str, Any] | None:
-        """The unrevoked key with this SHA-256, of any tenant (authentication)."""
+    async def api_key_by_hash(self, key_hash: str) -> dict[str, Any] | None:
+        """The key with this SHA-256, revoked or not, of any tenant (authentication)."""
         async with reading(self.engine) as conn:
             row = (
-                await conn.execute(
-                    select(api_keys).where(
-                        api_keys.c.key_hash == key_hash, api_keys.c.revoked.is_(False)
-                    )
-                )
+                await conn.execute(select(api_keys).where(api_keys.c.key_hash == key_hash))
             ).first()
         return None if row is None else dict(row._mapping)
 

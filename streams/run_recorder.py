@@ -34,6 +34,7 @@ from domain.envelope import RecordedEvent
 from domain.errors import DomainError
 from domain.execution import Execution
 from domain.ids import uuid7
+from domain.text import storable
 from domain.usage import Usage
 from domain.vocabulary import EventType, ExecutionStatus
 from streams.engine import LlmCall, RunCancelled
@@ -131,7 +132,7 @@ class RunRecorder:
     def completion(self, output: str) -> list[m.Step]:
         """The last batch of a run that finished: what is queued, then ``complete``."""
         usage = {**self.usage.as_columns(), "replayed_llm_calls": self.replayed_llm_calls}
-        return [*self.take(), m.Step(kind="complete", output=output, usage=usage)]
+        return [*self.take(), m.Step(kind="complete", output=storable(output), usage=usage)]
 
     def context(self, step: str) -> CommandContext:
         return CommandContext(
@@ -282,7 +283,9 @@ class RunRecorder:
     def _queue(self, **fields: Any) -> None:
         self._check()
         try:
-            step = m.Step(**fields)
+            # what a model or a tool produced, made storable by every store (a NUL would
+            # stall a PostgreSQL projector): each such character becomes U+FFFD
+            step = m.Step(**{k: _storable(v) for k, v in fields.items()})
         except Exception as error:  # a step that cannot be recorded ends the run, stickily
             with self.lock:
                 self.failure = self.failure or error
@@ -301,9 +304,17 @@ class RunRecorder:
             raise self.failure
 
 
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return {k: _storable(v) for k, v in value.items()}
+    return value
+
+
 def describe(error: BaseException) -> str:
     text = str(error).strip() or "no message"
-    return f"{type(error).__name__}: {text}"[:20_000]
+    return storable(f"{type(error).__name__}: {text}"[:20_000])
 
 
 __all__ = ["ACTOR", "RunRecorder", "Stop", "StopKind", "describe"]

@@ -8,10 +8,14 @@ from fastapi import APIRouter, Response
 
 from api.api_keys.requests import ApiKeyBody
 from api.api_keys.responses import IssuedKey
+from api.auth import QueryServicesDep
+from api.problems import RevocationPending
+from api.services import QueryServices, find_soon
 from api.writes import BusDep, WriteResult, write_context, written
 from commands import messages as m
 from commands.context import CommandContext
 from domain.api_key import generate_key, hash_key, key_prefix
+from domain.errors import AlreadyArchived
 from domain.vocabulary import Role
 
 router = APIRouter()
@@ -40,7 +44,26 @@ async def issue_api_key(
 
 
 @router.delete("/{key_id}", response_model=WriteResult)
-async def revoke_api_key(key_id: str, ctx: Revoke, bus: BusDep, response: Response
-                         ) -> dict[str, Any]:
-    """Revoke an API key at once."""
-    return written(await bus.dispatch(m.RevokeApiKey(api_key_id=key_id), ctx), response)
+async def revoke_api_key(
+    key_id: str, ctx: Revoke, bus: BusDep, services: QueryServicesDep, response: Response
+) -> dict[str, Any]:
+    """Revoke an API key: once this answers, no API process accepts the key."""
+    try:
+        result = await bus.dispatch(m.RevokeApiKey(api_key_id=key_id), ctx)
+    except AlreadyArchived:  # revoked before: the same promise holds for this answer
+        await refused_everywhere(services, ctx.tenant_id, key_id)
+        raise
+    await refused_everywhere(services, ctx.tenant_id, key_id)
+    return written(result, response)
+
+
+async def refused_everywhere(services: QueryServices, tenant_id: str, key_id: str) -> None:
+    """Wait (bounded) until the read model every API process authenticates against shows the
+    key revoked; ``RevocationPending`` (503, retry) if it does not in time."""
+
+    async def revoked() -> bool | None:
+        found = await services.read_models.get_api_key(tenant_id, key_id)
+        return True if found.item is not None and found.item["revoked"] else None
+
+    if await find_soon(services, revoked, timeout=services.min_position_timeout) is None:
+        raise RevocationPending(key_id)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pydantic import BaseModel, ConfigDict, Field
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
-
-from commands.messages import Id, InputValue
+from commands.messages import Id, InputKey, InputValue, Reason
 
 
 class Body(BaseModel):
@@ -15,7 +13,7 @@ class Body(BaseModel):
 
 class ExecutionBody(Body):
     crew_id: Id
-    inputs: dict[str, InputValue] = Field(
+    inputs: dict[InputKey, InputValue] = Field(
         default_factory=dict, description="a value for every {placeholder} the crew uses"
     )
     timeout_s: float | None = Field(default=None, gt=0, le=86_400,
@@ -23,4 +21,4 @@ class ExecutionBody(Body):
 
 
 class CancelBody(Body):
-    reason: Annotated[str, StringConstraints(max_length=1000)] = "cancelled by user"
+    reason: Reason = "cancelled by user"

@@ -148,12 +148,14 @@ async def test_projector_builds_the_read_models_the_commands_imply(database: Dat
         assert len(rows_) == count
         assert verify_audit_rows(rows_) == (True, None)
 
-    # api keys: issued then revoked, so no principal
+    # api keys: issued then revoked; authentication finds it by its hash, revoked
     key = (await reads.get_api_key(TENANT, scenario.api_keys[0])).item
     assert key is not None
     assert key["revoked"] is True
     assert key["role"] == "operator"
-    assert await reads.active_api_key(key["key_hash"]) is None
+    by_hash = await reads.api_key_by_hash(key["key_hash"])
+    assert by_hash is not None and by_hash["id"] == key["id"] and by_hash["revoked"] is True
+    assert await reads.api_key_by_hash("0" * 64) is None
 
     # another tenant sees none of it
     assert (await reads.list_agents(OTHER_TENANT)).total == 0

@@ -28,6 +28,26 @@ class App:
     http: httpx.AsyncClient
     worker: asyncio.Task[None] | None = None  # the distributed deployment's worker
 
+    @asynccontextmanager
+    async def another_api_process(self) -> AsyncIterator[httpx.AsyncClient]:
+        """A second API process over the same deployment (distributed: another role=api
+        process; embedded: one that reads the same files and runs no processors)."""
+        settings = self.kasal.settings
+        if self.worker is not None:
+            other = await bootstrap(settings, role="api")
+            await other.start()
+        else:
+            other = await bootstrap(settings, run_executions=False, with_vectors=False)
+            await other.start(run_processors=False)
+        try:
+            asgi = build_app(other, manage_lifecycle=False)
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(asgi), base_url="http://kasal"
+            ) as http:
+                yield http
+        finally:
+            await other.stop()
+
     async def key(self, tenant: str, role: str) -> str:
         key = generate_key()
         await self.kasal.bus.dispatch(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import httpx
@@ -8,7 +9,7 @@ import pytest
 from commands.errors import StoreUnavailable
 from kasal.bootstrap import bootstrap
 from kasal.web import build_app
-from tests.e2e.conftest import AGENT, App, create_agent, create_crew, settings_for
+from tests.e2e.conftest import AGENT, App, create_agent, create_crew, open_app, settings_for
 
 
 async def test_a_write_is_readable_at_the_position_it_returns(acme: httpx.AsyncClient) -> None:
@@ -297,3 +298,74 @@ async def test_a_store_that_cannot_be_reached_is_503_with_retry_advice(
     assert response.status_code == 503, response.text
     assert response.headers["Retry-After"] == "2"
     assert "retry" in response.json()["message"]
+
+
+async def test_a_revoked_key_is_refused_by_every_api_process_once_the_revocation_answers(
+    app: App, acme: httpx.AsyncClient
+) -> None:
+    """The race a probe won 30/30 times: the revocation answered, the projection had not yet
+    applied it, and the next request with the key (even one issuing itself a new admin key)
+    was let in. Now the answer waits until authentication refuses the key."""
+    async with app.another_api_process() as other:
+        for attempt in range(10):
+            issued = await acme.post("/api/v1/api-keys",
+                                     json={"name": f"doomed-{attempt}", "role": "admin"})
+            assert issued.status_code == 201, issued.text
+            headers = {"Authorization": f"Bearer {issued.json()['key']}"}
+            assert (await app.http.get("/api/v1/agents", headers=headers)).status_code == 200
+            revoked = await acme.delete(f"/api/v1/api-keys/{issued.json()['id']}")
+            assert revoked.status_code == 200, revoked.text
+            # at once, with no min_position: on this process, on another one, for a write
+            assert (await app.http.get("/api/v1/agents", headers=headers)).status_code == 401
+            assert (await other.get("/api/v1/agents", headers=headers)).status_code == 401
+            itself = await app.http.post("/api/v1/api-keys", headers=headers,
+                                         json={"name": "escape", "role": "admin"})
+            assert itself.status_code == 401
+        # revoking again is refused as before, and the key stays refused
+        again = await acme.delete(f"/api/v1/api-keys/{issued.json()['id']}")
+        assert again.status_code == 409 and again.json()["error"] == "already_archived"
+
+
+async def test_a_revocation_the_read_model_has_not_applied_is_503_until_it_has(
+    tmp_path: Path,
+) -> None:
+    """With the projector stopped the key stays accepted, so the DELETE must not say 200:
+    it answers 503 revocation_pending; the same request retried once the projection runs
+    answers 200, and from then on the key is refused."""
+    async with open_app("sqlite", tmp_path) as app, await app.client("acme") as admin:
+        issued = (await admin.post("/api/v1/api-keys", json={"name": "k", "role": "viewer"}))
+        headers = {"Authorization": f"Bearer {issued.json()['key']}"}
+        assert (await app.http.get("/api/v1/agents", headers=headers)).status_code == 200
+        await app.kasal.runtime.stop()
+        url, retry = f"/api/v1/api-keys/{issued.json()['id']}", {"Idempotency-Key": "rvk-1"}
+        pending = await admin.delete(url, headers=retry)
+        assert pending.status_code == 503, pending.text
+        assert pending.json()["error"] == "revocation_pending"
+        assert pending.headers["Retry-After"] == "1"
+        await app.kasal.runtime.start()
+        done = await admin.delete(url, headers=retry)
+        assert done.status_code == 200, done.text
+        assert done.json()["id"] == issued.json()["id"]
+        assert (await app.http.get("/api/v1/agents", headers=headers)).status_code == 401
+
+
+@pytest.mark.parametrize(("path", "body", "field"), [
+    ("/api/v1/agents", {**AGENT, "role": "Re\x00searcher"}, "role"),
+    ("/api/v1/agents", {**AGENT, "backstory": "half a pair \udfff"}, "backstory"),
+    ("/api/v1/executions", {"crew_id": "c", "inputs": {"topic": "lone \ud800"}}, "inputs.topic"),
+    ("/api/v1/executions", {"crew_id": "c", "inputs": {"to\x00pic": "x"}}, "inputs"),
+], ids=["nul-in-role", "surrogate-in-backstory", "surrogate-in-input", "nul-in-input-key"])
+async def test_text_no_store_can_hold_is_422_naming_the_field_and_appends_nothing(
+    app: App, acme: httpx.AsyncClient, path: str, body: dict[str, object], field: str,
+) -> None:
+    """A NUL stalled the PostgreSQL projector for every tenant; a lone surrogate was a 500
+    (the fingerprint's UTF-8). Both are refused where they enter, on every deployment."""
+    head = await app.kasal.store.head_position()
+    # JSON escapes (\\u0000, \\udfff), as a client's encoder sends them
+    response = await acme.post(path, content=json.dumps(body),
+                               headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "validation_error"
+    assert any(d["field"].startswith(field) for d in response.json()["details"]), response.text
+    assert any(why in response.text for why in ("NUL", "surrogate", "unicode")), response.text
+    assert await app.kasal.store.head_position() == head

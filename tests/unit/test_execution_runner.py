@@ -18,6 +18,7 @@ from streams.execution_runner import ExecutionRunner
 from streams.run_recorder import RunRecorder, StopKind
 from tests.runs import (
     ScriptedEngine,
+    call,
     feed,
     request,
     run_to_end,
@@ -294,3 +295,27 @@ async def test_a_recording_failure_is_sticky_and_fails_the_run_even_if_the_engin
     assert raised == ["disk I/O error"] * (4 if failing == "ExecutionTaskStarted" else 2)
     last = (await store.read_stream(run_id))[-1]
     assert (last.type, last.payload["error"]) == ("ExecutionFailed", "OSError: disk I/O error")
+
+
+async def test_what_a_model_or_tool_produces_is_made_storable_by_every_store() -> None:
+    """PostgreSQL refuses NUL and nothing stores a lone surrogate: text a run produces has
+    each such character replaced by U+FFFD, visibly, instead of stalling a projector."""
+
+    def binary_tool(crew: CrewSpec, hooks: RunHooks) -> RunResult:
+        for task in crew.tasks:
+            hooks.task_started(task.name)
+            hooks.llm_call(replace(call(1, task.name), response="raw\x00bytes\udfff"))
+            hooks.tool_used(task.name, "file_read", "{}", "PK\x03\x04\x00\x00")
+            hooks.task_completed(task.name, "read \x00 it")
+        return RunResult(output="done\x00")
+
+    store, run_id = await run_to_end(binary_tool)
+    events = await store.read_stream(run_id)
+    assert events[-1].type == "ExecutionCompleted"
+    assert events[-1].payload["result"] == "done\ufffd"
+    texts = [str(e.payload) for e in events]
+    assert not any("\x00" in text for text in texts)
+    tool = next(e for e in events if e.type == "ExecutionToolUsed")
+    assert tool.payload["output"] == "PK\x03\x04\ufffd\ufffd"
+    llm = next(e for e in events if e.type == "ExecutionLlmCallCompleted")
+    assert llm.payload["call"]["response"] == "raw\ufffdbytes\ufffd"
