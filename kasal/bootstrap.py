@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -31,6 +32,12 @@ from kasal.processors import (
 from kasal.settings import Settings
 from projections.clock import ProjectionClock
 from projections.live import LiveExecutionFeed
+from projections.processor_health import (
+    Failure,
+    clear_failure,
+    current_failures,
+    record_failure,
+)
 from projections.queries import ReadModels
 from projections.search import VectorSearch
 from projections.sql_projector import SqlProjector
@@ -96,6 +103,10 @@ class Kasal:
         if self.search is not None:
             await self.search.index.close()
 
+    async def processor_failures(self) -> list[Failure]:
+        """Processors (of any process) that cannot get past an event, as they reported it."""
+        return await current_failures(self.read_engine)
+
     async def integrity_problems(self) -> list[str]:
         """Deleted tails and streams (the hash chains cover edits within a stream)."""
         store = self.store.inner if isinstance(self.store, EncryptingEventStore) else self.store
@@ -108,6 +119,27 @@ class Kasal:
         head = await self.store.head_position()
         self.runtime.notify()
         return await self.clock.wait_for(head, timeout) >= head
+
+
+class FailureReports:
+    """Writes a processor's failure (and its end) where every process can read it."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.writing: set[asyncio.Task[None]] = set()
+
+    def report(self, processor: str, failure: Failure | None) -> None:
+        write = record_failure(self.engine, failure) if failure is not None \
+            else clear_failure(self.engine, processor)
+        task = asyncio.get_running_loop().create_task(self._write(write))
+        self.writing.add(task)
+        task.add_done_callback(self.writing.discard)
+
+    async def _write(self, write: Coroutine[Any, Any, None]) -> None:
+        try:
+            await write
+        except Exception:  # the database is away too: the log line above says why
+            log.warning("could not record a processor's failure", exc_info=True)
 
 
 async def build_event_store(settings: Settings) -> EventStore:
@@ -233,6 +265,7 @@ async def bootstrap(
             search.clock.advance(position)
 
     runtime.on_progress(progress)
+    runtime.on_failure(FailureReports(projector_engine).report)
     distributed_store = kafka_store(store)
     if distributed_store is not None:
         # other processes append (runner steps) and project (the worker): wake on their

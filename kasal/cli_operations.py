@@ -3,6 +3,7 @@ provision the Kafka topics."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from domain.errors import TamperedEvent
 from kasal.bootstrap import Kasal
 from kasal.cli_support import data_dir_option, load_settings, with_kasal
 from kasal.settings import Settings
+from projections.processor_health import quarantine_event
 
 
 @click.group()
@@ -34,6 +36,52 @@ def projections_rebuild(data_dir: Path) -> None:
 
     position = with_kasal(settings, work, with_vectors=True)
     click.echo(f"rebuilt read models up to position {position}")
+
+
+@projections.command("failures")
+@data_dir_option
+def projections_failures(data_dir: Path) -> None:
+    """Show the processors that cannot get past an event, and the event; exit 1 if any."""
+    settings = load_settings(data_dir)
+    reports = with_kasal(settings, failure_reports)
+    for line in reports:
+        click.echo(line)
+    if reports:
+        raise SystemExit(1)
+    click.echo("every processor goes on")
+
+
+async def failure_reports(kasal: Kasal) -> list[str]:
+    lines = []
+    for failure in await kasal.processor_failures():
+        lines.append(failure.describe())
+        found = await kasal.store.read_all(failure.position - 1, 1)
+        if found and found[0].position == failure.position:
+            event = found[0]
+            lines.append(f"  event {event.event_id} v{event.version}, tenant {event.tenant_id}, "
+                         f"by {event.actor}, at {event.occurred_at}, command {event.command_id}")
+            lines.append("  payload " + json.dumps(dict(event.payload), ensure_ascii=True)[:2000])
+        lines.append(f"  to set it aside: kasal projections quarantine {failure.position} "
+                     "--reason '...'  (docs/2026-12-01-stuck-projectors.md)")
+    return lines
+
+
+@projections.command("quarantine")
+@data_dir_option
+@click.argument("position", type=click.IntRange(min=1))
+@click.option("--reason", required=True, help="why, for the audit of the repair")
+def projections_quarantine(data_dir: Path, position: int, reason: str) -> None:
+    """Set the event at POSITION aside: the SQL projector keeps it in the audit log only and
+    goes on (its read models will not show what it said)."""
+    settings = load_settings(data_dir)
+
+    async def work(kasal: Kasal) -> None:
+        await quarantine_event(kasal.projector.engine, kasal.projector.name, position, reason,
+                               by="cli")
+
+    with_kasal(settings, work)
+    click.echo(f"position {position} is set aside for the SQL projector; it goes on at its "
+               "next attempt")
 
 
 @click.group()

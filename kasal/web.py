@@ -14,6 +14,7 @@ from api.services import QueryServices
 from kasal.bootstrap import Kasal
 
 log = logging.getLogger(__name__)
+STUCK_AFTER = 3  # failed attempts at one event before readiness turns red
 
 
 def build_app(kasal: Kasal, *, manage_lifecycle: bool = True) -> FastAPI:
@@ -42,6 +43,13 @@ def build_app(kasal: Kasal, *, manage_lifecycle: bool = True) -> FastAPI:
         except Exception as error:
             checks["read_models"] = f"error: {type(error).__name__}"
         checks["processors"] = "ok" if kasal.running else "stopped"
+        try:  # any process's processor that cannot get past an event: not ready, and why
+            stuck = [f for f in await kasal.processor_failures() if f.attempts >= STUCK_AFTER]
+        except Exception as error:
+            stuck = []
+            checks["read_models"] = f"error: {type(error).__name__}"
+        if stuck:
+            checks["processors"] = "failing: " + "; ".join(f.describe() for f in stuck)
         return checks
 
     services = QueryServices(

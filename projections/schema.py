@@ -21,7 +21,10 @@ SCHEMA_LOCK_KEY = 0x6B6173616C02  # serialises CREATE TABLE of processes startin
 async def create_tables(conn: AsyncConnection) -> None:
     """``metadata.create_all`` that two processes may run at once (PostgreSQL's
     CREATE TABLE IF NOT EXISTS races on its catalog)."""
-    import projections.read_models  # noqa: F401  (every read model's table joins metadata)
+    # every read model's table joins metadata when its module is imported; so do the
+    # processors' health tables
+    import projections.processor_health
+    import projections.read_models  # noqa: F401
 
     if conn.dialect.name == "postgresql":
         await conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.envelope import RecordedEvent, is_unreadable
 from projections.connections import reading
+from projections.processor_health import KEPT_ON_REBUILD, quarantined
 from projections.read_models import read_models
 from projections.read_models.base import ReadModel
 from projections.schema import create_tables, metadata
@@ -30,6 +31,8 @@ class SqlProjector:
     def __init__(self, engine: AsyncEngine, models: Sequence[ReadModel] | None = None) -> None:
         self.engine = engine
         self.models = tuple(models) if models is not None else read_models()
+        # the last batch failed: look for events an operator set aside (quarantine)
+        self.suspect = False
 
     async def initialize(self) -> None:
         async with self.engine.begin() as conn:
@@ -41,17 +44,33 @@ class SqlProjector:
 
     async def handle(self, events: Sequence[RecordedEvent]) -> int:
         """Project a batch in one transaction; returns the position now tracked."""
-        async with self.engine.begin() as conn:
-            start = await tracked_position(conn, self.name, lock=True)
-            position = start
-            for event in events:
-                if event.position <= position:
-                    continue
-                await self.apply(conn, event)
-                position = event.position
-            if position != start:
-                await set_position(conn, self.name, position, start)
-            return position
+        try:
+            async with self.engine.begin() as conn:
+                start = await tracked_position(conn, self.name, lock=True)
+                set_aside = await self._quarantined(conn, events) if self.suspect else set()
+                position = start
+                for event in events:
+                    if event.position <= position:
+                        continue
+                    if event.position in set_aside:
+                        log.warning("%s v%s of %s %s is quarantined; projected to the audit "
+                                    "log only", event.type, event.version,
+                                    event.aggregate_type, event.aggregate_id)
+                        await self.audit.apply(conn, event)
+                    else:
+                        await self.apply(conn, event)
+                    position = event.position
+                if position != start:
+                    await set_position(conn, self.name, position, start)
+        except Exception:
+            self.suspect = True
+            raise
+        self.suspect = False
+        return position
+
+    async def _quarantined(self, conn: AsyncConnection, events: Sequence[RecordedEvent]
+                           ) -> set[int]:
+        return await quarantined(conn, self.name, [e.position for e in events])
 
     async def apply(self, conn: AsyncConnection, event: RecordedEvent) -> None:
         if is_unreadable(event.payload):
@@ -63,8 +82,14 @@ class SqlProjector:
             if model.wants(event):
                 await model.apply(conn, event)
 
+    @property
+    def audit(self) -> ReadModel:
+        return next(m for m in self.models if m.reads_unreadable)
+
     async def rebuild(self) -> None:
-        """Forget every row and the tracking position: the runtime replays from zero."""
+        """Forget every row and the tracking position: the runtime replays from zero. (The
+        processors' failures and the quarantine stay: the same events will be met again.)"""
         async with self.engine.begin() as conn:
             for table in reversed(metadata.sorted_tables):
-                await conn.execute(delete(table))
+                if table.name not in KEPT_ON_REBUILD:
+                    await conn.execute(delete(table))

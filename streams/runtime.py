@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from commands.ports import EventStore
-from domain.envelope import RecordedEvent
+from domain.envelope import RecordedEvent, utc_now
+from projections.processor_health import Failure
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,16 @@ class InProcessRuntime:
         self.wakeups = {p.name: asyncio.Event() for p in self.processors}
         self.positions: dict[str, int] = {}
         self.listeners: list[Callable[[str, int], None]] = []
+        self.failures: dict[str, Failure] = {}  # processors that cannot go on, by name
+        self.failure_listeners: list[Callable[[str, Failure | None], None]] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.stopping = False
         self.stopped = asyncio.Event()
+
+    def on_failure(self, listener: Callable[[str, Failure | None], None]) -> None:
+        """Call ``listener(processor_name, failure)`` when a processor's batch fails, and with
+        ``None`` when it moves on again."""
+        self.failure_listeners.append(listener)
 
     def on_progress(self, listener: Callable[[str, int], None]) -> None:
         """Call ``listener(processor_name, position)`` after each committed batch."""
@@ -97,19 +105,28 @@ class InProcessRuntime:
     async def _run(self, processor: Processor) -> None:
         wakeup = self.wakeups[processor.name]
         backoff = 0.1
+        failure: Failure | None = None
         while not self.stopping:
             wakeup.clear()  # before reading: a notify that lands during the read is kept
             position = self.positions[processor.name]
+            batch: list[RecordedEvent] = []
             try:
-                batch = await self.store.read_all(position, self.batch_size)
+                # after a failure, one event at a time: what comes before the event that
+                # fails is applied, and the report names that event
+                batch = await self.store.read_all(position, 1 if failure else self.batch_size)
                 if batch:
                     self._progress(processor.name, await processor.handle(batch))
                     backoff = 0.1
+                    if failure is not None:
+                        failure = None
+                        self._failed(processor.name, None)
                     continue
-            except Exception:
+            except Exception as error:
                 log.exception(
                     "processor %s failed at position %s; retrying", processor.name, position
                 )
+                failure = self._failure(processor.name, failure, position, batch, error)
+                self._failed(processor.name, failure)
                 with contextlib.suppress(TimeoutError):  # stop() cuts the backoff short
                     await asyncio.wait_for(self.stopped.wait(), timeout=backoff)
                 backoff = min(backoff * 2, self.max_backoff)
@@ -117,6 +134,32 @@ class InProcessRuntime:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), timeout=self.poll_interval)
+
+    @staticmethod
+    def _failure(name: str, before: Failure | None, position: int,
+                 batch: list[RecordedEvent], error: Exception) -> Failure:
+        event = batch[0] if len(batch) == 1 else None
+        at = event.position if event else position + 1  # the event it cannot get past
+        same = before is not None and before.position == at
+        return Failure(
+            processor=name,
+            position=at,
+            attempts=before.attempts + 1 if same and before else 1,
+            since=before.since if same and before else utc_now(),
+            error=f"{type(error).__name__}: {error}"[:2000],
+            event_id=event.event_id if event else None,
+            event_type=event.type if event else None,
+            aggregate_type=event.aggregate_type if event else None,
+            aggregate_id=event.aggregate_id if event else None,
+        )
+
+    def _failed(self, name: str, failure: Failure | None) -> None:
+        if failure is None:
+            self.failures.pop(name, None)
+        else:
+            self.failures[name] = failure
+        for listener in self.failure_listeners:
+            listener(name, failure)
 
     async def _safe_position(self, processor: Processor, fallback: int) -> int:
         try:

@@ -24,6 +24,7 @@ from commands.ports import EventStore
 from domain.envelope import RecordedEvent
 from projections import queries
 from projections import schema as s
+from projections.processor_health import KEPT_ON_REBUILD
 from projections.queries import ReadModels
 from projections.read_models.audit_log import verify_audit_rows
 from projections.read_models.executions import executions as executions_table
@@ -256,7 +257,8 @@ async def test_rebuild_then_replay_from_zero_reproduces_every_table(database: Da
     head = await store.head_position()
     assert await project_all(projector, store) == head
     before = await dump_tables(projector.engine)
-    assert all(before[t.name] for t in s.metadata.sorted_tables), "every table has rows"
+    read_models = [t.name for t in s.metadata.sorted_tables if t.name not in KEPT_ON_REBUILD]
+    assert all(before[name] for name in read_models), "every read model has rows"
 
     await projector.rebuild()
     assert await projector.position() == 0

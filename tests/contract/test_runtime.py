@@ -17,6 +17,7 @@ from domain.envelope import RecordedEvent
 from projections.sql_projector import SqlProjector
 from streams.runtime import InProcessRuntime
 from tests.contract.conftest import applier_of, replayed_tables
+from tests.waiting import until
 
 from .conftest import (
     Database,
@@ -159,3 +160,50 @@ async def test_catch_up_drives_the_projector_to_the_head(database: Database) -> 
     assert await runtime.catch_up() == await store.head_position()  # idempotent
     rows = await dump_tables(projector.engine)
     assert len(rows["audit_log"]) == len(await store.read_all(0, 1000))
+
+
+async def test_a_failing_event_is_narrowed_down_reported_and_the_events_before_it_applied(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch that fails is retried one event at a time: what precedes the event that
+    fails is projected, the report names that event and counts the attempts, and the
+    report ends when the projector gets past it."""
+    store = await database.open_store()
+    bus = CommandBus(store)
+    results = [await bus.dispatch(agent_command(f"R{i}"), ctx()) for i in range(5)]
+    bad = results[3]
+    projector = await database.open_projector()
+    original = applier_of(projector, "AgentRegistered")["AgentRegistered"]
+    healed = False
+
+    async def fails_on_the_fourth(conn: Any, event: RecordedEvent) -> None:
+        if event.position == bad.position and not healed:
+            raise RuntimeError("cannot apply this one")
+        await original(conn, event)
+
+    monkeypatch.setitem(applier_of(projector, "AgentRegistered"), "AgentRegistered",
+                        fails_on_the_fourth)
+    runtime = InProcessRuntime(store, [projector], batch_size=100, poll_interval=NO_POLLING)
+    reports: list[object] = []
+    runtime.on_failure(lambda name, failure: reports.append(failure))
+    await runtime.start()
+    try:
+        progress = Progress()
+        runtime.on_progress(progress)
+
+        async def reported_twice() -> bool:
+            failure = runtime.failures.get(projector.name)
+            return failure is not None and failure.attempts >= 2
+
+        await until(reported_twice, timeout=15, what="two failed attempts at one event")
+        failure = runtime.failures[projector.name]
+        assert (failure.position, failure.event_type) == (bad.position, "AgentRegistered")
+        assert failure.aggregate_id == bad.aggregate_id and "cannot apply" in failure.error
+        assert await projector.position() == bad.position - 1  # the three before it
+        healed = True
+        runtime.notify()
+        await progress.wait_until(lambda: caught_up(projector, store), what="getting past it")
+        assert projector.name not in runtime.failures
+        assert reports[-1] is None  # the report ended
+    finally:
+        await runtime.stop()

@@ -36,7 +36,7 @@ from tests.waiting import until
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 TENANT = "acme"
-TASKS = 4
+TASKS = 10  # 0.3 s each: the kill lands well inside the run even when CI is slow
 LOAD = 60  # commands sent while the leader dies
 
 
