@@ -65,6 +65,8 @@ class TaskStatus(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
     COMPLETED = "completed"
+    FAILED = "failed"  # it was running when its execution failed (or timed out)
+    CANCELLED = "cancelled"  # it was running when its execution was cancelled
 
 
 class Role(StrEnum):

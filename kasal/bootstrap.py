@@ -21,6 +21,7 @@ from adapters.sql.engines import make_engine
 from commands.bus import CommandBus
 from commands.handlers import HandlerDeps
 from commands.ports import EventStore
+from kasal.data_dir_lock import DataDirLock
 from kasal.processors import (
     EXECUTION_RUNNER,
     LIVE_FEED,
@@ -67,6 +68,7 @@ class Kasal:
     runner: ExecutionRunner | None = None
     search: VectorSearch | None = None
     running: bool = field(default=False)
+    data_dir_lock: DataDirLock | None = None
 
     async def start(self, *, run_processors: bool = True, resume: bool = True) -> None:
         """Create tables if missing and (by default) start the processors, then resume the
@@ -102,6 +104,8 @@ class Kasal:
         await self.projector.engine.dispose()
         if self.search is not None:
             await self.search.index.close()
+        if self.data_dir_lock is not None:
+            self.data_dir_lock.release()
 
     async def processor_failures(self) -> list[Failure]:
         """Processors (of any process) that cannot get past an event, as they reported it."""
@@ -217,6 +221,26 @@ async def bootstrap(
     drives the executions ``owns`` accepts (a worker: those of its partitions)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     prepare_offline_environment(settings)
+    if with_vectors is None:
+        with_vectors = run_executions
+    if settings.mode == "distributed" or not (run_executions or with_vectors):
+        return await _wire(settings, store, engine, run_executions, with_vectors, role, owns)
+    lock = DataDirLock(settings.data_dir)
+    lock.acquire()  # before anything opens the data dir's Qdrant folder
+    try:
+        kasal = await _wire(settings, store, engine, run_executions, with_vectors, role, owns)
+    except BaseException:
+        lock.release()
+        raise
+    kasal.data_dir_lock = lock
+    return kasal
+
+
+async def _wire(
+    settings: Settings, store: EventStore | None, engine: CrewEngine | None,
+    run_executions: bool, with_vectors: bool, role: Role, owns: Callable[[str], bool] | None,
+) -> Kasal:
+    """``bootstrap``, its arguments resolved."""
     store = store or await build_event_store(settings)
     deps = HandlerDeps(default_llm=settings.default_llm, known_tools=BUILTIN_TOOL_NAMES)
     bus = CommandBus(store, deps)
@@ -228,8 +252,6 @@ async def bootstrap(
     projector = SqlProjector(projector_engine)
     read_models = ReadModels(read_engine)
     live = LiveExecutionFeed()
-    if with_vectors is None:
-        with_vectors = run_executions
     search = None
     distributed = settings.mode == "distributed"
     if with_vectors and settings.vector_search and (settings.qdrant_url or not distributed):

@@ -17,6 +17,7 @@ from domain.vocabulary import ExecutionStatus
 from kasal import cli_operations
 from kasal.bootstrap import bootstrap
 from kasal.cli_support import data_dir_option, issue_key, load_settings, with_kasal
+from kasal.data_dir_lock import DataDirInUse
 from projections.connections import ReadModelUnavailable
 
 
@@ -46,7 +47,7 @@ def serve(data_dir: Path, host: str, port: int) -> None:
         # distributed: this process serves the API; 'kasal worker' runs the processors
         try:
             kasal = await bootstrap(settings, role="api" if distributed else "all")
-        except StoreUnavailable as error:
+        except (StoreUnavailable, DataDirInUse) as error:
             raise click.ClickException(str(error)) from None
         except (OSError, DBAPIError) as error:
             raise click.ClickException(f"cannot reach the database ({error})") from None
@@ -165,23 +166,34 @@ def seed_command(data_dir: Path, tenant: str | None) -> None:
     click.echo(f"crew research-and-write: {result.aggregate_id}")
 
 
+crew_option = click.option("--crew", default=None, metavar="NAME",
+                           help="which crew, where the project holds several")
+strict_option = click.option("--strict", is_flag=True,
+                             help="refuse the project if anything is not carried over")
+
+
 @main.command("import")
 @data_dir_option
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--tenant", default=None, help="defaults to KASAL_DEFAULT_TENANT")
-def import_command(data_dir: Path, path: Path, tenant: str | None) -> None:
-    """Define a CrewAI project's agents and crew (config/agents.yaml, config/tasks.yaml)."""
-    from adapters.crewai.project import ProjectError, load_project
-    from kasal.projects import import_project
+@crew_option
+@strict_option
+def import_command(data_dir: Path, path: Path, tenant: str | None, crew: str | None,
+                   strict: bool) -> None:
+    """Define a CrewAI project's agents and crew (its root, src/<pkg>, config/, or a crew
+    file): the crew its crew.py builds, or its config/*.yaml; lists what is not carried over."""
+    from rich.console import Console
+
+    from kasal.projects import import_project, read_project
 
     settings = load_settings(data_dir)
+    project = read_project(path, settings.default_llm, crew, strict=strict, console=Console())
     try:
-        project = load_project(path, settings.default_llm)
         crew_id = with_kasal(
             settings,
             lambda k: import_project(k, project, tenant or settings.default_tenant),
         )
-    except (ProjectError, DomainError) as error:
+    except DomainError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"crew {project.name}: {crew_id}")
 
@@ -192,33 +204,40 @@ def import_command(data_dir: Path, path: Path, tenant: str | None) -> None:
 @click.option("--input", "inputs", multiple=True, metavar="KEY=VALUE", help="repeatable")
 @click.option("--tenant", default=None, help="defaults to KASAL_DEFAULT_TENANT")
 @click.option("--timeout", "timeout_s", type=float, default=None, help="seconds")
+@crew_option
+@strict_option
 def run_command(
     data_dir: Path, path: Path, inputs: tuple[str, ...], tenant: str | None,
-    timeout_s: float | None,
+    timeout_s: float | None, crew: str | None, strict: bool,
 ) -> None:
-    """Run a crew (a CrewAI project or a crew file) end to end and print the result."""
+    """Run a crew (a CrewAI project or a crew file) end to end and print the result; the
+    inputs main.py passes are the defaults of --input."""
     from rich.console import Console
 
-    from adapters.crewai.project import ProjectError
-    from kasal.projects import parse_inputs, print_outcome, run_project
+    from kasal.projects import parse_inputs, print_outcome, read_project, run_project
 
     settings = load_settings(data_dir)
     console = Console()
+    try:
+        given = parse_inputs(inputs)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    project = read_project(path, settings.default_llm, crew, strict=strict, console=console)
 
     async def run() -> dict[str, Any]:
         kasal = await bootstrap(settings)
         await kasal.start()
         try:
             return await run_project(
-                kasal, path, parse_inputs(inputs), tenant=tenant or settings.default_tenant,
-                timeout_s=timeout_s, console=console,
+                kasal, project, {**project.default_inputs, **given},
+                tenant=tenant or settings.default_tenant, timeout_s=timeout_s, console=console,
             )
         finally:
             await kasal.stop()
 
     try:
         view = asyncio.run(run())
-    except (ProjectError, DomainError, ValueError) as error:
+    except (DomainError, ValueError, DataDirInUse) as error:
         raise click.ClickException(str(error)) from None
     print_outcome(view, console)
     if view["status"] != ExecutionStatus.COMPLETED:

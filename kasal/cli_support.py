@@ -13,6 +13,7 @@ from commands import messages as m
 from commands.context import CommandContext
 from domain.api_key import generate_key, hash_key, key_prefix
 from kasal.bootstrap import Kasal, bootstrap, prepare_offline_environment
+from kasal.data_dir_lock import DataDirInUse
 from kasal.settings import Settings
 
 T = TypeVar("T")
@@ -44,7 +45,10 @@ def with_kasal(
         finally:
             await kasal.stop()
 
-    return asyncio.run(run())
+    try:
+        return asyncio.run(run())
+    except DataDirInUse as error:
+        raise click.ClickException(str(error)) from None
 
 
 async def issue_key(kasal: Kasal, tenant: str, role: str, name: str, actor: str) -> str:

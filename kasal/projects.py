@@ -2,21 +2,46 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
+import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from adapters.crewai.project import CrewProject, load_project
+from adapters.crewai.project import CrewProject, ProjectError, load_project
 from commands import messages as m
 from commands.context import CommandContext
+from domain.errors import DomainError
 from domain.vocabulary import ExecutionStatus
 from kasal.bootstrap import Kasal
 from projections.live import follow_execution
 
 ACTOR = "cli"
+INTERRUPTED = "interrupted: Ctrl-C in kasal run"
+
+
+def read_project(path: Path, default_llm: str | None, crew: str | None, *, strict: bool,
+                 console: Console) -> CrewProject:
+    """The project at ``path``, with what is not carried over printed (or, with ``strict``,
+    refused: exit 1, nothing defined)."""
+    try:
+        project = load_project(path, default_llm, crew)
+    except ProjectError as error:
+        raise click.ClickException(str(error)) from None
+    if project.dropped:
+        lines = "\n".join(f"  {item}" for item in project.dropped)
+        if strict:
+            raise click.ClickException(
+                f"--strict: {len(project.dropped)} things in {path} are not carried over; "
+                f"nothing was defined:\n{lines}")
+        console.print(f"[yellow]not carried over ({len(project.dropped)}):[/]")
+        for item in project.dropped:
+            console.print(f"  {escape(str(item))}", highlight=False, soft_wrap=True)
+    return project
 
 
 async def import_project(kasal: Kasal, project: CrewProject, tenant: str) -> str:
@@ -47,14 +72,13 @@ def parse_inputs(pairs: tuple[str, ...]) -> dict[str, str]:
 
 async def run_project(
     kasal: Kasal,
-    path: Path,
+    project: CrewProject,
     inputs: dict[str, Any],
     *,
     tenant: str,
     timeout_s: float | None,
     console: Console,
 ) -> dict[str, Any]:
-    project = load_project(path, kasal.settings.default_llm)
     crew_id = await import_project(kasal, project, tenant)
     console.print(f"[bold]crew[/] {escape(project.name)} ({project.process}, "
                   f"{len(project.agents)} agents, {len(project.tasks)} tasks): {crew_id}")
@@ -64,18 +88,41 @@ async def run_project(
     )
     execution_id = requested.aggregate_id
     console.print(f"[bold]execution[/] {execution_id}")
-    with console.status("running…") as status:
-        async for entry in follow_execution(
-            kasal.live, kasal.read_models, kasal.clock, tenant, execution_id, keepalive_s=5.0
-        ):
-            if entry is None:
-                continue
-            status.update(escape(entry["summary"]))
-            console.print(f"  [dim]{entry['occurred_at'][11:23]}[/] {escape(entry['summary'])}")
+    shown = _Shown()
+    try:
+        await _follow(kasal, tenant, execution_id, console, shown)
+    except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels this task once
+        task = asyncio.current_task()
+        if task is None or task.uncancel() > 0:
+            raise
+        console.print("[yellow]interrupted: cancelling the execution (Ctrl-C again to leave "
+                      "it running)[/]")
+        with contextlib.suppress(DomainError):  # it ended meanwhile: the follow shows how
+            await kasal.bus.dispatch(
+                m.CancelExecution(execution_id=execution_id, reason=INTERRUPTED),
+                CommandContext(tenant_id=tenant, actor=ACTOR))
+        await _follow(kasal, tenant, execution_id, console, shown)
     await kasal.wait_until_projected(10.0)
     view = (await kasal.read_models.get_execution(tenant, execution_id)).item
     assert view is not None
     return view
+
+
+class _Shown:
+    version = 0  # the last timeline entry printed
+
+
+async def _follow(kasal: Kasal, tenant: str, execution_id: str, console: Console,
+                  shown: _Shown) -> None:
+    """Print the execution's steps after ``shown`` as they happen, until it ends."""
+    with console.status("running…") as status:
+        async for entry in follow_execution(kasal.live, kasal.read_models, kasal.clock, tenant,
+                                            execution_id, after=shown.version, keepalive_s=5.0):
+            if entry is None:
+                continue
+            shown.version = entry["version"]
+            status.update(escape(entry["summary"]))
+            console.print(f"  [dim]{entry['occurred_at'][11:23]}[/] {escape(entry['summary'])}")
 
 
 def print_outcome(view: dict[str, Any], console: Console) -> None:

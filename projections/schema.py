@@ -1,12 +1,27 @@
 """The SQL read models' schema: one ``MetaData`` that every read model's table joins, and the
-projectors' tracking table. Everything here is rebuildable from the log at any time."""
+projectors' tracking table. Everything here is rebuildable from the log at any time.
+
+The read models' schema is fingerprinted (tables, columns, types) in ``projection_schema``.
+When the code's schema differs from the database's (a column added by a new version of
+Kasal, or a database from before the fingerprint), the read models' tables are dropped and
+created anew and the SQL projector's position is forgotten: it replays the log into them.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, MetaData, String, Table, func, select
+import hashlib
+import json
+import logging
+
+from sqlalchemy import BigInteger, Column, MetaData, String, Table, delete, func, insert, select
+from sqlalchemy import inspect as inspect_schema
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+log = logging.getLogger(__name__)
+
 metadata = MetaData()
+SQL_PROJECTION = "sql"  # the SQL projector's tracking name
 
 tracking = Table(
     "projection_tracking",
@@ -15,7 +30,31 @@ tracking = Table(
     Column("position", BigInteger, nullable=False),
 )
 
+schema_versions = Table(
+    "projection_schema",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+)
+
 SCHEMA_LOCK_KEY = 0x6B6173616C02  # serialises CREATE TABLE of processes starting together
+
+
+def read_model_tables() -> list[Table]:
+    from projections.processor_health import KEPT_ON_REBUILD
+
+    kept = {tracking.name, schema_versions.name, *KEPT_ON_REBUILD}
+    return [t for t in metadata.sorted_tables if t.name not in kept]
+
+
+def fingerprint(tables: list[Table]) -> str:
+    shape = [[t.name, [[c.name, str(c.type), c.nullable, c.primary_key] for c in t.columns]]
+             for t in sorted(tables, key=lambda t: t.name)]
+    return hashlib.sha256(json.dumps(shape).encode()).hexdigest()
+
+
+def _existing(sync: Connection) -> set[str]:
+    return set(inspect_schema(sync).get_table_names())
 
 
 async def create_tables(conn: AsyncConnection) -> None:
@@ -28,4 +67,22 @@ async def create_tables(conn: AsyncConnection) -> None:
 
     if conn.dialect.name == "postgresql":
         await conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
+    tables = read_model_tables()
+    wanted = fingerprint(tables)
+    existing = await conn.run_sync(_existing)
+    stored = None
+    if schema_versions.name in existing:
+        stored = (await conn.execute(select(schema_versions.c.fingerprint).where(
+            schema_versions.c.name == SQL_PROJECTION))).scalar()
+    present = [t for t in tables if t.name in existing]
+    if present and stored != wanted:
+        log.warning("the read models' schema changed (%s -> %s): dropping them; the SQL "
+                    "projector rebuilds them from the log", (stored or "unknown")[:12],
+                    wanted[:12])
+        await conn.run_sync(lambda sync: metadata.drop_all(sync, tables=present))
+        if tracking.name in existing:
+            await conn.execute(delete(tracking).where(tracking.c.name == SQL_PROJECTION))
     await conn.run_sync(metadata.create_all)
+    if stored != wanted:
+        await conn.execute(delete(schema_versions).where(schema_versions.c.name == SQL_PROJECTION))
+        await conn.execute(insert(schema_versions), {"name": SQL_PROJECTION, "fingerprint": wanted})

@@ -16,17 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from domain.envelope import RecordedEvent, is_unreadable
 from projections.connections import reading
-from projections.processor_health import KEPT_ON_REBUILD, quarantined
+from projections.processor_health import quarantined
 from projections.read_models import read_models
 from projections.read_models.base import ReadModel
-from projections.schema import create_tables, metadata
+from projections.schema import SQL_PROJECTION, create_tables, read_model_tables, tracking
 from projections.tracking import set_position, tracked_position
 
 log = logging.getLogger(__name__)
 
 
 class SqlProjector:
-    name = "sql"
+    name = SQL_PROJECTION
 
     def __init__(self, engine: AsyncEngine, models: Sequence[ReadModel] | None = None) -> None:
         self.engine = engine
@@ -90,6 +90,5 @@ class SqlProjector:
         """Forget every row and the tracking position: the runtime replays from zero. (The
         processors' failures and the quarantine stay: the same events will be met again.)"""
         async with self.engine.begin() as conn:
-            for table in reversed(metadata.sorted_tables):
-                if table.name not in KEPT_ON_REBUILD:
-                    await conn.execute(delete(table))
+            for table in reversed([*read_model_tables(), tracking]):
+                await conn.execute(delete(table))

@@ -3,12 +3,16 @@ copies its output to ``log`` and hands each line to ``on_line`` (no polling)."""
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+
+import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 KASAL = [sys.executable, "-m", "tests.kasal_cli"]
@@ -72,3 +76,43 @@ class KasalProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server(KasalProcess):
+    """``kasal serve`` in a subprocess; ``start`` returns once it said it is ready."""
+
+    def __init__(self, data_dir: Path, log: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        super().__init__(["serve", "--port", str(self.port)],
+                         {**os.environ, "KASAL_DATA_DIR": str(data_dir)}, log)
+        self.ready = threading.Event()
+
+    def start(self) -> None:
+        self.ready = threading.Event()
+        super().start()
+        assert self.process is not None
+        if not self.ready.wait(60) or self.process.poll() is not None:
+            raise AssertionError(f"kasal serve did not start: {self.log.read_text()[-2000:]}")
+
+    def on_line(self, line: bytes) -> None:
+        if b"Uvicorn running on" in line:  # bound: startup completes before
+            self.ready.set()
+
+    def on_exit(self) -> None:
+        self.ready.set()  # the process ended: start() reports it
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self) -> httpx.Client:
+        key = (self.data_dir / "admin.key").read_text().strip()
+        return httpx.Client(base_url=f"{self.url}/api/v1", timeout=60,
+                            headers={"Authorization": f"Bearer {key}"})

@@ -1,28 +1,41 @@
-"""Reads a standard CrewAI project (``config/agents.yaml``, ``config/tasks.yaml``, the layout
-``crewai create crew`` makes) or a single Kasal crew file into command messages.
+"""Reads a CrewAI project or a single Kasal crew file into command messages.
 
-A crew file is one YAML document: ``{name, process, manager_llm, agents: {key: {...}},
-tasks: {key: {...}}}`` with the same fields as the two CrewAI files. A project directory may
-add ``config/crew.yaml`` with ``name``, ``process`` and ``manager_llm``.
+A project (see ``project_layout``) is read the way CrewAI reads it: where its folder holds
+a ``@CrewBase`` class, the crew that class builds is what gets defined (task → agent
+bindings, tools, LLMs, process, manager); otherwise ``config/agents.yaml`` and
+``config/tasks.yaml`` (and an optional ``config/crew.yaml`` with ``name``, ``process``,
+``manager_llm`` and ``memory``). A crew file is one YAML document: ``{name, process,
+manager_llm, memory, agents: {key: {...}}, tasks: {key: {...}}}``. Whatever Kasal does not
+carry over is listed in ``CrewProject.dropped`` by name, file and line.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from adapters.crewai.carry import COSMETIC, Dropped, instead
+from adapters.crewai.project_code import from_code
+from adapters.crewai.project_layout import (
+    CrewFolder,
+    ProjectError,
+    find_crews,
+    main_inputs,
+    read_code,
+)
+from adapters.crewai.tool_names import BUILTIN_TOOL_NAMES
 from commands import messages as m
 from domain.envelope import canonical_json
 
+__all__ = ["CrewProject", "ProjectError", "load_project"]
+
 AGENT_FIELDS = ("role", "goal", "backstory", "llm", "tools", "allow_delegation", "max_iter")
-
-
-class ProjectError(ValueError):
-    """The project's files are missing or do not describe a crew; the message says which."""
+TASK_FIELDS = ("description", "expected_output", "agent", "context")
+CREW_FIELDS = ("name", "process", "manager_llm", "memory", "agents", "tasks")
 
 
 @dataclass(frozen=True)
@@ -30,9 +43,12 @@ class CrewProject:
     name: str
     process: str
     manager_llm: str | None
-    agents: dict[str, m.RegisterAgent]  # by the YAML key
-    tasks: list[dict[str, Any]]  # TaskFields with "agent" still the YAML key
+    memory: bool
+    agents: dict[str, m.RegisterAgent]  # by the YAML key (the @agent method's name)
+    tasks: list[dict[str, Any]]  # TaskFields with "agent" still the key
     fingerprint: str  # sha256 of the definitions: re-importing the same project is a no-op
+    dropped: tuple[Dropped, ...] = ()
+    default_inputs: dict[str, Any] = field(default_factory=dict)  # main.py's literal inputs
 
     def crew_command(self, agent_ids: dict[str, str]) -> m.DefineCrew:
         tasks = [
@@ -40,13 +56,9 @@ class CrewProject:
                             else None})
             for task in self.tasks
         ]
-        return m.DefineCrew(
-            name=self.name,
-            process=self.process,
-            agents=[agent_ids[key] for key in self.agents],
-            tasks=tasks,
-            manager_llm=self.manager_llm,
-        )
+        return m.DefineCrew(name=self.name, process=self.process,
+                            agents=[agent_ids[key] for key in self.agents], tasks=tasks,
+                            manager_llm=self.manager_llm, memory=self.memory)
 
 
 def _text(value: Any) -> Any:
@@ -59,68 +71,178 @@ def _mapping(data: Any, where: str) -> dict[str, Any]:
     return data
 
 
-def _read_yaml(path: Path) -> Any:
+def _read_yaml(path: Path) -> tuple[Any, dict[tuple[str, ...], int]]:
+    """The document, and the line of each key (by its path of keys, two levels deep)."""
     if not path.is_file():
         raise ProjectError(f"{path} not found")
+    text = path.read_text(encoding="utf-8")
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        document, node = yaml.safe_load(text), yaml.compose(text)
     except yaml.YAMLError as error:
         raise ProjectError(f"{path} is not valid YAML: {error}") from None
+    lines: dict[tuple[str, ...], int] = {}
+
+    def walk(node: yaml.Node, at: tuple[str, ...]) -> None:
+        if isinstance(node, yaml.MappingNode) and len(at) < 3:
+            for key, value in node.value:
+                lines[(*at, str(key.value))] = key.start_mark.line + 1
+                walk(value, (*at, str(key.value)))
+
+    if node is not None:
+        walk(node, ())
+    return document, lines
 
 
-def load_project(path: Path, default_llm: str | None = None) -> CrewProject:
-    """A CrewAI project directory or a Kasal crew file, as commands."""
-    if path.is_dir():
-        agents = _mapping(_read_yaml(path / "config" / "agents.yaml"), "config/agents.yaml")
-        tasks = _mapping(_read_yaml(path / "config" / "tasks.yaml"), "config/tasks.yaml")
-        crew_file = path / "config" / "crew.yaml"
-        crew = _read_yaml(crew_file) if crew_file.exists() else {}
-        name = (crew or {}).get("name") or path.resolve().name
-    else:
-        document = _mapping(_read_yaml(path), str(path))
+def _under(lines: dict[tuple[str, ...], int], key: str) -> dict[tuple[str, ...], int]:
+    return {k[1:]: v for k, v in lines.items() if len(k) > 1 and k[0] == key}
+
+
+class _Builder:
+    """Collects the commands and what is dropped, one agent and task at a time."""
+
+    def __init__(self, default_llm: str | None) -> None:
+        self.default_llm = default_llm
+        self.agents: dict[str, m.RegisterAgent] = {}
+        self.tasks: list[dict[str, Any]] = []
+        self.dropped: list[Dropped] = []
+
+    def drop(self, what: str, where: str, why: str) -> None:
+        self.dropped.append(Dropped(what, where, why))
+
+    def tools(self, key: str, tools: list[Any], where: str) -> list[str]:
+        kept = []
+        for tool in tools:
+            if isinstance(tool, str) and tool in BUILTIN_TOOL_NAMES:
+                kept.append(tool)
+                continue
+            if isinstance(tool, dict):
+                name = f"{tool.get('class')} ({tool.get('module')})"
+                at = f"{tool['file']}:{tool['line']}" if tool.get("file") else where
+            else:
+                name, at = repr(tool), where
+            self.drop(f"agent {key!r}: tool {name}", at,
+                      f"Kasal has no such tool yet (it has {', '.join(sorted(BUILTIN_TOOL_NAMES))})"
+                      ": the agent runs without it")
+        return kept
+
+    def agent(self, key: str, values: dict[str, Any], where: str) -> None:
+        if self.default_llm and not values.get("llm"):
+            values["llm"] = self.default_llm
+        try:
+            self.agents[key] = m.RegisterAgent(**values)
+        except ValueError as error:
+            raise ProjectError(f"{where}: agent {key!r}: {error}") from None
+
+    def task(self, key: str, values: dict[str, Any], where: str, process: str) -> None:
+        agent = values.get("agent")
+        if agent is not None and agent not in self.agents:
+            raise ProjectError(f"{where}: task {key!r}: agent {agent!r} is not defined in the "
+                               f"agents ({', '.join(self.agents)})")
+        if agent is None and process == "sequential":
+            raise ProjectError(
+                f"{where}: task {key!r} has no agent, which a sequential crew needs: bind it "
+                f"in config/tasks.yaml (agent: <name>) or in crew.py (Task(..., "
+                f"agent=self.<name>())); the agents: {', '.join(self.agents)}")
+        self.tasks.append({
+            "name": key, "description": _text(values.get("description", "")),
+            "expected_output": _text(values.get("expected_output", "")), "agent": agent,
+            "context": [str(c) for c in values.get("context") or []],
+        })
+
+    def from_yaml(self, agents: dict[str, Any], tasks: dict[str, Any], process: str,
+                  where: tuple[str, dict[tuple[str, ...], int], str, dict[tuple[str, ...], int]]
+                  ) -> None:
+        agents_file, agent_lines, tasks_file, task_lines = where
+        for key, spec in agents.items():
+            at = f"{agents_file}:{agent_lines.get((str(key),), 0)}"
+            spec = _mapping(spec, f"{at}: agent {key!r}")
+            values: dict[str, Any] = {}
+            for name, value in spec.items():
+                line = f"{agents_file}:{agent_lines.get((str(key), str(name)), 0)}"
+                if name == "tools":
+                    values["tools"] = self.tools(str(key), list(value or []), line)
+                elif name in AGENT_FIELDS:
+                    if value is not None:
+                        values[name] = _text(value)
+                elif name not in COSMETIC:
+                    self.drop(f"agent {key!r}: {name}", line, instead("agent", str(name)))
+            self.agent(str(key), values, at)
+        for key, spec in tasks.items():
+            at = f"{tasks_file}:{task_lines.get((str(key),), 0)}"
+            spec = _mapping(spec, f"{at}: task {key!r}")
+            for name in spec:
+                if name not in TASK_FIELDS and name not in COSMETIC:
+                    self.drop(f"task {key!r}: {name}",
+                              f"{tasks_file}:{task_lines.get((str(key), str(name)), 0)}",
+                              instead("task", str(name)))
+            self.task(str(key), spec, at, process)
+
+    def fingerprint(self, crew: dict[str, Any]) -> str:
+        definition = {**crew, "tasks": self.tasks,
+                      "agents": {k: v.model_dump(mode="json") for k, v in self.agents.items()}}
+        return hashlib.sha256(canonical_json(definition)).hexdigest()[:16]
+
+
+def load_project(path: Path, default_llm: str | None = None,
+                 crew: str | None = None) -> CrewProject:
+    """A CrewAI project (root, ``src/<pkg>`` or ``config/``) or a Kasal crew file."""
+    builder = _Builder(default_llm)
+    if path.is_file():
+        document, lines = _read_yaml(path)
+        document = _mapping(document, str(path))
+        for name in document:
+            if name not in CREW_FIELDS:
+                builder.drop(f"crew: {name}", f"{path}:{lines.get((str(name),), 0)}",
+                             instead("crew", str(name)))
+        settings = {"name": document.get("name") or path.stem,
+                    "process": document.get("process", "sequential"),
+                    "manager_llm": document.get("manager_llm"),
+                    "memory": bool(document.get("memory", False))}
         agents = _mapping(document.get("agents"), f"{path}: agents")
         tasks = _mapping(document.get("tasks"), f"{path}: tasks")
-        crew = document
-        name = document.get("name") or path.stem
-    crew = crew or {}
-    agent_commands: dict[str, m.RegisterAgent] = {}
-    for key, spec in agents.items():
-        spec = _mapping(spec, f"agent {key!r}")
-        unknown = set(spec) - set(AGENT_FIELDS) - {"verbose"}
-        if unknown:
-            raise ProjectError(f"agent {key!r}: unknown fields {', '.join(sorted(unknown))}")
-        values = {f: _text(spec[f]) for f in AGENT_FIELDS if spec.get(f) is not None}
-        if default_llm and "llm" not in values:
-            values["llm"] = default_llm
-        try:
-            agent_commands[str(key)] = m.RegisterAgent(**values)
-        except ValueError as error:
-            raise ProjectError(f"agent {key!r}: {error}") from None
-    task_list = []
-    for key, spec in tasks.items():
-        spec = _mapping(spec, f"task {key!r}")
-        agent = spec.get("agent")
-        if agent is not None and agent not in agent_commands:
-            raise ProjectError(f"task {key!r}: agent {agent!r} is not defined in the agents")
-        task_list.append({
-            "name": str(key),
-            "description": _text(spec.get("description", "")),
-            "expected_output": _text(spec.get("expected_output", "")),
-            "agent": agent,
-            "context": list(spec.get("context") or []),
-            "human_input": bool(spec.get("human_input", False)),
-        })
-    definition = {
-        "name": name, "process": crew.get("process", "sequential"),
-        "manager_llm": crew.get("manager_llm"),
-        "agents": {k: v.model_dump(mode="json") for k, v in agent_commands.items()},
-        "tasks": task_list,
+        builder.from_yaml(agents, tasks, str(settings["process"]),
+                          (str(path), _under(lines, "agents"), str(path), _under(lines, "tasks")))
+        return _project(builder, settings, {})
+    folder = find_crews(path, crew)
+    return _from_folder(builder, folder)
+
+
+def _from_folder(builder: _Builder, folder: CrewFolder) -> CrewProject:
+    config = folder.folder / "config"
+    crew_file = config / "crew.yaml"
+    settings: dict[str, Any] = {}
+    if crew_file.exists():
+        settings = dict(_mapping(_read_yaml(crew_file)[0], folder.relative(crew_file)))
+    settings.setdefault("name", folder.name)
+    if folder.has_code:
+        lines = {kind: (folder.relative(file), _read_yaml(file)[1])
+                 for kind, file in (("agent", config / "agents.yaml"),
+                                    ("task", config / "tasks.yaml")) if file.is_file()}
+        from_code(builder, read_code(folder), settings, lines)
+    else:
+        agents, agent_lines = _read_yaml(config / "agents.yaml")
+        tasks, task_lines = _read_yaml(config / "tasks.yaml")
+        settings.setdefault("process", "sequential")
+        builder.from_yaml(
+            _mapping(agents, folder.relative(config / "agents.yaml")),
+            _mapping(tasks, folder.relative(config / "tasks.yaml")), str(settings["process"]),
+            (folder.relative(config / "agents.yaml"), agent_lines,
+             folder.relative(config / "tasks.yaml"), task_lines))
+    inputs, computed = main_inputs(folder)
+    for key, where in computed:
+        builder.drop(f"input {key!r}", where,
+                     f"computed when main.py runs: give it with --input {key}=VALUE")
+    return _project(builder, settings, inputs)
+
+
+def _project(builder: _Builder, settings: dict[str, Any], inputs: dict[str, Any]) -> CrewProject:
+    crew: dict[str, Any] = {
+        "name": str(settings["name"]), "process": str(settings.get("process", "sequential")),
+        "manager_llm": settings.get("manager_llm"), "memory": bool(settings.get("memory", False)),
     }
-    return CrewProject(
-        name=str(name),
-        process=str(definition["process"]),
-        manager_llm=definition["manager_llm"],
-        agents=agent_commands,
-        tasks=task_list,
-        fingerprint=hashlib.sha256(canonical_json(definition)).hexdigest()[:16],
-    )
+    return CrewProject(name=crew["name"], process=crew["process"],
+                       manager_llm=crew["manager_llm"], memory=crew["memory"],
+                       agents=builder.agents, tasks=builder.tasks,
+                       fingerprint=builder.fingerprint(crew), dropped=tuple(builder.dropped),
+                       default_inputs=inputs)
+

@@ -91,6 +91,12 @@ def _with_task(tasks: list[dict[str, Any]], name: str, **changes: Any) -> list[d
     return [{**t, **changes} if t["name"] == name else t for t in tasks]
 
 
+def _interrupted(tasks: list[dict[str, Any]], status: TaskStatus) -> list[dict[str, Any]]:
+    """The tasks still running when the execution ended take its end (pending ones stay)."""
+    return [{**t, "status": status.value} if t["status"] == TaskStatus.RUNNING else t
+            for t in tasks]
+
+
 def execution_changes(row: Mapping[str, Any], e: RecordedEvent) -> dict[str, Any]:
     """The columns an execution event changes (the Requested row is built on its own)."""
     p = e.payload
@@ -110,10 +116,12 @@ def execution_changes(row: Mapping[str, Any], e: RecordedEvent) -> dict[str, Any
                     "finished_at": e.occurred_at}
         case EventType.EXECUTION_FAILED:
             return {"status": Status.FAILED.value, "error": p["error"],
-                    "finished_at": e.occurred_at}
+                    "finished_at": e.occurred_at,
+                    "tasks": _interrupted(row["tasks"], TaskStatus.FAILED)}
         case EventType.EXECUTION_CANCEL_REQUESTED:
             return {"status": Status.CANCEL_REQUESTED.value, "cancel_reason": p["reason"]}
         case EventType.EXECUTION_CANCELLED:
             return {"status": Status.CANCELLED.value, "cancel_reason": p["reason"],
-                    "finished_at": e.occurred_at}
+                    "finished_at": e.occurred_at,
+                    "tasks": _interrupted(row["tasks"], TaskStatus.CANCELLED)}
     return {}

@@ -317,7 +317,7 @@ async def dump_tables(engine: AsyncEngine) -> dict[str, list[dict[str, Any]]]:
     """Every read-model table's rows, ordered by primary key."""
     dump: dict[str, list[dict[str, Any]]] = {}
     async with engine.connect() as conn:
-        for table in s.metadata.sorted_tables:
+        for table in [*s.read_model_tables(), s.tracking]:
             rows = await conn.execute(select(table).order_by(*table.primary_key.columns))
             dump[table.name] = [dict(row._mapping) for row in rows]
     return dump

@@ -151,6 +151,10 @@ async def test_cancel_stops_a_running_execution_at_its_next_step(acme: httpx.Asy
     assert view["status"] == "cancelled"
     assert view["cancel_reason"] == "changed plans"
     assert sum(t["status"] == "completed" for t in view["tasks"]) < 6
+    # the task the cancel interrupted reads cancelled; none reads running
+    statuses = [t["status"] for t in view["tasks"]]
+    assert set(statuses) <= {"completed", "cancelled", "pending"} and statuses.count(
+        "cancelled") <= 1, statuses
 
 
 async def test_a_run_past_its_timeout_fails_with_the_reason(acme: httpx.AsyncClient) -> None:
@@ -160,6 +164,9 @@ async def test_a_run_past_its_timeout_fails_with_the_reason(acme: httpx.AsyncCli
     view = await finished(acme, await run(acme, crew_id, timeout_s=0.5))
     assert view["status"] == "failed"
     assert view["error"] == "timed out after 0.5 s (timeout_s)"
+    statuses = [t["status"] for t in view["tasks"]]
+    assert set(statuses) <= {"completed", "failed", "pending"} and statuses.count(
+        "failed") <= 1, statuses
 
 
 async def test_concurrent_runs_never_mix_their_steps(acme: httpx.AsyncClient) -> None:

@@ -4,9 +4,6 @@ its last completed task, answering recorded LLM calls from the log instead of th
 from __future__ import annotations
 
 import json
-import os
-import socket
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,49 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.processes import KasalProcess
+from tests.processes import Server
 
 TASKS = 6
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server(KasalProcess):
-    """``kasal serve`` in a subprocess; ``start`` returns once it said it is ready."""
-
-    def __init__(self, data_dir: Path, log: Path) -> None:
-        self.data_dir = data_dir
-        self.port = free_port()
-        super().__init__(["serve", "--port", str(self.port)],
-                         {**os.environ, "KASAL_DATA_DIR": str(data_dir)}, log)
-        self.ready = threading.Event()
-
-    def start(self) -> None:
-        self.ready = threading.Event()
-        super().start()
-        assert self.process is not None
-        if not self.ready.wait(60) or self.process.poll() is not None:
-            raise AssertionError(f"kasal serve did not start: {self.log.read_text()[-2000:]}")
-
-    def on_line(self, line: bytes) -> None:
-        if b"Uvicorn running on" in line:  # bound: startup completes before
-            self.ready.set()
-
-    def on_exit(self) -> None:
-        self.ready.set()  # the process ended: start() reports it
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def client(self) -> httpx.Client:
-        key = (self.data_dir / "admin.key").read_text().strip()
-        return httpx.Client(base_url=f"{self.url}/api/v1", timeout=60,
-                            headers={"Authorization": f"Bearer {key}"})
 
 
 def follow(client: httpx.Client, execution_id: str, until: Callable[[list[str]], bool]) -> int:

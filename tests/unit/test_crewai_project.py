@@ -34,11 +34,13 @@ def test_the_same_definition_has_the_same_fingerprint() -> None:
 @pytest.mark.parametrize(
     ("agents", "tasks", "message"),
     [
-        (None, "t:\n  description: d\n  expected_output: o\n", "agents.yaml not found"),
+        (None, "t:\n  description: d\n  expected_output: o\n",
+         "no CrewAI project here: expected config/agents.yaml and config/tasks.yaml"),
         ("a:\n  role: r\n  goal: g\n  backstory: b\n", "t:\n  description: d\n"
          "  expected_output: o\n  agent: nobody\n", "agent 'nobody' is not defined"),
-        ("a:\n  role: r\n  goal: g\n  backstory: b\n  colour: red\n",
-         "t:\n  description: d\n  expected_output: o\n", "unknown fields colour"),
+        ("a:\n  role: r\n  goal: g\n  backstory: b\n", "t:\n  description: d\n"
+         "  expected_output: o\n", r"config/tasks.yaml:1: task 't' has no agent, which a "
+         r"sequential crew needs: bind it in config/tasks.yaml \(agent: <name>\) or in crew.py"),
         ("a: [1, 2\n", "t: {}\n", "not valid YAML"),
         ("a:\n  goal: g\n  backstory: b\n", "t:\n  description: d\n  expected_output: o\n",
          "agent 'a'"),
@@ -53,3 +55,31 @@ def test_a_broken_project_says_what_is_wrong(
     (tmp_path / "config" / "tasks.yaml").write_text(tasks)
     with pytest.raises(ProjectError, match=message):
         load_project(tmp_path)
+
+
+def test_what_a_yaml_project_does_not_carry_is_named_with_its_line(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "agents.yaml").write_text(
+        "a:\n  role: r\n  goal: g\n  backstory: b\n  verbose: true\n  max_rpm: 5\n"
+        "  tools: [calculator, serper]\n")
+    (tmp_path / "config" / "tasks.yaml").write_text(
+        "t:\n  description: d\n  expected_output: o\n  agent: a\n  output_file: out.md\n"
+        "  colour: red\n")
+    project = load_project(tmp_path)
+    assert project.agents["a"].tools == ["calculator"]
+    assert [str(d).split(":", 2)[1:] for d in project.dropped] == [
+        ["6", " agent 'a': max_rpm: the agent has no rate limit of its own"],
+        ["7", " agent 'a': tool 'serper': Kasal has no such tool yet (it has calculator, "
+              "current_time): the agent runs without it"],
+        ["5", " task 't': output_file: no file is written; the output is in the execution's "
+              "result"],
+        ["6", " task 't': colour: ignored: Kasal does not carry it over"],
+    ]
+    assert all(str(d).startswith("config/") for d in project.dropped)
+
+
+def test_a_crew_file_reports_its_unknown_crew_fields(tmp_path: Path) -> None:
+    crew = tmp_path / "crew.yaml"
+    crew.write_text((EXAMPLES / "math_crew.yaml").read_text() + "planning: true\n")
+    (item,) = load_project(crew).dropped
+    assert (item.what, item.instead) == ("crew: planning", "the crew runs without a planning step")

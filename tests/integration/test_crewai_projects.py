@@ -1,0 +1,263 @@
+"""Real CrewAI projects, in the layouts users have (``tests/projects/``): the ``crewai create
+crew`` template, a crew that binds its tasks in ``crew.py``, a crew led by a manager agent.
+Each is read the way CrewAI reads it (its ``@CrewBase`` class built in a subprocess), from
+its root, its package or its ``config/`` folder; what Kasal does not carry over is named
+with its file and line; ``kasal run`` runs it from the root with the offline model."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from adapters.crewai.project import CrewProject, ProjectError, load_project
+from kasal.bootstrap import bootstrap
+from kasal.projects import INTERRUPTED
+from kasal.settings import Settings
+from tests.processes import KASAL, REPO, Server
+
+PROJECTS = Path(__file__).parents[1] / "projects"
+LLM = "kasal-offline/default"
+
+
+@pytest.fixture(scope="module")
+def project() -> Callable[[str], CrewProject]:
+    """Each project read once per module (reading builds the crew in a subprocess)."""
+    cache: dict[str, CrewProject] = {}
+
+    def read(relative: str) -> CrewProject:
+        if relative not in cache:
+            cache[relative] = load_project(PROJECTS / relative, LLM)
+        return cache[relative]
+
+    return read
+
+
+def dropped(project: CrewProject) -> dict[str, str]:
+    """What was not carried over, as {what: where}."""
+    return {item.what: item.where for item in project.dropped}
+
+
+def test_the_crewai_template_reads_the_same_from_its_root_and_its_config_folder(
+    project: Callable[[str], CrewProject],
+) -> None:
+    root = project("latest_ai")
+    assert project("latest_ai/src/latest_ai/config").fingerprint == root.fingerprint
+    assert (root.name, root.process) == ("latest_ai", "sequential")
+    assert list(root.agents) == ["researcher", "reporting_analyst"]
+    assert root.agents["researcher"].role == "{topic} Senior Data Researcher"
+    assert root.agents["researcher"].llm == LLM  # no llm in the project: Kasal's default
+    assert [(t["name"], t["agent"]) for t in root.tasks] == [
+        ("research_task", "researcher"), ("reporting_task", "reporting_analyst")]
+    assert root.default_inputs == {"topic": "AI LLMs"}  # main.py's literal inputs
+    # verbose=True (what CrewAI prints) is not reported; these two are, with file and line
+    assert dropped(root) == {
+        "task 'reporting_task': output_file = 'report.md'": "src/latest_ai/crew.py:34",
+        "input 'current_year'": "src/latest_ai/main.py:18",
+    }
+
+
+def test_tasks_bound_in_crew_py_run_with_their_agents_and_the_rest_is_named(
+    project: Callable[[str], CrewProject],
+) -> None:
+    bound = project("bound_in_code")
+    assert [(t["name"], t["agent"], t["context"]) for t in bound.tasks] == [
+        ("research_task", "researcher", []), ("summary_task", "writer", ["research_task"])]
+    assert bound.agents["writer"].llm == LLM and bound.agents["researcher"].tools == []
+    assert dropped(bound) == {
+        "agent 'researcher': tool WordCountTool (bound_in_code.tools.word_count)":
+            "src/bound_in_code/tools/word_count.py:4",
+        "agent 'researcher': max_rpm = 10": "src/bound_in_code/crew.py:22",
+        "agent 'researcher': reasoning = True": "src/bound_in_code/config/agents.yaml:8",
+        "agent 'researcher': colour": "src/bound_in_code/config/agents.yaml:9",
+        "task 'summary_task': output_pydantic = Summary": "src/bound_in_code/crew.py:35",
+        "task 'summary_task': output_file = 'summary.md'": "src/bound_in_code/crew.py:35",
+        "task 'summary_task': human_input = True": "src/bound_in_code/config/tasks.yaml:12",
+        "crew: planning = True": "src/bound_in_code/crew.py:14",
+        "crew: kickoff hook prepare": "src/bound_in_code/crew.py:18",
+        "input 'year'": "src/bound_in_code/main.py:10",
+    }
+    reasons = {item.what: item.instead for item in bound.dropped}
+    assert "runs without it" in reasons[
+        "agent 'researcher': tool WordCountTool (bound_in_code.tools.word_count)"]
+    assert "not a CrewAI agent field" in reasons["agent 'researcher': colour"]
+
+
+def test_a_manager_agent_leads_through_its_llm(project: Callable[[str], CrewProject]) -> None:
+    managed = project("manager_crew/src/manager_crew")
+    assert (managed.process, managed.manager_llm) == ("hierarchical", LLM)
+    assert list(managed.agents) == ["planner", "writer"]  # the manager is not a crew member
+    assert dropped(managed) == {
+        "crew: manager_agent 'Launch Manager'": "src/manager_crew/crew.py:24"}
+
+
+def test_a_project_with_several_crews_names_them_and_crew_chooses(tmp_path: Path) -> None:
+    config = PROJECTS / "latest_ai" / "src" / "latest_ai" / "config"
+    for name in ("poem_crew", "summary_crew"):
+        shutil.copytree(config, tmp_path / "src" / "flow" / "crews" / name / "config")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "flow"\n')
+    with pytest.raises(ProjectError, match=r"holds 2 crews \(poem_crew, summary_crew\): choose "
+                                           "one with --crew NAME"):
+        load_project(tmp_path)
+    assert load_project(tmp_path, crew="summary_crew").name == "summary_crew"
+    with pytest.raises(ProjectError, match="no crew named 'nope'; the crews here: poem_crew"):
+        load_project(tmp_path, crew="nope")
+
+
+CREW_PY = '''from crewai import Agent, Crew, Task
+from crewai.project import CrewBase, agent, crew, task
+{extra}
+
+@CrewBase
+class Broken:
+    @agent
+    def researcher(self) -> Agent:
+        {agent_body}
+
+    @task
+    def research_task(self) -> Task:
+        return Task(config=self.tasks_config["research_task"])
+
+    @crew
+    def crew(self) -> Crew:
+        return Crew(agents=self.agents, tasks=self.tasks)
+'''
+
+
+@pytest.mark.parametrize(
+    ("extra", "agent_body", "message"),
+    [
+        ("import kasal_no_such_package", 'return Agent(config=self.agents_config["researcher"])',
+         r"src/broken/crew\.py:3: the project imports 'kasal_no_such_package', which is not "
+         r"installed beside Kasal: install it \(pip install kasal-no-such-package\)"),
+        ("def (:", 'return Agent(config=self.agents_config["researcher"])',
+         r"src/broken/crew\.py:3: SyntaxError"),
+        ("", 'raise RuntimeError("no key for the search tool")',
+         r"src/broken/crew\.py:9: RuntimeError: no key for the search tool"),
+    ],
+    ids=["missing-package", "syntax-error", "raises"],
+)
+def test_code_that_does_not_load_is_named_by_file_and_line(
+    tmp_path: Path, extra: str, agent_body: str, message: str,
+) -> None:
+    package = tmp_path / "src" / "broken"
+    shutil.copytree(PROJECTS / "latest_ai" / "src" / "latest_ai" / "config", package / "config")
+    (package / "__init__.py").write_text("")
+    (package / "crew.py").write_text(CREW_PY.format(extra=extra, agent_body=agent_body))
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "broken"\n')
+    with pytest.raises(ProjectError, match=message):
+        load_project(tmp_path)
+
+
+def kasal(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KASAL_DATA_DIR": str(data_dir), "KASAL_VECTOR_SEARCH": "false"}
+    return subprocess.run([*KASAL, *args], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+
+
+async def crews_and_runs(data_dir: Path) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
+    settings = Settings(KASAL_DATA_DIR=data_dir, KASAL_VECTOR_SEARCH=False)  # type: ignore[call-arg]
+    app = await bootstrap(settings)
+    await app.start()
+    try:
+        await app.wait_until_projected(10.0)
+        crews = (await app.read_models.list_crews("default")).items
+        runs = [(await app.read_models.get_execution("default", str(e["id"]))).item or {}
+                for e in (await app.read_models.list_executions("default")).items]
+        return crews, runs
+    finally:
+        await app.stop()
+
+
+def test_kasal_run_runs_a_project_from_its_root_with_main_py_inputs(tmp_path: Path) -> None:
+    done = kasal("run", str(PROJECTS / "bound_in_code"), "--input", "year=2026",
+                 data_dir=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "not carried over (10):" in done.stdout
+    crews, runs = asyncio.run(crews_and_runs(tmp_path))
+    assert [c["name"] for c in crews] == ["bound_in_code"]
+    (run,) = runs
+    assert run["status"] == "completed" and run["inputs"] == {"topic": "owls", "year": "2026"}
+    assert [(t["name"], t["status"]) for t in run["tasks"]] == [  # type: ignore[union-attr]
+        ("research_task", "completed"), ("summary_task", "completed")]
+    assert "owls" in str(run["result"])
+
+
+def test_strict_refuses_a_project_with_anything_dropped_and_defines_nothing(
+    tmp_path: Path,
+) -> None:
+    refused = kasal("import", "--strict", str(PROJECTS / "latest_ai"), data_dir=tmp_path)
+    assert refused.returncode == 1
+    assert "--strict: 2 things" in refused.stderr and "nothing was defined" in refused.stderr
+    assert "src/latest_ai/crew.py:34: task 'reporting_task': output_file" in refused.stderr
+    assert asyncio.run(crews_and_runs(tmp_path)) == ([], [])
+
+
+SLOW_CREW = """name: slow
+agents:
+  analyst: {role: Analyst, goal: Write notes, backstory: Careful., llm: kasal-test/slow}
+tasks:
+""" + "".join(f"""  step{i}:
+    description: Note {i} about {{topic}}.
+    expected_output: A note.
+    agent: analyst
+""" for i in range(8))
+
+
+def test_ctrl_c_in_kasal_run_cancels_the_execution_and_waits_for_it(tmp_path: Path) -> None:
+    crew = tmp_path / "slow.yaml"
+    crew.write_text(SLOW_CREW)
+    data_dir = tmp_path / "data"
+    env = {**os.environ, "KASAL_DATA_DIR": str(data_dir), "KASAL_VECTOR_SEARCH": "false"}
+    process = subprocess.Popen([*KASAL, "run", str(crew), "--input", "topic=owls"], cwd=REPO,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:  # until the first task is under way
+        seen.append(line)
+        if "task 'step0' started" in line:
+            break
+    process.send_signal(signal.SIGINT)
+    rest, _ = process.communicate(timeout=120)
+    output = "".join(seen) + rest
+    assert process.returncode == 1, output  # the run did not complete
+    assert "interrupted: cancelling the execution" in output
+    assert "cancelled: interrupted: Ctrl-C in kasal run" in output
+    _, runs = asyncio.run(crews_and_runs(data_dir))
+    (run,) = runs
+    assert (run["status"], run["cancel_reason"]) == ("cancelled", INTERRUPTED)
+    statuses = [t["status"] for t in run["tasks"]]  # type: ignore[union-attr]
+    assert "running" not in statuses and statuses.count("completed") < 8, statuses
+
+
+def test_beside_a_running_server_commands_that_would_run_crews_stop_with_one_line(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    server = Server(data_dir, tmp_path / "serve.log")
+    server.start()
+    try:
+        for args in (["run", "examples/math_crew.yaml", "--input", "units=2", "--input",
+                      "price=3"], ["projections", "rebuild"]):
+            refused = kasal(*args, data_dir=data_dir)
+            assert refused.returncode == 1, refused.stdout + refused.stderr
+            (line,) = refused.stderr.strip().splitlines()  # one line, no traceback
+            assert server.process is not None
+            assert line == (f"Error: {data_dir} is in use by kasal serve (pid "
+                            f"{server.process.pid}): stop it first, or give this command its "
+                            "own --data-dir")
+        # defining goes through the log beside the server: the server's projector shows it
+        defined = kasal("import", str(PROJECTS / "latest_ai"), data_dir=data_dir)
+        assert defined.returncode == 0, defined.stderr
+        with server.client() as client:
+            names = [c["name"] for c in client.get("/crews?min_position=1").json()["items"]]
+        assert "latest_ai" in names
+    finally:
+        server.stop()
