@@ -70,10 +70,14 @@ class Kasal:
     running: bool = field(default=False)
     data_dir_lock: DataDirLock | None = None
 
-    async def start(self, *, run_processors: bool = True, resume: bool = True) -> None:
+    async def start(self, *, run_processors: bool = True, resume: bool = True,
+                    rebuild_schema: bool | None = None) -> None:
         """Create tables if missing and (by default) start the processors, then resume the
-        executions the log left unfinished (``resume=False``: the caller does, later)."""
-        await self.projector.initialize()
+        executions the log left unfinished (``resume=False``: the caller does, later).
+        Read models of another schema are rebuilt from the log where ``rebuild_schema`` (by
+        default: the one embedded process that holds the data dir), else refused."""
+        rebuild = self.data_dir_lock is not None if rebuild_schema is None else rebuild_schema
+        rebuilt = await self.projector.initialize(rebuild_changed=rebuild)
         self.clock.advance(await self.projector.position())
         if self.search is not None:
             await self.search.projector.initialize()
@@ -81,6 +85,9 @@ class Kasal:
             self.live.start_at(await self.store.head_position())
             await self.runtime.start()
             self.running = True
+            # nothing is served from half-replayed read models (keys revoked later included)
+            while rebuilt and not await self.wait_until_projected(60.0):
+                log.warning("the read models are being rebuilt from the log; still replaying")
             if self.runner is not None and resume:
                 # the work list comes from the read model: it must have caught up first, or
                 # executions requested just before a crash would never be resumed
@@ -128,11 +135,15 @@ class Kasal:
 class FailureReports:
     """Writes a processor's failure (and its end) where every process can read it."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, processors: set[str]) -> None:
         self.engine = engine
+        self.processors = processors
         self.writing: set[asyncio.Task[None]] = set()
+        self.order = asyncio.Lock()  # FIFO: reports are written in the order they were made
 
     def report(self, processor: str, failure: Failure | None) -> None:
+        if processor not in self.processors:
+            return
         write = record_failure(self.engine, failure) if failure is not None \
             else clear_failure(self.engine, processor)
         task = asyncio.get_running_loop().create_task(self._write(write))
@@ -141,7 +152,8 @@ class FailureReports:
 
     async def _write(self, write: Coroutine[Any, Any, None]) -> None:
         try:
-            await write
+            async with self.order:
+                await write
         except Exception:  # the database is away too: the log line above says why
             log.warning("could not record a processor's failure", exc_info=True)
 
@@ -287,7 +299,10 @@ async def _wire(
             search.clock.advance(position)
 
     runtime.on_progress(progress)
-    runtime.on_failure(FailureReports(projector_engine).report)
+    # the projectors' failures, for every process to read (the live feed and the runner run
+    # in many processes under one name: their failures are in their own logs)
+    projectors = {projector.name, *([search.projector.name] if search is not None else [])}
+    runtime.on_failure(FailureReports(projector_engine, projectors).report)
     distributed_store = kafka_store(store)
     if distributed_store is not None:
         # other processes append (runner steps) and project (the worker): wake on their

@@ -19,6 +19,7 @@ from kasal.bootstrap import bootstrap
 from kasal.cli_support import data_dir_option, issue_key, load_settings, with_kasal
 from kasal.data_dir_lock import DataDirInUse
 from projections.connections import ReadModelUnavailable
+from projections.schema import ReadModelSchemaChanged
 
 
 @click.group()
@@ -53,6 +54,9 @@ def serve(data_dir: Path, host: str, port: int) -> None:
             raise click.ClickException(f"cannot reach the database ({error})") from None
         try:
             await kasal.start()
+        except ReadModelSchemaChanged as error:
+            await kasal.stop()
+            raise click.ClickException(str(error)) from None
         except (StoreUnavailable, ReadModelUnavailable) as error:
             await kasal.stop()
             raise click.ClickException(f"{error}: is the database up?") from None
@@ -237,7 +241,7 @@ def run_command(
 
     try:
         view = asyncio.run(run())
-    except (DomainError, ValueError, DataDirInUse) as error:
+    except (DomainError, ValueError, DataDirInUse, ReadModelSchemaChanged) as error:
         raise click.ClickException(str(error)) from None
     print_outcome(view, console)
     if view["status"] != ExecutionStatus.COMPLETED:

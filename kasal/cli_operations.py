@@ -34,16 +34,18 @@ def projections_rebuild(data_dir: Path) -> None:
             await kasal.search.projector.rebuild()
         return await kasal.catch_up()
 
-    position = with_kasal(settings, work, with_vectors=True)
+    position = with_kasal(settings, work, with_vectors=True, rebuild_schema=True)
     click.echo(f"rebuilt read models up to position {position}")
 
 
 @projections.command("failures")
 @data_dir_option
-def projections_failures(data_dir: Path) -> None:
-    """Show the processors that cannot get past an event, and the event; exit 1 if any."""
+@click.option("--payload", "show_payload", is_flag=True,
+              help="print the event's payload too (it holds a tenant's data)")
+def projections_failures(data_dir: Path, show_payload: bool) -> None:
+    """Show the projectors that cannot get past an event, and the event; exit 1 if any."""
     settings = load_settings(data_dir)
-    reports = with_kasal(settings, failure_reports)
+    reports = with_kasal(settings, lambda k: failure_reports(k, show_payload=show_payload))
     for line in reports:
         click.echo(line)
     if reports:
@@ -51,7 +53,7 @@ def projections_failures(data_dir: Path) -> None:
     click.echo("every processor goes on")
 
 
-async def failure_reports(kasal: Kasal) -> list[str]:
+async def failure_reports(kasal: Kasal, *, show_payload: bool = False) -> list[str]:
     lines = []
     for failure in await kasal.processor_failures():
         lines.append(failure.describe())
@@ -60,9 +62,12 @@ async def failure_reports(kasal: Kasal) -> list[str]:
             event = found[0]
             lines.append(f"  event {event.event_id} v{event.version}, tenant {event.tenant_id}, "
                          f"by {event.actor}, at {event.occurred_at}, command {event.command_id}")
-            lines.append("  payload " + json.dumps(dict(event.payload), ensure_ascii=True)[:2000])
-        lines.append(f"  to set it aside: kasal projections quarantine {failure.position} "
-                     "--reason '...'  (docs/2026-12-01-stuck-projectors.md)")
+            lines.append("  payload " + (
+                json.dumps(dict(event.payload), ensure_ascii=True)[:2000] if show_payload
+                else f"fields {', '.join(sorted(event.payload))} (--payload to print it)"))
+        if failure.processor == kasal.projector.name:
+            lines.append(f"  to set it aside: kasal projections quarantine {failure.position} "
+                         "--reason '...'  (docs/2026-12-01-stuck-projectors.md)")
     return lines
 
 
@@ -76,8 +81,12 @@ def projections_quarantine(data_dir: Path, position: int, reason: str) -> None:
     settings = load_settings(data_dir)
 
     async def work(kasal: Kasal) -> None:
-        await quarantine_event(kasal.projector.engine, kasal.projector.name, position, reason,
-                               by="cli")
+        found = await kasal.store.read_all(position - 1, 1)
+        if not found or found[0].position != position:
+            raise click.ClickException(f"there is no event at position {position}")
+        if not await quarantine_event(kasal.projector.engine, kasal.projector.name, position,
+                                      reason, by="cli"):
+            raise click.ClickException(f"position {position} is set aside already")
 
     with_kasal(settings, work)
     click.echo(f"position {position} is set aside for the SQL projector; it goes on at its "

@@ -15,6 +15,7 @@ from domain.api_key import generate_key, hash_key, key_prefix
 from kasal.bootstrap import Kasal, bootstrap, prepare_offline_environment
 from kasal.data_dir_lock import DataDirInUse
 from kasal.settings import Settings
+from projections.schema import ReadModelSchemaChanged
 
 T = TypeVar("T")
 
@@ -35,11 +36,16 @@ def load_settings(data_dir: Path) -> Settings:
 
 
 def with_kasal(
-    settings: Settings, work: Callable[[Kasal], Awaitable[T]], *, with_vectors: bool = False
+    settings: Settings, work: Callable[[Kasal], Awaitable[T]], *, with_vectors: bool = False,
+    rebuild_schema: bool = False,
 ) -> T:
     async def run() -> T:
         kasal = await bootstrap(settings, run_executions=False, with_vectors=with_vectors)
-        await kasal.start(run_processors=False)
+        try:
+            await kasal.start(run_processors=False, rebuild_schema=rebuild_schema)
+        except BaseException:
+            await kasal.stop()
+            raise
         try:
             return await work(kasal)
         finally:
@@ -47,7 +53,7 @@ def with_kasal(
 
     try:
         return asyncio.run(run())
-    except DataDirInUse as error:
+    except (DataDirInUse, ReadModelSchemaChanged) as error:
         raise click.ClickException(str(error)) from None
 
 

@@ -95,8 +95,8 @@ async def run_project(
         task = asyncio.current_task()
         if task is None or task.uncancel() > 0:
             raise
-        console.print("[yellow]interrupted: cancelling the execution (Ctrl-C again to leave "
-                      "it running)[/]")
+        console.print("[yellow]interrupted: cancelling the execution (Ctrl-C again to stop "
+                      "waiting for it to end)[/]")
         with contextlib.suppress(DomainError):  # it ended meanwhile: the follow shows how
             await kasal.bus.dispatch(
                 m.CancelExecution(execution_id=execution_id, reason=INTERRUPTED),

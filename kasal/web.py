@@ -15,6 +15,7 @@ from kasal.bootstrap import Kasal
 
 log = logging.getLogger(__name__)
 STUCK_AFTER = 3  # failed attempts at one event before readiness turns red
+STUCK_FOR_S = 10.0  # ... over at least this long (a short database blip is not "stuck")
 
 
 def build_app(kasal: Kasal, *, manage_lifecycle: bool = True) -> FastAPI:
@@ -44,12 +45,13 @@ def build_app(kasal: Kasal, *, manage_lifecycle: bool = True) -> FastAPI:
             checks["read_models"] = f"error: {type(error).__name__}"
         checks["processors"] = "ok" if kasal.running else "stopped"
         try:  # any process's processor that cannot get past an event: not ready, and why
-            stuck = [f for f in await kasal.processor_failures() if f.attempts >= STUCK_AFTER]
+            stuck = [f for f in await kasal.processor_failures()
+                     if f.processor == kasal.projector.name and f.stuck(STUCK_AFTER, STUCK_FOR_S)]
         except Exception as error:
             stuck = []
             checks["read_models"] = f"error: {type(error).__name__}"
         if stuck:
-            checks["processors"] = "failing: " + "; ".join(f.describe() for f in stuck)
+            checks["processors"] = "failing: " + "; ".join(f.headline() for f in stuck)
         return checks
 
     services = QueryServices(

@@ -12,6 +12,7 @@ the audit log only and goes on. ``kasal projections rebuild`` keeps both tables.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from sqlalchemy import BigInteger, Column, Integer, String, Table, Text, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -58,6 +59,16 @@ class Failure:
     aggregate_type: str | None = None
     aggregate_id: str | None = None
 
+    def stuck(self, attempts: int, seconds: float) -> bool:
+        """At one event ``attempts`` times or more, over ``seconds`` or longer."""
+        since = datetime.fromisoformat(self.since.replace("Z", "+00:00"))
+        return self.attempts >= attempts and (datetime.now(UTC) - since).total_seconds() >= seconds
+
+    def headline(self) -> str:
+        """What an unauthenticated health check may say: no ids, no error text."""
+        return (f"{self.processor} cannot get past position {self.position} "
+                f"({self.attempts} attempts since {self.since})")
+
     def describe(self) -> str:
         event = f"{self.event_type} ({self.aggregate_type} {self.aggregate_id})" \
             if self.event_type else "its next batch"
@@ -85,10 +96,14 @@ async def current_failures(engine: AsyncEngine) -> list[Failure]:
 
 
 async def quarantine_event(engine: AsyncEngine, processor: str, position: int, reason: str,
-                           by: str) -> None:
+                           by: str) -> bool:
+    """Set the event at ``position`` aside for ``processor``; False when it was already."""
     async with engine.begin() as conn:
+        if await quarantined(conn, processor, [position]):
+            return False
         await conn.execute(insert(quarantine), {"processor": processor, "position": position,
                                                 "reason": reason, "by": by, "at": utc_now()})
+    return True
 
 
 async def quarantined(conn: AsyncConnection, processor: str, positions: list[int]) -> set[int]:

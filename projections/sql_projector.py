@@ -31,12 +31,12 @@ class SqlProjector:
     def __init__(self, engine: AsyncEngine, models: Sequence[ReadModel] | None = None) -> None:
         self.engine = engine
         self.models = tuple(models) if models is not None else read_models()
-        # the last batch failed: look for events an operator set aside (quarantine)
-        self.suspect = False
 
-    async def initialize(self) -> None:
+    async def initialize(self, *, rebuild_changed: bool = False) -> bool:
+        """Create the tables if missing; True when read models of another schema were
+        dropped (``rebuild_changed``; otherwise that is ``ReadModelSchemaChanged``)."""
         async with self.engine.begin() as conn:
-            await create_tables(conn)
+            return await create_tables(conn, rebuild_changed=rebuild_changed)
 
     async def position(self) -> int:
         async with reading(self.engine) as conn:
@@ -44,28 +44,24 @@ class SqlProjector:
 
     async def handle(self, events: Sequence[RecordedEvent]) -> int:
         """Project a batch in one transaction; returns the position now tracked."""
-        try:
-            async with self.engine.begin() as conn:
-                start = await tracked_position(conn, self.name, lock=True)
-                set_aside = await self._quarantined(conn, events) if self.suspect else set()
-                position = start
-                for event in events:
-                    if event.position <= position:
-                        continue
-                    if event.position in set_aside:
-                        log.warning("%s v%s of %s %s is quarantined; projected to the audit "
-                                    "log only", event.type, event.version,
-                                    event.aggregate_type, event.aggregate_id)
-                        await self.audit.apply(conn, event)
-                    else:
-                        await self.apply(conn, event)
-                    position = event.position
-                if position != start:
-                    await set_position(conn, self.name, position, start)
-        except Exception:
-            self.suspect = True
-            raise
-        self.suspect = False
+        async with self.engine.begin() as conn:
+            start = await tracked_position(conn, self.name, lock=True)
+            # events an operator set aside (one indexed query per batch)
+            set_aside = await self._quarantined(conn, events)
+            position = start
+            for event in events:
+                if event.position <= position:
+                    continue
+                if event.position in set_aside:
+                    log.warning("%s v%s of %s %s is quarantined; projected to the audit log "
+                                "only", event.type, event.version, event.aggregate_type,
+                                event.aggregate_id)
+                    await self.audit.apply(conn, event)
+                else:
+                    await self.apply(conn, event)
+                position = event.position
+            if position != start:
+                await set_position(conn, self.name, position, start)
         return position
 
     async def _quarantined(self, conn: AsyncConnection, events: Sequence[RecordedEvent]

@@ -31,6 +31,14 @@ class Processor(Protocol):
         ...
 
 
+def error_text(error: BaseException) -> str:
+    """The error's type and the driver's own message: never the statement or its
+    parameters (SQLAlchemy's text carries them, and with them a tenant's data)."""
+    cause = getattr(error, "orig", None) or error
+    first = (str(cause).strip().splitlines() or [""])[0]
+    return f"{type(cause).__name__}: {first}"[:300]
+
+
 class InProcessRuntime:
     def __init__(
         self,
@@ -106,26 +114,34 @@ class InProcessRuntime:
         wakeup = self.wakeups[processor.name]
         backoff = 0.1
         failure: Failure | None = None
+        narrow_until = 0  # after a failure, one event at a time up to the failed batch's end
+        past_start = False  # a failure an earlier process reported is cleared once past it
         while not self.stopping:
             wakeup.clear()  # before reading: a notify that lands during the read is kept
             position = self.positions[processor.name]
             batch: list[RecordedEvent] = []
             try:
-                # after a failure, one event at a time: what comes before the event that
+                # one event at a time after a failure: what comes before the event that
                 # fails is applied, and the report names that event
-                batch = await self.store.read_all(position, 1 if failure else self.batch_size)
+                size = 1 if position < narrow_until else self.batch_size
+                batch = await self.store.read_all(position, size)
                 if batch:
-                    self._progress(processor.name, await processor.handle(batch))
+                    done = await processor.handle(batch)
+                    self._progress(processor.name, done)
                     backoff = 0.1
-                    if failure is not None:
+                    if failure is not None and done >= failure.position:
                         failure = None
                         self._failed(processor.name, None)
+                    elif not past_start and failure is None:
+                        self._failed(processor.name, None)
+                    past_start = True
                     continue
             except Exception as error:
                 log.exception(
                     "processor %s failed at position %s; retrying", processor.name, position
                 )
                 failure = self._failure(processor.name, failure, position, batch, error)
+                narrow_until = max(narrow_until, batch[-1].position if batch else position + 1)
                 self._failed(processor.name, failure)
                 with contextlib.suppress(TimeoutError):  # stop() cuts the backoff short
                     await asyncio.wait_for(self.stopped.wait(), timeout=backoff)
@@ -146,7 +162,7 @@ class InProcessRuntime:
             position=at,
             attempts=before.attempts + 1 if same and before else 1,
             since=before.since if same and before else utc_now(),
-            error=f"{type(error).__name__}: {error}"[:2000],
+            error=error_text(error),
             event_id=event.event_id if event else None,
             event_type=event.type if event else None,
             aggregate_type=event.aggregate_type if event else None,
@@ -154,6 +170,7 @@ class InProcessRuntime:
         )
 
     def _failed(self, name: str, failure: Failure | None) -> None:
+        """Tell the listeners (``None``: it moves on again, or it did not fail here)."""
         if failure is None:
             self.failures.pop(name, None)
         else:

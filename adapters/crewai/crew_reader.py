@@ -200,6 +200,9 @@ def _failure(error: BaseException, root: Path) -> dict[str, Any]:
                    f"install it (pip install {package}) or remove the import")
     if file and Path(file).resolve().is_relative_to(root):
         file = str(Path(file).resolve().relative_to(root))
+    if not file:
+        message += " (raised inside CrewAI while it built the crew: do crew.py and the names " \
+                   "in config/agents.yaml and config/tasks.yaml agree?)"
     return {"file": file, "line": line, "message": message}
 
 

@@ -212,7 +212,14 @@ def _from_folder(builder: _Builder, folder: CrewFolder) -> CrewProject:
     crew_file = config / "crew.yaml"
     settings: dict[str, Any] = {}
     if crew_file.exists():
-        settings = dict(_mapping(_read_yaml(crew_file)[0], folder.relative(crew_file)))
+        document, crew_lines = _read_yaml(crew_file)
+        settings = dict(_mapping(document, folder.relative(crew_file)))
+        for name in list(settings):
+            if name not in CREW_FIELDS[:4]:  # name, process, manager_llm, memory
+                builder.drop(f"crew: {name}",
+                             f"{folder.relative(crew_file)}:{crew_lines.get((str(name),), 0)}",
+                             instead("crew", str(name)))
+                del settings[name]
     settings.setdefault("name", folder.name)
     if folder.has_code:
         lines = {kind: (folder.relative(file), _read_yaml(file)[1])

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from adapters.crewai.carry import COSMETIC, describe, instead
+from adapters.crewai.project_layout import ProjectError
 
 if TYPE_CHECKING:
     from adapters.crewai.project import _Builder
@@ -21,10 +22,20 @@ def _where(entry: dict[str, Any]) -> str:
     return f"{entry['file']}:{entry['line']}"
 
 
+# settings that say where the prompts go: dropping them would send them somewhere else
+ENDPOINTS = frozenset({"base_url", "api_base", "endpoint", "azure_endpoint"})
+
+
 def _llm(builder: _Builder, who: str, value: Any, where: str) -> str | None:
     if isinstance(value, str):
         return value
     if isinstance(value, dict) and value.get("llm"):
+        endpoint = sorted(ENDPOINTS & set(value.get("settings") or []))
+        if endpoint:
+            raise ProjectError(
+                f"{where}: {who}: its llm sets {', '.join(endpoint)}, which Kasal cannot carry "
+                f"over yet: its prompts would go to the provider's default endpoint instead. "
+                f"Give the agent a model string litellm routes (e.g. ollama/<model>)")
         if value.get("settings"):
             builder.drop(f"{who}: llm settings {', '.join(value['settings'])}", where,
                          "the model runs with litellm's defaults for them")

@@ -90,9 +90,21 @@ def find_crews(path: Path, crew: str | None = None) -> CrewFolder:
     return folders[0]
 
 
+# Kasal's own settings and secrets stay out of the project's code (a provider's key that
+# the project's own tools may need at construction stays in)
+KASAL_ONLY = ("KASAL_", "DATABASE_", "POSTGRES_", "KAFKA_", "QDRANT_", "EVENT_STORE_",
+              "CIPHER_")
+
+
+def project_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(KASAL_ONLY)}
+    return {**env, **OFFLINE_ENV}
+
+
 def read_code(crew: CrewFolder) -> dict[str, Any]:
-    """What the project's ``@CrewBase`` code builds (see ``crew_reader``), from a subprocess."""
-    env = {**os.environ, **OFFLINE_ENV}
+    """What the project's ``@CrewBase`` code builds (see ``crew_reader``), from a subprocess:
+    the project's code runs (as ``crewai run`` runs it), without Kasal's settings."""
+    env = project_env()
     command = [sys.executable, "-P", "-m", "adapters.crewai.crew_reader",
                str(crew.folder), str(crew.project_root)]
     kasal_root = Path(__file__).resolve().parents[2]

@@ -14,6 +14,7 @@ from commands import messages as m
 from commands.bus import CommandBus
 from commands.ports import EventStore
 from domain.envelope import RecordedEvent
+from projections.processor_health import quarantine_event
 from projections.sql_projector import SqlProjector
 from streams.runtime import InProcessRuntime
 from tests.contract.conftest import applier_of, replayed_tables
@@ -183,6 +184,14 @@ async def test_a_failing_event_is_narrowed_down_reported_and_the_events_before_i
 
     monkeypatch.setitem(applier_of(projector, "AgentRegistered"), "AgentRegistered",
                         fails_on_the_fourth)
+    sizes: list[int] = []
+    handle = projector.handle
+
+    async def counted(events: Any) -> int:
+        sizes.append(len(events))
+        return await handle(events)
+
+    monkeypatch.setattr(projector, "handle", counted)
     runtime = InProcessRuntime(store, [projector], batch_size=100, poll_interval=NO_POLLING)
     reports: list[object] = []
     runtime.on_failure(lambda name, failure: reports.append(failure))
@@ -205,5 +214,51 @@ async def test_a_failing_event_is_narrowed_down_reported_and_the_events_before_i
         await progress.wait_until(lambda: caught_up(projector, store), what="getting past it")
         assert projector.name not in runtime.failures
         assert reports[-1] is None  # the report ended
+        # one full batch, then one event at a time until past the batch that failed
+        assert sizes[0] == 5 and set(sizes[1:]) == {1}, sizes
     finally:
         await runtime.stop()
+
+
+async def test_a_failure_an_earlier_process_reported_ends_when_this_one_gets_going(
+    database: Database,
+) -> None:
+    store = await database.open_store()
+    await CommandBus(store).dispatch(agent_command("R"), ctx())
+    projector = await database.open_projector()
+    runtime = InProcessRuntime(store, [projector], poll_interval=NO_POLLING)
+    reports: list[tuple[str, object]] = []
+    runtime.on_failure(lambda name, failure: reports.append((name, failure)))
+    progress = Progress()
+    runtime.on_progress(progress)
+    await runtime.start()
+    try:
+        await progress.wait_until(lambda: caught_up(projector, store), what="the first batch")
+        assert reports == [(projector.name, None)]  # a stale report is cleared once
+    finally:
+        await runtime.stop()
+
+
+async def test_catch_up_goes_past_an_event_an_operator_set_aside(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``kasal projections rebuild`` (catch_up, no retries) meets the quarantined event."""
+    store = await database.open_store()
+    bus = CommandBus(store)
+    results = [await bus.dispatch(agent_command(f"R{i}"), ctx()) for i in range(3)]
+    bad = results[1]
+    projector = await database.open_projector()
+    original = applier_of(projector, "AgentRegistered")["AgentRegistered"]
+
+    async def fails_on_the_second(conn: Any, event: RecordedEvent) -> None:
+        if event.position == bad.position:
+            raise RuntimeError("cannot apply this one")
+        await original(conn, event)
+
+    monkeypatch.setitem(applier_of(projector, "AgentRegistered"), "AgentRegistered",
+                        fails_on_the_second)
+    assert await quarantine_event(projector.engine, projector.name, bad.position, "t", by="t")
+    assert not await quarantine_event(projector.engine, projector.name, bad.position, "t", by="t")
+    runtime = InProcessRuntime(store, [projector], poll_interval=NO_POLLING)
+    assert await runtime.catch_up() == await store.head_position()
+    assert await projector.position() == await store.head_position()

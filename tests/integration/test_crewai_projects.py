@@ -146,13 +146,8 @@ class Broken:
 def test_code_that_does_not_load_is_named_by_file_and_line(
     tmp_path: Path, extra: str, agent_body: str, message: str,
 ) -> None:
-    package = tmp_path / "src" / "broken"
-    shutil.copytree(PROJECTS / "latest_ai" / "src" / "latest_ai" / "config", package / "config")
-    (package / "__init__.py").write_text("")
-    (package / "crew.py").write_text(CREW_PY.format(extra=extra, agent_body=agent_body))
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "broken"\n')
     with pytest.raises(ProjectError, match=message):
-        load_project(tmp_path)
+        load_project(broken_project(tmp_path, extra, agent_body))
 
 
 def kasal(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -261,3 +256,35 @@ def test_beside_a_running_server_commands_that_would_run_crews_stop_with_one_lin
         assert "latest_ai" in names
     finally:
         server.stop()
+
+
+def broken_project(tmp_path: Path, extra: str, agent_body: str) -> Path:
+    package = tmp_path / "src" / "broken"
+    shutil.copytree(PROJECTS / "latest_ai" / "src" / "latest_ai" / "config", package / "config")
+    (package / "__init__.py").write_text("")
+    (package / "config" / "tasks.yaml").write_text(
+        "research_task:\n  description: d\n  expected_output: o\n  agent: researcher\n")
+    (package / "crew.py").write_text(CREW_PY.format(extra=extra, agent_body=agent_body))
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "broken"\n')
+    return tmp_path
+
+
+def test_the_project_code_runs_without_kasal_s_settings_and_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KASAL_ENCRYPTION_KEY", "secret-probe")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://kasal:secret-probe@db/kasal")
+    root = broken_project(tmp_path, "import os", 'raise RuntimeError("seen: " + ",".join('
+                          'sorted(k for k in os.environ if "secret-probe" in os.environ[k])))')
+    with pytest.raises(ProjectError, match=r"RuntimeError: seen: $"):
+        load_project(root)
+
+
+def test_an_llm_endpoint_that_cannot_be_carried_refuses_the_import(tmp_path: Path) -> None:
+    root = broken_project(
+        tmp_path, "from crewai import LLM",
+        'return Agent(config=self.agents_config["researcher"], '
+        'llm=LLM(model="openai/gpt-4o-mini", base_url="http://127.0.0.1:9/v1"))')
+    with pytest.raises(ProjectError, match=r"crew\.py:8: agent 'researcher': its llm sets "
+                                           r"base_url, which Kasal cannot carry over yet"):
+        load_project(root)

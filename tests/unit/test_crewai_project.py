@@ -83,3 +83,15 @@ def test_a_crew_file_reports_its_unknown_crew_fields(tmp_path: Path) -> None:
     crew.write_text((EXAMPLES / "math_crew.yaml").read_text() + "planning: true\n")
     (item,) = load_project(crew).dropped
     assert (item.what, item.instead) == ("crew: planning", "the crew runs without a planning step")
+
+
+def test_a_project_s_crew_yaml_reports_what_it_does_not_carry(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "agents.yaml").write_text("a:\n  role: r\n  goal: g\n  backstory: b\n")
+    (tmp_path / "config" / "tasks.yaml").write_text(
+        "t:\n  description: d\n  expected_output: o\n  agent: a\n")
+    (tmp_path / "config" / "crew.yaml").write_text("name: planned\nplanning: true\n")
+    project = load_project(tmp_path)
+    assert project.name == "planned"
+    assert [str(d) for d in project.dropped] == [
+        "config/crew.yaml:2: crew: planning: the crew runs without a planning step"]
