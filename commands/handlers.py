@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -22,6 +22,8 @@ from domain.execution import Execution
 class HandlerDeps:
     default_llm: str = "kasal-offline/default"
     known_tools: frozenset[str] | None = None  # None: any tool name is accepted
+    # what is wrong with a tool's options (None: nothing); None: any options are accepted
+    tool_config_problem: Callable[[str, Mapping[str, object]], str | None] | None = None
 
 
 Handler = Callable[[Any, Repository, CommandContext, HandlerDeps], Awaitable[KasalAggregate]]
@@ -37,6 +39,11 @@ def agent_spec(cmd: m.AgentFields, deps: HandlerDeps) -> AgentSpec:
                 f"unknown tools {', '.join(unknown)}; available: "
                 + ", ".join(sorted(deps.known_tools))
             )
+    if deps.tool_config_problem is not None:
+        for name, options in cmd.tool_config.items():
+            problem = deps.tool_config_problem(name, options)
+            if problem is not None:
+                raise InvalidDefinition(f"tool_config.{name}: {problem}")
     return AgentSpec(
         role=cmd.role,
         goal=cmd.goal,
@@ -45,6 +52,7 @@ def agent_spec(cmd: m.AgentFields, deps: HandlerDeps) -> AgentSpec:
         tools=tuple(cmd.tools),
         allow_delegation=cmd.allow_delegation,
         max_iter=cmd.max_iter,
+        tool_config={name: dict(options) for name, options in cmd.tool_config.items()},
     )
 
 

@@ -21,6 +21,8 @@ Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_l
 InputKey = Annotated[str, StringConstraints(min_length=1, max_length=200), Storable]
 InputValue = Annotated[str, Storable] | int | float | bool
 Reason = Annotated[str, StringConstraints(max_length=1000), Storable]
+ToolOption = Annotated[str, StringConstraints(max_length=1000, strip_whitespace=True), Storable]
+ToolOptions = Annotated[dict[Name, ToolOption], Field(max_length=8)]  # a tool's options
 
 
 class Command(BaseModel):
@@ -35,6 +37,7 @@ class AgentFields(Command):
     tools: list[Name] = Field(default_factory=list, max_length=32)
     allow_delegation: bool = False
     max_iter: int = Field(default=20, ge=1, le=100)
+    tool_config: dict[Name, ToolOptions] = Field(default_factory=dict, max_length=32)
 
 
 class RegisterAgent(AgentFields):

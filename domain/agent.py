@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from eventsourcing.domain import event
@@ -12,6 +13,7 @@ from domain.errors import InvalidDefinition
 from domain.vocabulary import AggregateType
 
 MAX_TOOLS = 32
+MAX_TOOL_OPTIONS = 8
 
 
 @dataclass(frozen=True)
@@ -23,15 +25,19 @@ class AgentSpec:
     tools: tuple[str, ...] = ()
     allow_delegation: bool = False
     max_iter: int = 20
+    # per tool, its options (data: names and text), e.g. {"file_read": {"file_path": "a.txt"}}
+    tool_config: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def as_payload(self) -> dict[str, Any]:
         data = asdict(self)
         data["tools"] = list(self.tools)
+        data["tool_config"] = {name: dict(options) for name, options in self.tool_config.items()}
         return data
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> AgentSpec:
-        return cls(**{**data, "tools": tuple(data.get("tools", ()))})
+        return cls(**{**data, "tools": tuple(data.get("tools", ())),
+                      "tool_config": dict(data.get("tool_config") or {})})
 
 
 def check_agent_spec(spec: AgentSpec) -> AgentSpec:
@@ -41,6 +47,11 @@ def check_agent_spec(spec: AgentSpec) -> AgentSpec:
         raise InvalidDefinition(f"an agent may use at most {MAX_TOOLS} tools")
     if len(set(spec.tools)) != len(spec.tools):
         raise InvalidDefinition("tools must not repeat a name")
+    for name, options in spec.tool_config.items():
+        if name not in spec.tools:
+            raise InvalidDefinition(f"tool_config.{name}: the agent does not use tool {name!r}")
+        if len(options) > MAX_TOOL_OPTIONS:
+            raise InvalidDefinition(f"tool_config.{name}: at most {MAX_TOOL_OPTIONS} options")
     return AgentSpec(
         role=check_text("role", spec.role, max_length=200),
         goal=check_text("goal", spec.goal),
@@ -49,6 +60,10 @@ def check_agent_spec(spec: AgentSpec) -> AgentSpec:
         tools=tuple(check_text("tool name", t, max_length=100) for t in spec.tools),
         allow_delegation=spec.allow_delegation,
         max_iter=spec.max_iter,
+        tool_config={name: {check_text("tool option", k, max_length=100):
+                            check_text(f"tool_config.{name}.{k}", v, max_length=1000)
+                            for k, v in options.items()}
+                     for name, options in spec.tool_config.items()},
     )
 
 

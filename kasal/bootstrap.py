@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.crewai import offline_env
-from adapters.crewai.tool_names import BUILTIN_TOOL_NAMES
+from adapters.crewai.tool_names import BUILTIN_TOOL_NAMES, tool_config_problem
 from adapters.eventstore.encryption import EncryptingEventStore, PayloadCipher
 from adapters.eventstore.integrity import integrity_problems
 from adapters.eventstore.sql_log import SqlEventLog
@@ -198,7 +198,8 @@ def build_engine(settings: Settings) -> CrewEngine:
     from adapters.crewai.offline_llm import register_offline_provider
 
     register_offline_provider()
-    return CrewAIEngine(max_retries=settings.llm_max_retries)
+    return CrewAIEngine(max_retries=settings.llm_max_retries,
+                        workspaces=settings.workspace_dir)
 
 
 def build_search(settings: Settings, engine: AsyncEngine, reader: AsyncEngine) -> VectorSearch:
@@ -254,7 +255,8 @@ async def _wire(
 ) -> Kasal:
     """``bootstrap``, its arguments resolved."""
     store = store or await build_event_store(settings)
-    deps = HandlerDeps(default_llm=settings.default_llm, known_tools=BUILTIN_TOOL_NAMES)
+    deps = HandlerDeps(default_llm=settings.default_llm, known_tools=BUILTIN_TOOL_NAMES,
+                       tool_config_problem=tool_config_problem)
     bus = CommandBus(store, deps)
     read_engine = make_engine(settings.read_model_url, echo=settings.sql_debug, durable=False)
     # the projector writes through its own engine: on SQLite it takes the write lock up front

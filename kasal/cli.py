@@ -14,7 +14,7 @@ from commands.errors import StoreUnavailable
 from domain.api_key import ROLES
 from domain.errors import DomainError
 from domain.vocabulary import ExecutionStatus
-from kasal import cli_operations
+from kasal import cli_operations, cli_workspace
 from kasal.bootstrap import bootstrap
 from kasal.cli_support import data_dir_option, issue_key, load_settings, with_kasal
 from kasal.data_dir_lock import DataDirInUse
@@ -188,15 +188,19 @@ def import_command(data_dir: Path, path: Path, tenant: str | None, crew: str | N
     file): the crew its crew.py builds, or its config/*.yaml; lists what is not carried over."""
     from rich.console import Console
 
-    from kasal.projects import import_project, read_project
+    from kasal.bootstrap import Kasal
+    from kasal.projects import import_project, place_files, read_project
 
     settings = load_settings(data_dir)
     project = read_project(path, settings.default_llm, crew, strict=strict, console=Console())
+    chosen = tenant or settings.default_tenant
+
+    async def define(k: Kasal) -> str:
+        place_files(k, project, chosen, Console())  # first: a file that cannot go defines nothing
+        return await import_project(k, project, chosen)
+
     try:
-        crew_id = with_kasal(
-            settings,
-            lambda k: import_project(k, project, tenant or settings.default_tenant),
-        )
+        crew_id = with_kasal(settings, define)
     except DomainError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"crew {project.name}: {crew_id}")
@@ -249,5 +253,5 @@ def run_command(
 
 
 for command in (cli_operations.projections, cli_operations.audit, cli_operations.keygen,
-                cli_operations.kafka):
+                cli_operations.kafka, cli_workspace.workspace):
     main.add_command(command)

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from adapters.crewai.project import CrewProject, ProjectError, load_project
+from adapters.crewai.workspace import Workspace, WorkspaceError
 from commands import messages as m
 from commands.context import CommandContext
 from domain.errors import DomainError
@@ -42,6 +43,26 @@ def read_project(path: Path, default_llm: str | None, crew: str | None, *, stric
         for item in project.dropped:
             console.print(f"  {escape(str(item))}", highlight=False, soft_wrap=True)
     return project
+
+
+def place_files(kasal: Kasal, project: CrewProject, tenant: str, console: Console) -> None:
+    """Copy the project files its tools name into the tenant's workspace, saying so; a file
+    the workspace holds already is kept (an agent or an earlier import may have changed it)."""
+    space = Workspace(kasal.settings.workspace_dir, tenant)
+    for path, source in project.files.items():
+        try:
+            if space.resolve(path).exists():
+                same = space.resolve(path).read_bytes() == source.read_bytes()
+                if not same:
+                    console.print(f"kept the workspace's {escape(path)} (it differs from the "
+                                  "project's)", highlight=False, soft_wrap=True)
+                continue
+            space.put(path, source.read_bytes())
+        except (WorkspaceError, OSError) as error:
+            raise click.ClickException(f"{path}: cannot copy it into the workspace: {error}"
+                                       ) from None
+        console.print(f"copied {escape(path)} into the workspace of tenant {escape(tenant)}",
+                      highlight=False, soft_wrap=True)
 
 
 async def import_project(kasal: Kasal, project: CrewProject, tenant: str) -> str:
@@ -79,6 +100,7 @@ async def run_project(
     timeout_s: float | None,
     console: Console,
 ) -> dict[str, Any]:
+    place_files(kasal, project, tenant, console)  # first: a file that cannot go defines nothing
     crew_id = await import_project(kasal, project, tenant)
     console.print(f"[bold]crew[/] {escape(project.name)} ({project.process}, "
                   f"{len(project.agents)} agents, {len(project.tasks)} tasks): {crew_id}")

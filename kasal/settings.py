@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     qdrant_api_key: str | None = Field(None, validation_alias="QDRANT_API_KEY")
     vector_search: bool = Field(True, validation_alias="KASAL_VECTOR_SEARCH")
     embedding_model: str = Field("wordllama", validation_alias="KASAL_EMBEDDING_MODEL")
+    # file tools read and write KASAL_WORKSPACE_DIR/<tenant> only (distributed: a directory
+    # every worker shares)
+    workspace_root: Path | None = Field(None, validation_alias="KASAL_WORKSPACE_DIR")
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:
@@ -92,6 +95,10 @@ class Settings(BaseSettings):
             f"postgresql://{quote(self.postgres_user)}{password}@{self.postgres_server}:"
             f"{self.postgres_port}/{self.postgres_db}"
         )
+
+    @property
+    def workspace_dir(self) -> Path:
+        return self.workspace_root or self.data_dir / "workspaces"
 
     @property
     def read_model_url(self) -> str:

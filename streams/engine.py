@@ -54,6 +54,11 @@ class LlmCall:
 
 
 class RunHooks(Protocol):
+    @property
+    def tenant_id(self) -> str:
+        """The run's tenant (its tools' workspace)."""
+        ...
+
     def cancelled(self) -> bool:
         """True once the run must stop (cancel requested or timed out)."""
         ...

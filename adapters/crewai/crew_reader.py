@@ -32,6 +32,8 @@ INTERNAL = frozenset({
     "verbose", "original_role", "original_goal", "original_backstory", "original_description",
     "original_expected_output", "prompt_context", "knowledge", "adapted_agent", "_token_process",
 })
+TOOL_INTERNAL = frozenset({"name", "description", "args_schema", "env_vars",
+                           "package_dependencies", "current_usage_count"})
 DEPTH = 4
 CREW_DECORATORS = {"agent", "task", "crew", "before_kickoff", "after_kickoff"}
 
@@ -124,9 +126,8 @@ class Describer:
         kind = type(tool)
         described: dict[str, Any] = {
             "tool": tool.name, "class": kind.__qualname__, "module": kind.__module__,
-            "config": {f: self.value(getattr(tool, f, None), depth + 1)
-                       for f in sorted(tool.model_fields_set)
-                       if f not in ("name", "description", "args_schema")},
+            "config": {f: self.value(v, depth + 1) for f, v in self.fields(tool).items()
+                       if f not in TOOL_INTERNAL},
         }
         function = getattr(tool, "func", None)
         described.update(self.where(function if callable(function) else kind))

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from crewai import Agent, Crew, CrewOutput, Process, Task
@@ -49,7 +50,9 @@ from pydantic import PrivateAttr
 
 from adapters.crewai.llm_gateway import GatewayLLM
 from adapters.crewai.memory import build_memory
+from adapters.crewai.tool_names import BUILTIN_TOOL_NAMES, tool_config_problem
 from adapters.crewai.tools import build_tools
+from adapters.crewai.workspace import Workspace
 from domain.agent import AgentSpec
 from domain.crew import CrewSpec, TaskSpec, check_crew_spec
 from domain.errors import InvalidDefinition
@@ -118,7 +121,10 @@ class CrewAIEngine:
         retry_base_delay: float = 0.5,
         retry_max_delay: float = 8.0,
         timeout: float | None = None,
+        workspaces: Path,
     ) -> None:
+        # the tenants' workspaces: KASAL_WORKSPACE_DIR/<tenant> (file tools touch only that)
+        self.workspaces = workspaces
         self.max_retries = max_retries
         self.retry_base_delay = retry_base_delay
         self.retry_max_delay = retry_max_delay
@@ -185,7 +191,8 @@ class CrewAIEngine:
                 goal=agent_spec.goal,
                 backstory=agent_spec.backstory,
                 llm=self._llm(agent_spec.llm, hooks, run),
-                tools=build_tools(agent_spec.tools),
+                tools=build_tools(agent_spec.tools, Workspace(self.workspaces, hooks.tenant_id),
+                                  agent_spec.tool_config),
                 allow_delegation=agent_spec.allow_delegation,
                 max_iter=agent_spec.max_iter,
                 # the gateway retries transient model errors; CrewAI re-running a whole
@@ -263,7 +270,14 @@ def _check_runnable(crew: CrewSpec, agents: dict[str, AgentSpec]) -> None:
     except InvalidDefinition as error:
         raise ValueError(f"the crew cannot run: {error}") from None
     for agent_id in crew.agents:
-        build_tools(agents[agent_id].tools)  # KeyError naming unknown tools
+        unknown = sorted(set(agents[agent_id].tools) - BUILTIN_TOOL_NAMES)
+        if unknown:
+            raise KeyError(f"the crew cannot run: unknown tool(s) {', '.join(unknown)}")
+        problems = [tool_config_problem(name, agents[agent_id].tool_config.get(name, {}))
+                    for name in agents[agent_id].tools]
+        problem = next((p for p in problems if p is not None), None)
+        if problem is not None:
+            raise ValueError(f"the crew cannot run: {problem}")
 
 
 __all__ = ["CrewAIEngine"]

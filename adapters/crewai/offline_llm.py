@@ -7,7 +7,8 @@ real runs:
 
 - when the prompt offers a tool named like ``calculator`` and the task holds an arithmetic
   expression, it calls it (``Action: calculator`` / ``Action Input: {"expression": ...}``);
-  likewise ``current_time`` when the task asks for the time or the date;
+  likewise ``current_time`` when the task asks for the time or the date, and the file
+  tools when the task names a file or asks to list files (``offline_tools``);
 - a hierarchical crew's manager (offered ``delegate_work_to_coworker``) delegates the task
   to the coworker whose role best matches it;
 - once an ``Observation:`` is in the conversation it gives the ``Final Answer:`` built on
@@ -32,6 +33,8 @@ from typing import Any
 import litellm
 from litellm.llms.custom_llm import CustomLLM
 from litellm.types.utils import Choices, Message, ModelResponse, Usage
+
+from adapters.crewai.offline_tools import file_action
 
 PROVIDER = "kasal-offline"
 DEFAULT_MODEL = f"{PROVIDER}/default"
@@ -256,6 +259,9 @@ def answer(label: str, messages: list[Any]) -> str:
         body += f" It builds on: {_one_line(prompt.context, 300)}"
     if prompt.memories:
         body += f" It remembers: {_one_line(prompt.memories, 400)}"
+    action = file_action(prompt.task, prompt.tool_like, body)
+    if action is not None:
+        return _act(label, *action)
     return _final(label, body)
 
 

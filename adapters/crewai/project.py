@@ -27,13 +27,15 @@ from adapters.crewai.project_layout import (
     main_inputs,
     read_code,
 )
+from adapters.crewai.project_tools import carry_tool
 from adapters.crewai.tool_names import BUILTIN_TOOL_NAMES
 from commands import messages as m
 from domain.envelope import canonical_json
 
 __all__ = ["CrewProject", "ProjectError", "load_project"]
 
-AGENT_FIELDS = ("role", "goal", "backstory", "llm", "tools", "allow_delegation", "max_iter")
+AGENT_FIELDS = ("role", "goal", "backstory", "llm", "tools", "allow_delegation", "max_iter",
+                "tool_config")
 TASK_FIELDS = ("description", "expected_output", "agent", "context")
 CREW_FIELDS = ("name", "process", "manager_llm", "memory", "agents", "tasks")
 
@@ -49,6 +51,7 @@ class CrewProject:
     fingerprint: str  # sha256 of the definitions: re-importing the same project is a no-op
     dropped: tuple[Dropped, ...] = ()
     default_inputs: dict[str, Any] = field(default_factory=dict)  # main.py's literal inputs
+    files: dict[str, Path] = field(default_factory=dict)  # workspace path -> the project's file
 
     def crew_command(self, agent_ids: dict[str, str]) -> m.DefineCrew:
         tasks = [
@@ -102,9 +105,12 @@ class _Builder:
 
     def __init__(self, default_llm: str | None) -> None:
         self.default_llm = default_llm
+        self.root: Path | None = None  # the project's root (its tools' paths start there)
         self.agents: dict[str, m.RegisterAgent] = {}
         self.tasks: list[dict[str, Any]] = []
         self.dropped: list[Dropped] = []
+        self.tool_config: dict[str, dict[str, dict[str, str]]] = {}  # by agent, by tool
+        self.files: dict[str, Path] = {}
 
     def drop(self, what: str, where: str, why: str) -> None:
         self.dropped.append(Dropped(what, where, why))
@@ -116,11 +122,18 @@ class _Builder:
                 kept.append(tool)
                 continue
             if isinstance(tool, dict):
-                name = f"{tool.get('class')} ({tool.get('module')})"
-                at = f"{tool['file']}:{tool['line']}" if tool.get("file") else where
-            else:
-                name, at = repr(tool), where
-            self.drop(f"agent {key!r}: tool {name}", at,
+                # the project's own tool class, by its line; a library's, by the agent's
+                inside = tool.get("file") and not Path(str(tool["file"])).is_absolute()
+                at = f"{tool['file']}:{tool['line']}" if inside else where
+                carried = carry_tool(tool, f"agent {key!r}", at, self.root)
+                self.dropped.extend(carried.dropped)
+                if carried.name is not None and carried.name not in kept:
+                    kept.append(carried.name)
+                    if carried.options:
+                        self.tool_config.setdefault(key, {})[carried.name] = carried.options
+                    self.files.update(carried.files)
+                continue
+            self.drop(f"agent {key!r}: tool {tool!r}", where,
                       f"Kasal has no such tool yet (it has {', '.join(sorted(BUILTIN_TOOL_NAMES))})"
                       ": the agent runs without it")
         return kept
@@ -128,6 +141,8 @@ class _Builder:
     def agent(self, key: str, values: dict[str, Any], where: str) -> None:
         if self.default_llm and not values.get("llm"):
             values["llm"] = self.default_llm
+        if key in self.tool_config:
+            values["tool_config"] = {**self.tool_config[key], **(values.get("tool_config") or {})}
         try:
             self.agents[key] = m.RegisterAgent(**values)
         except ValueError as error:
@@ -178,9 +193,18 @@ class _Builder:
             self.task(str(key), spec, at, process)
 
     def fingerprint(self, crew: dict[str, Any]) -> str:
-        definition = {**crew, "tasks": self.tasks,
-                      "agents": {k: v.model_dump(mode="json") for k, v in self.agents.items()}}
-        return hashlib.sha256(canonical_json(definition)).hexdigest()[:16]
+        return hashlib.sha256(canonical_json(self.definition(crew))).hexdigest()[:16]
+
+    def definition(self, crew: dict[str, Any]) -> dict[str, Any]:
+        """What the fingerprint covers: a field added later counts only when set, so a
+        project imported before it keeps its fingerprint (its import stays a no-op)."""
+        agents = {}
+        for key, agent in self.agents.items():
+            dumped = agent.model_dump(mode="json")
+            if not dumped.get("tool_config"):
+                dumped.pop("tool_config", None)
+            agents[key] = dumped
+        return {**crew, "tasks": self.tasks, "agents": agents}
 
 
 def load_project(path: Path, default_llm: str | None = None,
@@ -204,6 +228,7 @@ def load_project(path: Path, default_llm: str | None = None,
                           (str(path), _under(lines, "agents"), str(path), _under(lines, "tasks")))
         return _project(builder, settings, {})
     folder = find_crews(path, crew)
+    builder.root = folder.project_root
     return _from_folder(builder, folder)
 
 
@@ -251,5 +276,5 @@ def _project(builder: _Builder, settings: dict[str, Any], inputs: dict[str, Any]
                        manager_llm=crew["manager_llm"], memory=crew["memory"],
                        agents=builder.agents, tasks=builder.tasks,
                        fingerprint=builder.fingerprint(crew), dropped=tuple(builder.dropped),
-                       default_inputs=inputs)
+                       default_inputs=inputs, files=dict(builder.files))
 

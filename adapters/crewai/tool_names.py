@@ -1,6 +1,60 @@
-"""The names of the built-in tools, importable without importing CrewAI (which takes seconds):
-command handlers validate agents' tool names against this set."""
+"""The tools an agent may name, with the configuration each takes, importable without
+importing CrewAI (which takes seconds): command handlers check agents' tools and their
+``tool_config`` against it, and a project's import maps crewai-tools classes through it.
+
+A configuration is data recorded in the agent's events (never a pickled object): option
+names and string values; an option of kind ``path`` is a path inside the tenant's
+workspace (``adapters.crewai.workspace``), checked when the agent is defined and again
+when the tool is built.
+"""
 
 from __future__ import annotations
 
-BUILTIN_TOOL_NAMES = frozenset({"calculator", "current_time"})
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from adapters.crewai.workspace import WorkspaceError, checked_relative
+
+MAX_OPTION_CHARS = 1000
+
+
+@dataclass(frozen=True)
+class ToolKind:
+    summary: str
+    crewai_class: str | None = None  # the crewai-tools class it stands for
+    options: Mapping[str, str] = field(default_factory=dict)  # option -> "path" | "text"
+
+
+CATALOGUE: Mapping[str, ToolKind] = {
+    "calculator": ToolKind("arithmetic on an expression (no code runs)"),
+    "current_time": ToolKind("the current UTC time"),
+    "file_read": ToolKind("crewai-tools' FileReadTool in the tenant's workspace",
+                          "FileReadTool", {"file_path": "path"}),
+    "file_write": ToolKind("crewai-tools' FileWriterTool in the tenant's workspace",
+                           "FileWriterTool"),
+    "directory_read": ToolKind("crewai-tools' DirectoryReadTool in the tenant's workspace",
+                               "DirectoryReadTool", {"directory": "path"}),
+}
+BUILTIN_TOOL_NAMES = frozenset(CATALOGUE)
+BY_CREWAI_CLASS = {kind.crewai_class: name for name, kind in CATALOGUE.items()
+                   if kind.crewai_class}
+
+
+def tool_config_problem(name: str, config: Mapping[str, object]) -> str | None:
+    """What is wrong with ``config`` for tool ``name`` (None: nothing)."""
+    kind = CATALOGUE.get(name)
+    if kind is None:
+        return f"unknown tool {name!r}"
+    unknown = sorted(set(config) - set(kind.options))
+    if unknown:
+        takes = ", ".join(sorted(kind.options)) or "no options"
+        return f"tool {name!r} takes {takes}; not {', '.join(unknown)}"
+    for option, value in config.items():
+        if not isinstance(value, str) or len(value) > MAX_OPTION_CHARS:
+            return f"tool {name!r}: {option} must be text of at most {MAX_OPTION_CHARS} chars"
+        if kind.options[option] == "path":
+            try:
+                checked_relative(value)
+            except WorkspaceError as error:
+                return f"tool {name!r}: {option}: {error}"
+    return None

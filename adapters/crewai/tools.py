@@ -11,14 +11,15 @@ from __future__ import annotations
 import ast
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from crewai.tools import BaseTool
 from crewai.tools.tool_failure import ToolFailure
 from pydantic import BaseModel, Field
 
-from adapters.crewai.tool_names import BUILTIN_TOOL_NAMES
+from adapters.crewai.tool_names import BUILTIN_TOOL_NAMES, tool_config_problem
+from adapters.crewai.workspace import Workspace
 
 MAX_EXPRESSION_LENGTH = 500
 MAX_NODES = 200
@@ -220,9 +221,32 @@ class CurrentTimeTool(BaseTool):
         return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
-BUILTIN_TOOLS: dict[str, Callable[[], BaseTool]] = {
-    "calculator": CalculatorTool,
-    "current_time": CurrentTimeTool,
+def _file_read(workspace: Workspace, options: Mapping[str, str]) -> BaseTool:
+    from adapters.crewai.file_tools import file_read
+
+    return file_read(workspace, options.get("file_path"))
+
+
+def _file_write(workspace: Workspace, options: Mapping[str, str]) -> BaseTool:
+    from adapters.crewai.file_tools import file_write
+
+    return file_write(workspace)
+
+
+def _directory_read(workspace: Workspace, options: Mapping[str, str]) -> BaseTool:
+    from adapters.crewai.file_tools import directory_read
+
+    return directory_read(workspace, options.get("directory"))
+
+
+# each builds a fresh instance (tools keep usage counters, so runs never share one) from the
+# tenant's workspace and the agent's options for it (crewai-tools is imported on first use)
+BUILTIN_TOOLS: dict[str, Callable[[Workspace, Mapping[str, str]], BaseTool]] = {
+    "calculator": lambda _, __: CalculatorTool(),
+    "current_time": lambda _, __: CurrentTimeTool(),
+    "file_read": _file_read,
+    "file_write": _file_write,
+    "directory_read": _directory_read,
 }
 
 
@@ -233,15 +257,22 @@ def tool_names() -> frozenset[str]:
 assert tool_names() == BUILTIN_TOOL_NAMES, "adapters/tool_names.py must list every built-in tool"
 
 
-def build_tools(names: tuple[str, ...] | list[str]) -> list[BaseTool]:
-    """Fresh instances of the named tools. Unknown names raise ``KeyError``."""
+def build_tools(names: tuple[str, ...] | list[str], workspace: Workspace,
+                config: Mapping[str, Mapping[str, str]] | None = None) -> list[BaseTool]:
+    """Fresh instances of the named tools. Unknown names raise ``KeyError``; options a tool
+    does not take, or a path outside the workspace, ``ValueError``."""
     unknown = [name for name in names if name not in BUILTIN_TOOLS]
     if unknown:
         raise KeyError(
             f"unknown tool(s): {', '.join(sorted(unknown))}; "
             f"available: {', '.join(sorted(BUILTIN_TOOLS))}"
         )
-    return [BUILTIN_TOOLS[name]() for name in names]
+    config = config or {}
+    for name in names:
+        problem = tool_config_problem(name, config.get(name, {}))
+        if problem is not None:
+            raise ValueError(problem)
+    return [BUILTIN_TOOLS[name](workspace, config.get(name, {})) for name in names]
 
 
 __all__ = [

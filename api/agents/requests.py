@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from commands.messages import Name, Text
+from commands.messages import Name, Text, ToolOptions
 
 
 class AgentBody(BaseModel):
@@ -17,3 +17,6 @@ class AgentBody(BaseModel):
     tools: list[Name] = Field(default_factory=list, max_length=32)
     allow_delegation: bool = False
     max_iter: int = Field(default=20, ge=1, le=100)
+    tool_config: dict[Name, ToolOptions] = Field(
+        default_factory=dict, max_length=32,
+        description="options per tool, e.g. {\"file_read\": {\"file_path\": \"notes.txt\"}}")

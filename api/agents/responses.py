@@ -12,6 +12,7 @@ class AgentOut(Model):
     backstory: str
     llm: str
     tools: list[str]
+    tool_config: dict[str, dict[str, str]]
     allow_delegation: bool
     max_iter: int
     archived: bool

@@ -16,6 +16,7 @@ agents = definition_table(
     Column("tools", JSON, nullable=False),
     Column("allow_delegation", Boolean, nullable=False),
     Column("max_iter", Integer, nullable=False),
+    Column("tool_config", JSON, nullable=False),
 )
 
 
@@ -23,4 +24,6 @@ class Agents(DefinitionReadModel):
     table = agents
     defined, updated, archived = (
         EventType.AGENT_REGISTERED, EventType.AGENT_UPDATED, EventType.AGENT_ARCHIVED)
-    fields = ("role", "goal", "backstory", "llm", "tools", "allow_delegation", "max_iter")
+    fields = ("role", "goal", "backstory", "llm", "tools", "allow_delegation", "max_iter",
+              "tool_config")
+    defaults = {"tool_config": {}}  # agents defined before tool options existed

@@ -12,7 +12,7 @@ import pytest
 
 from commands import messages as m
 from commands.bus import CommandBus
-from commands.ports import EventStore
+from commands.ports import AppendResult, EventStore
 from domain.envelope import RecordedEvent
 from projections.processor_health import quarantine_event
 from projections.sql_projector import SqlProjector
@@ -169,21 +169,7 @@ async def test_a_failing_event_is_narrowed_down_reported_and_the_events_before_i
     """A batch that fails is retried one event at a time: what precedes the event that
     fails is projected, the report names that event and counts the attempts, and the
     report ends when the projector gets past it."""
-    store = await database.open_store()
-    bus = CommandBus(store)
-    results = [await bus.dispatch(agent_command(f"R{i}"), ctx()) for i in range(5)]
-    bad = results[3]
-    projector = await database.open_projector()
-    original = applier_of(projector, "AgentRegistered")["AgentRegistered"]
-    healed = False
-
-    async def fails_on_the_fourth(conn: Any, event: RecordedEvent) -> None:
-        if event.position == bad.position and not healed:
-            raise RuntimeError("cannot apply this one")
-        await original(conn, event)
-
-    monkeypatch.setitem(applier_of(projector, "AgentRegistered"), "AgentRegistered",
-                        fails_on_the_fourth)
+    store, projector, bad, poison = await agents_with_a_poisoned_one(database, monkeypatch, 5, 3)
     sizes: list[int] = []
     handle = projector.handle
 
@@ -209,7 +195,7 @@ async def test_a_failing_event_is_narrowed_down_reported_and_the_events_before_i
         assert (failure.position, failure.event_type) == (bad.position, "AgentRegistered")
         assert failure.aggregate_id == bad.aggregate_id and "cannot apply" in failure.error
         assert await projector.position() == bad.position - 1  # the three before it
-        healed = True
+        poison.clear()  # healed
         runtime.notify()
         await progress.wait_until(lambda: caught_up(projector, store), what="getting past it")
         assert projector.name not in runtime.failures
@@ -243,22 +229,32 @@ async def test_catch_up_goes_past_an_event_an_operator_set_aside(
     database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``kasal projections rebuild`` (catch_up, no retries) meets the quarantined event."""
-    store = await database.open_store()
-    bus = CommandBus(store)
-    results = [await bus.dispatch(agent_command(f"R{i}"), ctx()) for i in range(3)]
-    bad = results[1]
-    projector = await database.open_projector()
-    original = applier_of(projector, "AgentRegistered")["AgentRegistered"]
-
-    async def fails_on_the_second(conn: Any, event: RecordedEvent) -> None:
-        if event.position == bad.position:
-            raise RuntimeError("cannot apply this one")
-        await original(conn, event)
-
-    monkeypatch.setitem(applier_of(projector, "AgentRegistered"), "AgentRegistered",
-                        fails_on_the_second)
+    store, projector, bad, _ = await agents_with_a_poisoned_one(database, monkeypatch, 3, 1)
     assert await quarantine_event(projector.engine, projector.name, bad.position, "t", by="t")
     assert not await quarantine_event(projector.engine, projector.name, bad.position, "t", by="t")
     runtime = InProcessRuntime(store, [projector], poll_interval=NO_POLLING)
     assert await runtime.catch_up() == await store.head_position()
     assert await projector.position() == await store.head_position()
+
+
+async def agents_with_a_poisoned_one(
+    database: Database, monkeypatch: pytest.MonkeyPatch, count: int, bad_index: int,
+) -> tuple[EventStore, SqlProjector, AppendResult, set[int]]:
+    """``count`` agents in the log and a projector whose applier fails on the one at
+    ``bad_index`` while its position is in the returned set (clear it to heal)."""
+    store = await database.open_store()
+    bus = CommandBus(store)
+    results = [await bus.dispatch(agent_command(f"R{i}"), ctx()) for i in range(count)]
+    bad = results[bad_index]
+    projector = await database.open_projector()
+    original = applier_of(projector, "AgentRegistered")["AgentRegistered"]
+    poison = {bad.position}
+
+    async def fails_on_the_bad_one(conn: Any, event: RecordedEvent) -> None:
+        if event.position in poison:
+            raise RuntimeError("cannot apply this one")
+        await original(conn, event)
+
+    monkeypatch.setitem(applier_of(projector, "AgentRegistered"), "AgentRegistered",
+                        fails_on_the_bad_one)
+    return store, projector, bad, poison

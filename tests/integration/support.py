@@ -30,6 +30,7 @@ class RecordingHooks:
     """
 
     cancel_after_calls: int | None = None
+    tenant_id: str = "acme"  # the run's tenant (its tools' workspace)
     recorded: dict[str, str] = field(default_factory=dict)
     memories: list[str] = field(default_factory=list)  # what recall_memory returns
     log: list[tuple[str, Any]] = field(default_factory=list)

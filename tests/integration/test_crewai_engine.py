@@ -6,6 +6,7 @@ import re
 import threading
 import uuid
 from dataclasses import replace
+from pathlib import Path
 
 import litellm
 import pytest
@@ -24,8 +25,9 @@ HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 @pytest.fixture
-def engine() -> CrewAIEngine:
-    return CrewAIEngine(max_retries=2, retry_base_delay=0.01, retry_max_delay=0.05)
+def engine(tmp_path: Path) -> CrewAIEngine:
+    return CrewAIEngine(max_retries=2, retry_base_delay=0.01, retry_max_delay=0.05,
+                        workspaces=tmp_path / "workspaces")
 
 
 def test_sequential_crew_reports_every_step_in_order(engine: CrewAIEngine) -> None:

@@ -7,16 +7,20 @@ with its file and line; ``kasal run`` runs it from the root with the offline mod
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import adapters.crewai.project as project_module
 from adapters.crewai.project import CrewProject, ProjectError, load_project
+from adapters.crewai.workspace import Workspace
 from kasal.bootstrap import bootstrap
 from kasal.projects import INTERRUPTED
 from kasal.settings import Settings
@@ -33,10 +37,21 @@ def project() -> Callable[[str], CrewProject]:
 
     def read(relative: str) -> CrewProject:
         if relative not in cache:
-            cache[relative] = load_project(PROJECTS / relative, LLM)
+            with pytest.MonkeyPatch.context() as patch:  # keep what the fingerprint covers
+                original = project_module._Builder.definition
+
+                def kept(self: Any, crew: dict[str, Any]) -> dict[str, Any]:
+                    DEFINITIONS[relative] = original(self, crew)
+                    return DEFINITIONS[relative]
+
+                patch.setattr(project_module._Builder, "definition", kept)
+                cache[relative] = load_project(PROJECTS / relative, LLM)
         return cache[relative]
 
     return read
+
+
+DEFINITIONS: dict[str, dict[str, Any]] = {}  # what each project's fingerprint covered
 
 
 def dropped(project: CrewProject) -> dict[str, str]:
@@ -288,3 +303,32 @@ def test_an_llm_endpoint_that_cannot_be_carried_refuses_the_import(tmp_path: Pat
     with pytest.raises(ProjectError, match=r"crew\.py:8: agent 'researcher': its llm sets "
                                            r"base_url, which Kasal cannot carry over yet"):
         load_project(root)
+
+
+def test_a_project_with_crewai_tools_file_tools_runs_in_the_tenant_workspace(
+    project: Callable[[str], CrewProject], tmp_path: Path,
+) -> None:
+    files = project("file_crew")
+    assert files.agents["librarian"].tools == ["file_read", "file_write"]
+    assert files.agents["librarian"].tool_config == {
+        "file_read": {"file_path": "knowledge/facts.txt"}}
+    assert dropped(files) == {
+        "agent 'librarian': tool FileWriterTool (crewai_tools.tools.file_writer_tool."
+        "file_writer_tool) option base_dir": "src/file_crew/crew.py:11",
+        "agent 'librarian': tool ScrapeWebsiteTool (crewai_tools.tools.scrape_website_tool."
+        "scrape_website_tool)": "src/file_crew/crew.py:11",
+    }
+    # a tool's options count in the fingerprint only when set: projects imported before
+    # tool options existed keep theirs (their re-import stays a no-op)
+    assert "tool_config" in json.dumps(DEFINITIONS["file_crew"])
+    project("latest_ai")
+    assert "tool_config" not in json.dumps(DEFINITIONS["latest_ai"])
+    done = kasal("run", str(PROJECTS / "file_crew"), data_dir=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "copied knowledge/facts.txt into the workspace of tenant default" in done.stdout
+    _, runs = asyncio.run(crews_and_runs(tmp_path))
+    (run,) = runs
+    assert run["status"] == "completed", run.get("error")
+    space = Workspace(tmp_path / "workspaces", "default")
+    assert (space.root / "knowledge" / "facts.txt").read_text().startswith("Barn owls")
+    assert "Barn owls can hear a mouse" in (space.root / "findings.md").read_text()

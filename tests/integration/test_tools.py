@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from crewai.tools.tool_failure import ToolFailure
@@ -16,6 +17,7 @@ from adapters.crewai.tools import (
     evaluate,
     tool_names,
 )
+from adapters.crewai.workspace import Workspace
 
 
 @pytest.mark.parametrize(
@@ -68,10 +70,12 @@ def test_current_time_is_utc_iso() -> None:
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", value)
 
 
-def test_registry() -> None:
-    assert tool_names() == frozenset({"calculator", "current_time"}) == frozenset(BUILTIN_TOOLS)
-    first, second = build_tools(["calculator", "current_time"])
+def test_registry(tmp_path: Path) -> None:
+    assert tool_names() == frozenset({"calculator", "current_time", "file_read", "file_write",
+                                      "directory_read"}) == frozenset(BUILTIN_TOOLS)
+    space = Workspace(tmp_path, "acme")
+    first, second = build_tools(["calculator", "current_time"], space)
     assert (first.name, second.name) == ("calculator", "current_time")
-    assert build_tools(["calculator"])[0] is not first  # fresh instances per run
+    assert build_tools(["calculator"], space)[0] is not first  # fresh instances per run
     with pytest.raises(KeyError, match="unknown tool\\(s\\): web_search; available: calculator"):
-        build_tools(["calculator", "web_search"])
+        build_tools(["calculator", "web_search"], space)
