@@ -51,9 +51,9 @@ def place_files(kasal: Kasal, project: CrewProject, tenant: str, console: Consol
     space = Workspace(kasal.settings.workspace_dir, tenant)
     for path, source in project.files.items():
         try:
-            if space.resolve(path).exists():
-                same = space.resolve(path).read_bytes() == source.read_bytes()
-                if not same:
+            target = space.resolve(path)
+            if target.exists():
+                if target.read_bytes() != source.read_bytes():
                     console.print(f"kept the workspace's {escape(path)} (it differs from the "
                                   "project's)", highlight=False, soft_wrap=True)
                 continue

@@ -47,7 +47,7 @@ class SqlProjector:
         async with self.engine.begin() as conn:
             start = await tracked_position(conn, self.name, lock=True)
             # events an operator set aside (one indexed query per batch)
-            set_aside = await self._quarantined(conn, events)
+            set_aside = await quarantined(conn, self.name, [e.position for e in events])
             position = start
             for event in events:
                 if event.position <= position:
@@ -63,10 +63,6 @@ class SqlProjector:
             if position != start:
                 await set_position(conn, self.name, position, start)
         return position
-
-    async def _quarantined(self, conn: AsyncConnection, events: Sequence[RecordedEvent]
-                           ) -> set[int]:
-        return await quarantined(conn, self.name, [e.position for e in events])
 
     async def apply(self, conn: AsyncConnection, event: RecordedEvent) -> None:
         if is_unreadable(event.payload):

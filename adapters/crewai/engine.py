@@ -50,8 +50,7 @@ from pydantic import PrivateAttr
 
 from adapters.crewai.llm_gateway import GatewayLLM
 from adapters.crewai.memory import build_memory
-from adapters.crewai.tool_names import BUILTIN_TOOL_NAMES, tool_config_problem
-from adapters.crewai.tools import build_tools
+from adapters.crewai.tools import build_tools, check_tools
 from adapters.crewai.workspace import Workspace
 from domain.agent import AgentSpec
 from domain.crew import CrewSpec, TaskSpec, check_crew_spec
@@ -270,14 +269,10 @@ def _check_runnable(crew: CrewSpec, agents: dict[str, AgentSpec]) -> None:
     except InvalidDefinition as error:
         raise ValueError(f"the crew cannot run: {error}") from None
     for agent_id in crew.agents:
-        unknown = sorted(set(agents[agent_id].tools) - BUILTIN_TOOL_NAMES)
-        if unknown:
-            raise KeyError(f"the crew cannot run: unknown tool(s) {', '.join(unknown)}")
-        problems = [tool_config_problem(name, agents[agent_id].tool_config.get(name, {}))
-                    for name in agents[agent_id].tools]
-        problem = next((p for p in problems if p is not None), None)
-        if problem is not None:
-            raise ValueError(f"the crew cannot run: {problem}")
+        try:  # KeyError naming unknown tools
+            check_tools(agents[agent_id].tools, agents[agent_id].tool_config)
+        except ValueError as error:
+            raise ValueError(f"the crew cannot run: {error}") from None
 
 
 __all__ = ["CrewAIEngine"]

@@ -221,22 +221,17 @@ class CurrentTimeTool(BaseTool):
         return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
-def _file_read(workspace: Workspace, options: Mapping[str, str]) -> BaseTool:
-    from adapters.crewai.file_tools import file_read
+def _file_tool(name: str) -> Callable[[Workspace, Mapping[str, str]], BaseTool]:
+    """The builder of crewai-tools' file tool ``name`` (crewai-tools is imported on first use:
+    it takes seconds); the tool's options are its builder's keyword arguments."""
 
-    return file_read(workspace, options.get("file_path"))
+    def build(workspace: Workspace, options: Mapping[str, str]) -> BaseTool:
+        from adapters.crewai import file_tools
 
+        builder: Callable[..., BaseTool] = getattr(file_tools, name)
+        return builder(workspace, **options)
 
-def _file_write(workspace: Workspace, options: Mapping[str, str]) -> BaseTool:
-    from adapters.crewai.file_tools import file_write
-
-    return file_write(workspace)
-
-
-def _directory_read(workspace: Workspace, options: Mapping[str, str]) -> BaseTool:
-    from adapters.crewai.file_tools import directory_read
-
-    return directory_read(workspace, options.get("directory"))
+    return build
 
 
 # each builds a fresh instance (tools keep usage counters, so runs never share one) from the
@@ -244,9 +239,9 @@ def _directory_read(workspace: Workspace, options: Mapping[str, str]) -> BaseToo
 BUILTIN_TOOLS: dict[str, Callable[[Workspace, Mapping[str, str]], BaseTool]] = {
     "calculator": lambda _, __: CalculatorTool(),
     "current_time": lambda _, __: CurrentTimeTool(),
-    "file_read": _file_read,
-    "file_write": _file_write,
-    "directory_read": _directory_read,
+    "file_read": _file_tool("file_read"),
+    "file_write": _file_tool("file_write"),
+    "directory_read": _file_tool("directory_read"),
 }
 
 
@@ -257,22 +252,27 @@ def tool_names() -> frozenset[str]:
 assert tool_names() == BUILTIN_TOOL_NAMES, "adapters/tool_names.py must list every built-in tool"
 
 
-def build_tools(names: tuple[str, ...] | list[str], workspace: Workspace,
-                config: Mapping[str, Mapping[str, str]] | None = None) -> list[BaseTool]:
-    """Fresh instances of the named tools. Unknown names raise ``KeyError``; options a tool
-    does not take, or a path outside the workspace, ``ValueError``."""
+def check_tools(names: tuple[str, ...] | list[str],
+                config: Mapping[str, Mapping[str, str]] | None = None) -> None:
+    """Unknown names raise ``KeyError``; options a tool does not take, or a path outside
+    the workspace, ``ValueError``."""
     unknown = [name for name in names if name not in BUILTIN_TOOLS]
     if unknown:
         raise KeyError(
             f"unknown tool(s): {', '.join(sorted(unknown))}; "
             f"available: {', '.join(sorted(BUILTIN_TOOLS))}"
         )
-    config = config or {}
     for name in names:
-        problem = tool_config_problem(name, config.get(name, {}))
+        problem = tool_config_problem(name, (config or {}).get(name, {}))
         if problem is not None:
             raise ValueError(problem)
-    return [BUILTIN_TOOLS[name](workspace, config.get(name, {})) for name in names]
+
+
+def build_tools(names: tuple[str, ...] | list[str], workspace: Workspace,
+                config: Mapping[str, Mapping[str, str]] | None = None) -> list[BaseTool]:
+    """Fresh instances of the named tools, checked first (``check_tools``)."""
+    check_tools(names, config)
+    return [BUILTIN_TOOLS[name](workspace, (config or {}).get(name, {})) for name in names]
 
 
 __all__ = [
