@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import agents, api_keys, audit, crews, executions, search
 from api.errors import install_error_handlers
+from api.limits import Limits, RequestGuard
 from api.services import QueryServices
 from api.writes import CORRELATION_HEADER
 from commands.bus import CommandBus
@@ -21,6 +22,14 @@ from domain.ids import new_id
 
 log = logging.getLogger(__name__)
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+# what any route may answer before it runs (api/limits.py), documented on every one
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "no API key, an unknown or a revoked one"},
+    408: {"description": "the body did not arrive in time"},
+    413: {"description": "the body is over KASAL_MAX_BODY_BYTES"},
+    429: {"description": "over the key's or the tenant's rate; see Retry-After"},
+    431: {"description": "too many headers, or too large"},
+}
 ROUTERS = (agents.router, crews.router, executions.router, api_keys.router, audit.router,
            search.router)
 
@@ -65,6 +74,7 @@ def create_app(
     ready: Callable[[], Awaitable[dict[str, Any]]],
     docs_enabled: bool = True,
     lifespan: Lifespan | None = None,
+    limits: Limits | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Kasal",
@@ -78,9 +88,11 @@ def create_app(
     app.state.bus = bus
     app.state.query_services = query_services
     install_error_handlers(app)
+    # added first, so inside the correlation middleware: its refusals carry the request's id
+    app.add_middleware(RequestGuard, limits=limits or Limits())
     app.add_middleware(CorrelationMiddleware)
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=REFUSALS)
 
     @app.get("/health/live", tags=["health"])
     async def live() -> dict[str, str]:

@@ -38,20 +38,33 @@ def get_query_services(request: Request) -> QueryServices:
 QueryServicesDep = Annotated[QueryServices, Depends(get_query_services)]
 
 
-async def authenticate(
-    services: QueryServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+async def principal_for(services: QueryServices, authorization: str | None) -> Principal:
+    """The caller an ``Authorization`` header names, or ``Unauthorized``."""
+    scheme, _, key = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("send an API key: Authorization: Bearer <key>")
-    digest = hash_key(credentials.credentials)
-    # a key issued a moment ago may not be projected yet: look again as it catches up
+    digest = hash_key(key.strip())
+    # a key issued a moment ago may not be projected yet: look again as it catches up (at
+    # once when the read model already has all the log has)
     row = await find_soon(services, lambda: services.read_models.api_key_by_hash(digest))
     if row is None:
         raise Unauthorized("unknown API key")
     if row["revoked"]:
         raise Unauthorized("this API key was revoked")
     return Principal(row["id"], row["tenant_id"], Role(row["role"]), row["name"])
+
+
+async def authenticate(
+    request: Request,
+    services: QueryServicesDep,
+    # declared for the OpenAPI document's security scheme; the header is read below
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    # the request guard (api/limits.py) authenticated it before the body was read
+    principal = getattr(request.state, "principal", None)
+    if isinstance(principal, Principal):
+        return principal
+    return await principal_for(services, request.headers.get("authorization"))
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]

@@ -12,7 +12,13 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import problems as p
-from commands.errors import IdempotencyKeyReused, NotFound, StaleVersion, StoreUnavailable
+from commands.errors import (
+    IdempotencyKeyReused,
+    MissingCredentials,
+    NotFound,
+    StaleVersion,
+    StoreUnavailable,
+)
 from domain.errors import (
     AlreadyArchived,
     AlreadyStarted,
@@ -38,6 +44,11 @@ ERROR_CODES: dict[type[Exception], tuple[int, str]] = {
     p.InvalidIdempotencyKey: (422, "invalid_idempotency_key"),
     p.InvalidLastEventId: (422, "invalid_last_event_id"),
     p.InvalidQuery: (422, "validation_error"),
+    p.PositionAhead: (422, "min_position_ahead"),
+    p.PayloadTooLarge: (413, "payload_too_large"),
+    p.HeadersTooLarge: (431, "headers_too_large"),
+    p.RateLimited: (429, "rate_limited"),
+    p.BodyTimeout: (408, "request_timeout"),
     p.ProjectionBehind: (503, "projection_behind"),
     p.RevocationPending: (503, "revocation_pending"),
     p.LiveFeedUnavailable: (503, "live_unavailable"),
@@ -53,6 +64,7 @@ ERROR_CODES: dict[type[Exception], tuple[int, str]] = {
     InvalidTransition: (409, "invalid_transition"),
     InvalidDefinition: (422, "invalid_definition"),
     IdempotencyKeyReused: (422, "idempotency_key_reused"),
+    MissingCredentials: (422, "missing_credentials"),
     UnknownEventType: (409, "unknown_event_type"),
     TamperedEvent: (500, "tampered_event"),
     DomainError: (400, "bad_request"),
@@ -86,7 +98,8 @@ def _location(loc: tuple[object, ...]) -> str:
     return ".".join(str(part) for part in loc if part != "body") or "body"
 
 
-def _respond(error: Exception) -> JSONResponse:
+def respond(error: Exception) -> JSONResponse:
+    """The answer to a mapped error (``LookupError`` for one that is not: a bug, a 500)."""
     status, code = status_and_code(error)
     headers = error.headers if isinstance(error, p.ApiError) else None
     message = error.message if isinstance(error, p.ApiError) else str(error)
@@ -100,7 +113,7 @@ def _respond(error: Exception) -> JSONResponse:
 
 
 async def _mapped(_: Request, error: Exception) -> JSONResponse:
-    return _respond(error)
+    return respond(error)
 
 
 def install_error_handlers(app: FastAPI) -> None:

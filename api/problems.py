@@ -63,3 +63,30 @@ class LiveFeedUnavailable(ApiError):
 
 class SearchUnavailable(ApiError):
     pass
+
+
+class PayloadTooLarge(ApiError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the request body is over {limit} bytes (KASAL_MAX_BODY_BYTES)")
+
+
+class HeadersTooLarge(ApiError):
+    def __init__(self, what: str) -> None:
+        super().__init__(f"too many or too large headers: {what}")
+
+
+class RateLimited(ApiError):
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"too many requests for this key or tenant; retry in {retry_after_s} s",
+                         {"Retry-After": str(retry_after_s)})
+
+
+class PositionAhead(ApiError):
+    def __init__(self, wanted: int, head: int) -> None:
+        super().__init__(f"min_position {wanted} is past the log's head ({head}): pass a "
+                         "position a write answered with")
+
+
+class BodyTimeout(ApiError):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the request body did not arrive within {seconds:g} s")

@@ -10,8 +10,8 @@ from fastapi import Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, QueryServicesDep, require
-from api.problems import ProjectionBehind, ResourceNotFound
-from api.services import QueryServices
+from api.problems import PositionAhead, ProjectionBehind, ResourceNotFound
+from api.services import QueryServices, log_head
 from domain.vocabulary import Role
 from projections.queries import One, Page, ReadModels
 
@@ -36,8 +36,11 @@ class PageOut(Model):
 
 
 async def wait_for(services: QueryServices, min_position: int | None) -> None:
-    if min_position is None:
+    if min_position is None or min_position <= services.clock.position:
         return
+    head = await log_head(services)
+    if head is not None and min_position > head:  # no write answered with it: no waiting
+        raise PositionAhead(min_position, head)
     reached = await services.clock.wait_for(min_position, services.min_position_timeout)
     if reached < min_position:
         raise ProjectionBehind("the read model", reached, min_position)

@@ -81,6 +81,8 @@ def sqlite_settings(data_dir: Path) -> Settings:
         DATABASE_TYPE="sqlite",
         EVENT_STORE_TYPE="sqlite",
         KASAL_ENCRYPTION_KEY=None,
+        KASAL_RATE_LIMIT_PER_KEY=0,  # a benchmark's one key is not a client to slow down
+        KASAL_RATE_LIMIT_PER_TENANT=0,
     )
 
 

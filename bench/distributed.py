@@ -490,6 +490,8 @@ async def bench_http(deployment: HttpDeployment, n: int, concurrency: int) -> li
             _env_file=None,
             KASAL_DATA_DIR=Path(data_dir),
             KASAL_MODE="distributed",
+            KASAL_RATE_LIMIT_PER_KEY=0,
+            KASAL_RATE_LIMIT_PER_TENANT=0,
             DATABASE_TYPE="postgres",
             DATABASE_URL=deployment.url,
             KAFKA_BOOTSTRAP_SERVERS=BOOTSTRAP,

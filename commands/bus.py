@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import random
 from collections.abc import Callable
 from uuid import UUID
 
@@ -53,9 +55,9 @@ class CommandBus:
 
     A command id seen before returns the first result and appends nothing (the store
     detects it inside the append's transaction); a command id reused for a different
-    command is refused. Without ``expected_version`` a
-    concurrent change is retried on the fresh state (up to ``max_attempts``); with it,
-    a stale version is ``StaleVersion``.
+    command is refused. Without ``expected_version`` a concurrent change is retried on the
+    fresh state (up to ``max_attempts``, after a jittered, growing pause: writers that collided
+    do not collide again in step); with it, a stale version is ``StaleVersion``.
     """
 
     def __init__(
@@ -63,12 +65,14 @@ class CommandBus:
         store: EventStore,
         deps: HandlerDeps | None = None,
         handlers: dict[type[Command], Handler] | None = None,
-        max_attempts: int = 5,
+        max_attempts: int = 30,
+        backoff_s: tuple[float, float] = (0.002, 0.2),
     ) -> None:
         self.store = store
         self.deps = deps or HandlerDeps()
         self.handlers = handlers if handlers is not None else HANDLERS
         self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
         self.listeners: list[Callable[[AppendResult], None]] = []
 
     def subscribe(self, listener: Callable[[AppendResult], None]) -> None:
@@ -99,6 +103,7 @@ class CommandBus:
                 if ctx.expected_version is not None or attempt >= self.max_attempts:
                     raise StaleVersion(error.aggregate_id, error.expected, error.current) from None
                 log.debug("retrying %s after a concurrent change", type(command).__name__)
+                await asyncio.sleep(self.pause(attempt))
                 continue
             except DuplicateCommand:
                 prior = await self._prior_result(ctx, print_)
@@ -107,6 +112,11 @@ class CommandBus:
             for listener in self.listeners:
                 listener(result)
             return result
+
+    def pause(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, first * 2^attempt], capped at ``backoff_s[1]``."""
+        first, cap = self.backoff_s
+        return random.uniform(0, min(cap, first * 2 ** min(attempt, 20)))
 
     async def _attempt(
         self, handler: Handler, command: Command, ctx: CommandContext, print_: str

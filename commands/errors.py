@@ -13,6 +13,10 @@ class IdempotencyKeyReused(DomainError):
     """A command id sent again with a different command."""
 
 
+class MissingCredentials(DomainError):
+    """A run's model needs provider credentials this deployment does not have."""
+
+
 class StaleVersion(DomainError):
     """``If-Match`` names a version the aggregate has moved past."""
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from commands import messages as m
 from commands.context import CommandContext
-from commands.errors import NotFound
+from commands.errors import MissingCredentials, NotFound
 from commands.repository import Repository
 from domain.agent import Agent, AgentSpec
 from domain.api_key import ApiKey
@@ -24,6 +24,16 @@ class HandlerDeps:
     known_tools: frozenset[str] | None = None  # None: any tool name is accepted
     # what is wrong with a tool's options (None: nothing); None: any options are accepted
     tool_config_problem: Callable[[str, Mapping[str, object]], str | None] | None = None
+    # why a model cannot be routed / which credentials its run lacks (None: anything goes)
+    llm_problem: Callable[[str], str | None] | None = None
+    llm_credentials_problem: Callable[[str], str | None] | None = None
+
+
+def check_llm(field: str, model: str, deps: HandlerDeps) -> str:
+    problem = deps.llm_problem(model) if deps.llm_problem is not None else None
+    if problem is not None:
+        raise InvalidDefinition(f"{field}: {problem}")
+    return model
 
 
 Handler = Callable[[Any, Repository, CommandContext, HandlerDeps], Awaitable[KasalAggregate]]
@@ -48,7 +58,7 @@ def agent_spec(cmd: m.AgentFields, deps: HandlerDeps) -> AgentSpec:
         role=cmd.role,
         goal=cmd.goal,
         backstory=cmd.backstory,
-        llm=cmd.llm or deps.default_llm,
+        llm=check_llm("llm", cmd.llm or deps.default_llm, deps),
         tools=tuple(cmd.tools),
         allow_delegation=cmd.allow_delegation,
         max_iter=cmd.max_iter,
@@ -67,6 +77,8 @@ async def crew_spec(cmd: m.CrewFields, repo: Repository, deps: HandlerDeps) -> C
     manager_llm = cmd.manager_llm
     if cmd.process == "hierarchical" and manager_llm is None:
         manager_llm = deps.default_llm
+    if manager_llm is not None:
+        check_llm("manager_llm", manager_llm, deps)
     return CrewSpec(
         name=cmd.name,
         process=cmd.process,
@@ -134,6 +146,14 @@ async def request_execution(
     for agent_id in crew.spec.agents:
         agent = await repo.get(Agent, agent_id)
         agents[agent_id] = agent.spec
+    if deps.llm_credentials_problem is not None:  # before a run that could only fail
+        models = {spec.llm for spec in agents.values()}
+        if crew.spec.manager_llm:
+            models.add(crew.spec.manager_llm)
+        for model in sorted(models):
+            problem = deps.llm_credentials_problem(model)
+            if problem is not None:
+                raise MissingCredentials(problem)
     return Execution.request(
         ctx.tenant_id, crew.aggregate_id, crew.spec, agents, dict(cmd.inputs), cmd.timeout_s
     )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.crewai import offline_env
+from adapters.crewai.llm_check import credentials_problem, model_problem
 from adapters.crewai.tool_names import BUILTIN_TOOL_NAMES, tool_config_problem
 from adapters.eventstore.encryption import EncryptingEventStore, PayloadCipher
 from adapters.eventstore.integrity import integrity_problems
@@ -256,7 +257,9 @@ async def _wire(
     """``bootstrap``, its arguments resolved."""
     store = store or await build_event_store(settings)
     deps = HandlerDeps(default_llm=settings.default_llm, known_tools=BUILTIN_TOOL_NAMES,
-                       tool_config_problem=tool_config_problem)
+                       tool_config_problem=tool_config_problem, llm_problem=model_problem,
+                       llm_credentials_problem=credentials_problem
+                       if settings.check_llm_credentials else None)
     bus = CommandBus(store, deps)
     read_engine = make_engine(settings.read_model_url, echo=settings.sql_debug, durable=False)
     # the projector writes through its own engine: on SQLite it takes the write lock up front

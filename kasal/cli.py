@@ -16,7 +16,14 @@ from domain.errors import DomainError
 from domain.vocabulary import ExecutionStatus
 from kasal import cli_operations, cli_workspace
 from kasal.bootstrap import bootstrap
-from kasal.cli_support import data_dir_option, issue_key, load_settings, with_kasal
+from kasal.cli_support import (
+    data_dir_option,
+    first_admin_key,
+    issue_key,
+    load_settings,
+    refuse_default_admin,
+    with_kasal,
+)
 from kasal.data_dir_lock import DataDirInUse
 from projections.connections import ReadModelUnavailable
 from projections.schema import ReadModelSchemaChanged
@@ -40,6 +47,7 @@ def serve(data_dir: Path, host: str, port: int) -> None:
     from kasal.web import build_app
 
     settings = load_settings(data_dir)
+    refuse_default_admin(settings)
     configure(settings.log_level, settings.log_dir, settings.sql_debug, settings.log_format)
 
     distributed = settings.mode == "distributed"
@@ -61,22 +69,13 @@ def serve(data_dir: Path, host: str, port: int) -> None:
             await kasal.stop()
             raise click.ClickException(f"{error}: is the database up?") from None
         try:
-            key_file = settings.data_dir / "admin.key"
-            if not key_file.exists():
-                try:
-                    key = await issue_key(
-                        kasal, settings.default_tenant, "admin", "first admin",
-                        "system:bootstrap",
-                    )
-                except StoreUnavailable as error:
-                    raise click.ClickException(
-                        f"could not issue the first admin key: {error}. In the distributed "
-                        "deployment start 'kasal worker' (after 'kasal kafka init') first."
-                    ) from None
-                key_file.write_text(key + "\n")
-                key_file.chmod(0o600)
-                click.echo(f"Created an admin key for tenant {settings.default_tenant!r}.")
-            key = key_file.read_text().strip()
+            try:
+                key, where = await first_admin_key(kasal)
+            except StoreUnavailable as error:
+                raise click.ClickException(
+                    f"could not issue the first admin key: {error}. In the distributed "
+                    "deployment start 'kasal worker' (after 'kasal kafka init') first."
+                ) from None
             if settings.auto_seed_database:
                 await seed(kasal.bus, settings.default_tenant, settings.default_llm)
                 click.echo("Seeded a sample crew 'research-and-write' (AUTO_SEED_DATABASE).")
@@ -88,8 +87,11 @@ def serve(data_dir: Path, host: str, port: int) -> None:
                 click.echo(f"Kasal (embedded) serving on {base}; data in {settings.data_dir}")
             if settings.docs_enabled:
                 click.echo(f"  API docs:   {base}/api-docs")
-            click.echo(f"  Admin key:  {key}   (also in {key_file})")
-            click.echo(f"  Try:        curl -H 'Authorization: Bearer {key}' {base}/api/v1/crews")
+            if where is not None:  # the one this process made: shown, and where it is kept
+                click.echo(f"  Admin key:  {key}   (also in {where})")
+            shown = key if where is not None else "$KASAL_ADMIN_KEY"
+            click.echo(f"  Try:        curl -H 'Authorization: Bearer {shown}' "
+                       f"{base}/api/v1/crews")
             app = build_app(kasal, manage_lifecycle=False)
             # log_config=None: uvicorn's own lines go through Kasal's handlers and format
             config = uvicorn.Config(app, host=host, port=port, log_config=None,

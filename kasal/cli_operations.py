@@ -12,8 +12,7 @@ import click
 from domain.envelope import verify_chain
 from domain.errors import TamperedEvent
 from kasal.bootstrap import Kasal
-from kasal.cli_support import data_dir_option, load_settings, with_kasal
-from kasal.settings import Settings
+from kasal.cli_support import data_dir_option, load_settings, read_settings, with_kasal
 from projections.processor_health import quarantine_event
 
 
@@ -155,7 +154,7 @@ def kafka_init(
     """Create Kasal's topics (idempotent); refuse if existing ones disagree."""
     from adapters.kafka.admin import KafkaAdminError, KafkaTopicAdmin, TopicConflict, kasal_topics
 
-    settings = Settings()
+    settings = read_settings()
     bootstrap = bootstrap or settings.kafka_bootstrap_servers
     specs = kasal_topics(
         prefix=prefix or settings.kafka_prefix, partitions=partitions or settings.kafka_partitions,

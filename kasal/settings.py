@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     )
     event_store_path: Path | None = Field(None, validation_alias="EVENT_STORE_PATH")
 
-    docs_enabled: bool = Field(True, validation_alias="DOCS_ENABLED")
+    # None: on in development, off in production (unless DOCS_ENABLED=true)
+    docs: bool | None = Field(None, validation_alias="DOCS_ENABLED")
     auto_seed_database: bool = Field(False, validation_alias="AUTO_SEED_DATABASE")
     log_level: str = Field("INFO", validation_alias="LOG_LEVEL")
     log_dir: Path | None = Field(None, validation_alias="LOG_DIR")
@@ -46,6 +47,15 @@ class Settings(BaseSettings):
 
     default_llm: str = Field("kasal-offline/default", validation_alias="KASAL_DEFAULT_LLM")
     encryption_key: str | None = Field(None, validation_alias="KASAL_ENCRYPTION_KEY")
+    # refuse a run whose models' provider keys this process lacks (off where only the
+    # workers hold them)
+    check_llm_credentials: bool = Field(True, validation_alias="KASAL_CHECK_LLM_CREDENTIALS")
+    # the first admin key, the operator's own (kept in their secret store); without it
+    # development makes one and writes it to DATA_DIR/admin.key, production refuses to serve
+    admin_key: str | None = Field(None, validation_alias="KASAL_ADMIN_KEY")
+    # webhooks may call private addresses (development only; reserved: refused in production
+    # now, read by the webhook deliveries when they come)
+    webhook_allow_private: bool = Field(False, validation_alias="KASAL_WEBHOOK_ALLOW_PRIVATE")
     min_position_timeout: float = Field(5.0, validation_alias="KASAL_MIN_POSITION_TIMEOUT")
     default_tenant: str = Field("default", validation_alias="KASAL_DEFAULT_TENANT")
     max_concurrent_executions: int = Field(
@@ -53,6 +63,18 @@ class Settings(BaseSettings):
     )
     execution_timeout_s: float = Field(
         600.0, gt=0, le=86_400, validation_alias="KASAL_EXECUTION_TIMEOUT_S"
+    )
+    # requests: refused before a route runs (api/limits.py)
+    max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias="KASAL_MAX_BODY_BYTES")
+    max_header_bytes: int = Field(32_768, ge=1024, validation_alias="KASAL_MAX_HEADER_BYTES")
+    max_headers: int = Field(100, ge=10, le=10_000, validation_alias="KASAL_MAX_HEADERS")
+    # sustained requests a second per API key and per tenant, in each API process; 0: none
+    rate_limit_per_key: float = Field(100.0, ge=0, validation_alias="KASAL_RATE_LIMIT_PER_KEY")
+    rate_limit_per_tenant: float = Field(
+        300.0, ge=0, validation_alias="KASAL_RATE_LIMIT_PER_TENANT"
+    )
+    rate_limit_burst_s: float = Field(
+        2.0, gt=0, le=3600, validation_alias="KASAL_RATE_LIMIT_BURST_S"
     )
     llm_max_retries: int = Field(3, ge=0, le=10, validation_alias="KASAL_LLM_MAX_RETRIES")
 
@@ -77,8 +99,21 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:
-        if self.environment == "production" and self.sql_debug:
-            raise ValueError("SQL_DEBUG logs every statement's data: not allowed in production")
+        if self.admin_key is not None and (len(self.admin_key) < 32
+                                           or not self.admin_key.isascii()
+                                           or any(c.isspace() for c in self.admin_key)):
+            raise ValueError("KASAL_ADMIN_KEY must be at least 32 printable ASCII characters "
+                             "without spaces (e.g. from 'openssl rand -hex 32')")
+        if self.environment == "production":
+            refused = [why for bad, why in (
+                (self.sql_debug, "SQL_DEBUG logs every statement's data"),
+                (not self.encryption_key, "set KASAL_ENCRYPTION_KEY ('kasal keygen'): the "
+                 "log's payloads are encrypted at rest"),
+                (self.webhook_allow_private, "KASAL_WEBHOOK_ALLOW_PRIVATE lets webhooks "
+                 "reach private addresses"),
+            ) if bad]
+            if refused:
+                raise ValueError("KASAL_ENV=production: " + "; ".join(refused))
         if self.mode == "distributed" and self.database_type != "postgres":
             raise ValueError(
                 "KASAL_MODE=distributed keeps its read models and log mirror in PostgreSQL: "
@@ -95,6 +130,10 @@ class Settings(BaseSettings):
             f"postgresql://{quote(self.postgres_user)}{password}@{self.postgres_server}:"
             f"{self.postgres_port}/{self.postgres_db}"
         )
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.docs if self.docs is not None else self.environment != "production"
 
     @property
     def workspace_dir(self) -> Path:

@@ -10,7 +10,9 @@ from typing import Any
 from fastapi import FastAPI
 
 from api.app import create_app
+from api.limits import Limits
 from api.services import QueryServices
+from commands.errors import StoreUnavailable
 from kasal.bootstrap import Kasal
 
 log = logging.getLogger(__name__)
@@ -54,17 +56,31 @@ def build_app(kasal: Kasal, *, manage_lifecycle: bool = True) -> FastAPI:
             checks["processors"] = "failing: " + "; ".join(f.headline() for f in stuck)
         return checks
 
+    async def head_unless_away() -> int | None:
+        try:
+            return await kasal.store.head_position()
+        except StoreUnavailable:  # reads go on from the read models while the log is away
+            return None
+
     services = QueryServices(
         read_models=kasal.read_models,
         clock=kasal.clock,
         min_position_timeout=kasal.settings.min_position_timeout,
         live=kasal.live,
         search=kasal.search,
+        log_head=head_unless_away,
+    )
+    settings = kasal.settings
+    limits = Limits(
+        max_body_bytes=settings.max_body_bytes, max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers, per_key_per_s=settings.rate_limit_per_key,
+        per_tenant_per_s=settings.rate_limit_per_tenant, burst_s=settings.rate_limit_burst_s,
     )
     return create_app(
         kasal.bus,
         services,
         ready=ready,
-        docs_enabled=kasal.settings.docs_enabled,
+        docs_enabled=settings.docs_enabled,
         lifespan=lifespan,
+        limits=limits,
     )

@@ -99,8 +99,8 @@ async def follow_execution(
             if entry["version"] > sent:
                 sent = entry["version"]
                 yield entry
-                if entry["type"] in TERMINAL_EVENTS:
-                    return
+            if entry["type"] in TERMINAL_EVENTS:
+                return  # finished: also when the client had this entry already (a reconnect)
         # ...then live, from the runtime's subscription
         while True:
             if subscription.overflowed and subscription.queue.empty():

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from crewai.utilities.types import LLMMessage
 
 logger = logging.getLogger(__name__)
+litellm.suppress_debug_info = True  # its "Give Feedback / Provider List" banners: not ours
 
 RETRYABLE_ERRORS: Final[tuple[type[Exception], ...]] = (
     RateLimitError,

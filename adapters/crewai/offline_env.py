@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+OFFLINE_PROVIDER = "kasal-offline"  # the offline model's litellm provider (offline_llm.py)
 OFFLINE_ENV = {
     "CREWAI_DISABLE_TELEMETRY": "true",
     "OTEL_SDK_DISABLED": "true",

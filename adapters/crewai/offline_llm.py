@@ -34,9 +34,10 @@ import litellm
 from litellm.llms.custom_llm import CustomLLM
 from litellm.types.utils import Choices, Message, ModelResponse, Usage
 
+from adapters.crewai.offline_env import OFFLINE_PROVIDER
 from adapters.crewai.offline_tools import file_action
 
-PROVIDER = "kasal-offline"
+PROVIDER = OFFLINE_PROVIDER
 DEFAULT_MODEL = f"{PROVIDER}/default"
 MAX_ANSWER_CHARS = 1200
 

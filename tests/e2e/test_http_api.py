@@ -26,13 +26,19 @@ async def test_a_write_is_readable_at_the_position_it_returns(acme: httpx.AsyncC
     assert int(read.headers["X-Kasal-Position"]) >= body["position"]
 
 
-async def test_a_position_the_log_never_reached_is_503_not_a_hang(
+async def test_a_position_past_the_logs_head_is_refused_at_once(
     acme: httpx.AsyncClient,
 ) -> None:
+    """No write answered with a position past the head: waiting the whole timeout for it
+    would only tie up the request. The answer names the head (every deployment)."""
+    written = await acme.post("/api/v1/agents", json=AGENT)
+    head = written.json()["position"]
     response = await acme.get("/api/v1/agents", params={"min_position": 10**9})
-    assert response.status_code == 503
-    assert response.headers["Retry-After"] == "1"
-    assert "not yet 1000000000" in response.json()["message"]
+    assert response.status_code == 422
+    assert response.json()["error"] == "min_position_ahead"
+    assert "min_position 1000000000 is past the log's head" in response.json()["message"]
+    assert int(response.json()["message"].split("head (")[1].split(")")[0]) >= head
+    assert (await acme.get("/api/v1/agents", params={"min_position": head})).status_code == 200
 
 
 async def test_lists_filter_archived_agents_and_paginate(acme: httpx.AsyncClient) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 from pathlib import Path
 
 import httpx
+import pytest
 import uvicorn
 
 from kasal.bootstrap import bootstrap
@@ -43,13 +45,14 @@ async def read_events(response: httpx.Response, stop_after: int | None = None) -
 
 
 async def test_a_client_that_disconnects_mid_run_resumes_with_last_event_id(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     kasal = await bootstrap(settings_for(tmp_path))
     await kasal.start()
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(build_app(kasal, manage_lifecycle=False),
-                                           host="127.0.0.1", port=port, log_level="warning"))
+                                           host="127.0.0.1", port=port, log_config=None))
     serving = asyncio.create_task(server.serve())
     try:
         await until(lambda: server.started, what="uvicorn to start")
@@ -71,6 +74,11 @@ async def test_a_client_that_disconnects_mid_run_resumes_with_last_event_id(
             assert [e["id"] for e in first] == [1, 2, 3]
             async with client.stream("GET", url, headers={"Last-Event-ID": "3"}) as response:
                 rest = await read_events(response)
+            # what a browser's EventSource sends when the finished stream closes: it must
+            # close at once (not hang on keep-alives)
+            last = str(rest[-1]["id"])
+            async with client.stream("GET", url, headers={"Last-Event-ID": last}) as response:
+                after_the_end = await asyncio.wait_for(read_events(response), timeout=10)
     finally:
         server.should_exit = True
         await serving
@@ -79,3 +87,8 @@ async def test_a_client_that_disconnects_mid_run_resumes_with_last_event_id(
     assert ids == list(range(1, len(ids) + 1)), "an event was lost or repeated"
     assert rest[-1]["event"] == "ExecutionCompleted"
     assert sum(e["event"] == "ExecutionTaskCompleted" for e in rest) == 4
+    assert after_the_end == []
+    # hanging up mid-stream is what clients do: nothing above DEBUG about it
+    loud = [r for r in caplog.records if r.levelno > logging.DEBUG
+            and (r.levelno >= logging.WARNING or r.exc_info or "disconnect" in r.getMessage())]
+    assert not loud, [f"{r.name}: {r.getMessage()}" for r in loud]
