@@ -35,13 +35,22 @@ class PageOut(Model):
     position: int = Field(description="the log position these rows reflect")
 
 
+FIRST_WAIT_S = 0.25  # a position a write just answered with is usually reached by then
+
+
 async def wait_for(services: QueryServices, min_position: int | None) -> None:
     if min_position is None or min_position <= services.clock.position:
+        return
+    timeout = services.min_position_timeout
+    # the common case (read your write) waits without asking the log anything; only a
+    # position not reached at once is checked against the log's head
+    reached = await services.clock.wait_for(min_position, min(FIRST_WAIT_S, timeout))
+    if reached >= min_position:
         return
     head = await log_head(services)
     if head is not None and min_position > head:  # no write answered with it: no waiting
         raise PositionAhead(min_position, head)
-    reached = await services.clock.wait_for(min_position, services.min_position_timeout)
+    reached = await services.clock.wait_for(min_position, max(0.0, timeout - FIRST_WAIT_S))
     if reached < min_position:
         raise ProjectionBehind("the read model", reached, min_position)
 

@@ -91,6 +91,7 @@ async def crew_spec(cmd: m.CrewFields, repo: Repository, deps: HandlerDeps) -> C
                 agent=t.agent,
                 context=tuple(t.context),
                 human_input=t.human_input,
+                output_schema=t.output_schema,
             )
             for t in cmd.tasks
         ),
@@ -176,7 +177,8 @@ def apply_step(execution: Execution, step: m.Step) -> None:
         case "tool_used":
             execution.record_tool_use(step.task_name, str(step.tool), step.tool_input, step.output)
         case "task_completed":
-            execution.complete_task(str(step.task_name), step.output)
+            execution.complete_task(str(step.task_name), step.output, step.output_json,
+                                    step.output_problem)
         case "complete":
             execution.complete(step.output, dict(step.usage or {}))
 

@@ -61,6 +61,7 @@ class TaskFields(BaseModel):
     agent: Id | None = None
     context: list[Name] = Field(default_factory=list, max_length=50)
     human_input: bool = False
+    output_schema: dict[str, Any] | None = None
 
 
 class CrewFields(Command):
@@ -106,9 +107,24 @@ class RevokeApiKey(Command):
     api_key_id: Id
 
 
+# fields added after commands were first fingerprinted: left out while unset, so a command
+# sent before they existed (a re-import, a client's retry) keeps its fingerprint
+ADDED_LATER = frozenset({"output_schema", "output_json", "output_problem"})
+
+
+def _without_unset_later(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_unset_later(v) for k, v in value.items()
+                if not (k in ADDED_LATER and v is None)}
+    if isinstance(value, list):
+        return [_without_unset_later(v) for v in value]
+    return value
+
+
 def fingerprint_source(command: Command) -> dict[str, Any]:
     """What a retried command must repeat exactly for its idempotency key to match."""
-    return {"command": type(command).__name__, "body": command.model_dump(mode="json")}
+    return {"command": type(command).__name__,
+            "body": _without_unset_later(command.model_dump(mode="json"))}
 
 
 # --- commands the execution runner sends (not exposed over HTTP) -----------------------
@@ -128,6 +144,8 @@ class Step(BaseModel):
     tool: Name | None = None
     tool_input: str = ""
     output: str = ""
+    output_json: dict[str, Any] | None = None  # a task with an output schema (task_completed)
+    output_problem: str | None = None
     usage: dict[str, Any] | None = None
 
 

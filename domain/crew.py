@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from eventsourcing.domain import event
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 
 from domain.base import Definition, check_text
 from domain.errors import InvalidDefinition
@@ -15,6 +18,7 @@ from domain.vocabulary import AggregateType
 PROCESSES = ("sequential", "hierarchical")
 MAX_TASKS = 50
 MAX_MEMBERS = 50
+MAX_SCHEMA_CHARS = 32_000
 TASK_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_ .-]{0,99}$")
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -27,10 +31,15 @@ class TaskSpec:
     agent: str | None = None
     context: tuple[str, ...] = ()
     human_input: bool = False
+    # a JSON Schema (type object) the task's answer must satisfy: CrewAI's output_json /
+    # output_pydantic; None: free text
+    output_schema: dict[str, Any] | None = None
 
     def as_payload(self) -> dict[str, Any]:
         data = asdict(self)
         data["context"] = list(self.context)
+        if self.output_schema is None:
+            del data["output_schema"]  # the events of tasks without one stay as they were
         return data
 
     @classmethod
@@ -77,6 +86,40 @@ class CrewSpec:
         return names
 
 
+def schema_patterns(node: Any, path: str = "") -> list[str]:
+    """Where ``node`` uses ``pattern`` or ``patternProperties`` (JSON Pointer-ish paths)."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            here = f"{path}/{key}"
+            if key in ("pattern", "patternProperties"):
+                found.append(here.lstrip("/"))
+            found.extend(schema_patterns(value, here))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found.extend(schema_patterns(value, f"{path}/{index}"))
+    return found
+
+
+def check_output_schema(where: str, schema: Any) -> None:
+    if not isinstance(schema, dict) or schema.get("type") != "object":
+        raise InvalidDefinition(f'{where} must be a JSON Schema of an object ("type": "object")')
+    patterns = sorted(set(schema_patterns(schema)))
+    if patterns:
+        raise InvalidDefinition(
+            f"{where} uses {', '.join(patterns)}: regular expressions are not checked on a "
+            "model's answer (one can run for hours); describe the strings without them")
+    if len(json.dumps(schema)) > MAX_SCHEMA_CHARS:
+        raise InvalidDefinition(f"{where} is over {MAX_SCHEMA_CHARS} characters")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as error:
+        at = "/".join(str(p) for p in error.absolute_path)
+        raise InvalidDefinition(
+            f"{where} is not a valid JSON Schema{f' at {at}' if at else ''}: {error.message}"
+        ) from None
+
+
 def check_crew_spec(spec: CrewSpec) -> CrewSpec:
     if spec.process not in PROCESSES:
         raise InvalidDefinition(f"process must be one of {', '.join(PROCESSES)}")
@@ -117,6 +160,8 @@ def check_crew_spec(spec: CrewSpec) -> CrewSpec:
                     f"{where}.context names {ref!r}, which is not an earlier task of this crew"
                 )
         seen.add(task.name)
+        if task.output_schema is not None:
+            check_output_schema(f"{where}.output_schema", task.output_schema)
         tasks.append(
             TaskSpec(
                 name=task.name,
@@ -125,6 +170,7 @@ def check_crew_spec(spec: CrewSpec) -> CrewSpec:
                 agent=task.agent,
                 context=task.context,
                 human_input=task.human_input,
+                output_schema=task.output_schema,
             )
         )
     return CrewSpec(

@@ -153,16 +153,28 @@ class Execution(KasalAggregate):
     def _tool_used(self, task_name: str | None, tool: str, input: str, output: str) -> None:
         pass
 
-    def complete_task(self, task_name: str, output: str) -> None:
+    def complete_task(self, task_name: str, output: str,
+                      output_json: dict[str, Any] | None = None,
+                      output_problem: str | None = None) -> None:
+        """A task's answer; with an output schema also its JSON (valid against it), or why
+        the answer is not (its text is kept either way)."""
         self.check_live("a task completion")
         self.check_task(task_name)
         if task_name in self.completed_tasks:
             raise InvalidTransition(f"task {task_name!r} of execution {self.id} already completed")
         self._task_completed(task_name=task_name, output=output)
+        if output_json is not None or output_problem is not None:
+            self._task_output_checked(task_name=task_name, output_json=output_json,
+                                      problem=output_problem)
 
     @event("TaskCompleted")
     def _task_completed(self, task_name: str, output: str) -> None:
         self.completed_tasks[task_name] = output
+
+    @event("TaskOutputChecked")
+    def _task_output_checked(self, task_name: str, output_json: dict[str, Any] | None,
+                             problem: str | None) -> None:
+        pass
 
     def complete(self, result: str, usage: dict[str, Any]) -> None:
         self.check_live("completion")

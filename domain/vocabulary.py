@@ -41,6 +41,7 @@ class EventType(StrEnum):
     EXECUTION_LLM_CALL_COMPLETED = "ExecutionLlmCallCompleted"
     EXECUTION_TOOL_USED = "ExecutionToolUsed"
     EXECUTION_TASK_COMPLETED = "ExecutionTaskCompleted"
+    EXECUTION_TASK_OUTPUT_CHECKED = "ExecutionTaskOutputChecked"
     EXECUTION_CANCEL_REQUESTED = "ExecutionCancelRequested"
     EXECUTION_COMPLETED = "ExecutionCompleted"
     EXECUTION_FAILED = "ExecutionFailed"

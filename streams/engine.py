@@ -69,7 +69,9 @@ class RunHooks(Protocol):
 
     def task_started(self, task_name: str) -> None: ...
 
-    def task_completed(self, task_name: str, output: str) -> None: ...
+    def task_completed(self, task_name: str, output: str,
+                       output_json: dict[str, Any] | None = None,
+                       output_problem: str | None = None) -> None: ...
 
     def llm_call(self, call: LlmCall) -> None:
         """A call answered by the model (not one answered by ``recorded_response``)."""

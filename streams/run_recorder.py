@@ -166,11 +166,14 @@ class RunRecorder:
             self.started_tasks.add(task_name)
             self._queue(kind="task_started", task_name=task_name)
 
-    def task_completed(self, task_name: str, output: str) -> None:
+    def task_completed(self, task_name: str, output: str,
+                       output_json: dict[str, Any] | None = None,
+                       output_problem: str | None = None) -> None:
         self._check()
         if task_name not in self.completed_tasks:
             self.completed_tasks.add(task_name)
-            self._queue(kind="task_completed", task_name=task_name, output=output)
+            self._queue(kind="task_completed", task_name=task_name, output=output,
+                        output_json=output_json, output_problem=output_problem)
             # durable (and live) as the task completes, without holding the next task back
             self.loop.call_soon_threadsafe(self._flush_soon)
 
@@ -308,7 +311,9 @@ def _storable(value: Any) -> Any:
     if isinstance(value, str):
         return storable(value)
     if isinstance(value, dict):
-        return {k: _storable(v) for k, v in value.items()}
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
     return value
 
 

@@ -34,8 +34,11 @@ TASK_INSTEAD = {
     "human_input": "the task runs without waiting for a person (human input is not "
                    "supported yet)",
     "async_execution": "the task runs in turn, not concurrently",
-    "output_json": "the task's output is stored as text, not validated against the schema",
-    "output_pydantic": "the task's output is stored as text, not validated against the model",
+    # carried from crew.py (the model's JSON Schema); a YAML file can only name the model
+    "output_json": "the output is not validated: set output_json=Model on the Task in "
+                   "crew.py, where Kasal reads the model's schema",
+    "output_pydantic": "the output is not validated: set output_pydantic=Model on the Task "
+                       "in crew.py, where Kasal reads the model's schema",
     "output_file": "no file is written; the output is in the execution's result",
     "callback": "the callback is not called",
     "guardrail": "the task's output is not checked",

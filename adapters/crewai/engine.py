@@ -50,6 +50,7 @@ from pydantic import PrivateAttr
 
 from adapters.crewai.llm_gateway import GatewayLLM
 from adapters.crewai.memory import build_memory
+from adapters.crewai.structured import instructed, structured
 from adapters.crewai.tools import build_tools, check_tools
 from adapters.crewai.workspace import Workspace
 from domain.agent import AgentSpec
@@ -209,9 +210,16 @@ class CrewAIEngine:
             run.current_task = name
             hooks.task_started(name)
 
+        schemas = {t.name: t.output_schema for t in spec.tasks if t.output_schema is not None}
+
         def on_done(task: _HookedTask, output: TaskOutput) -> None:
             name = run.task_names[id(task)]
-            hooks.task_completed(name, str(output.raw))
+            schema = schemas.get(name)
+            if schema is None:
+                hooks.task_completed(name, str(output.raw))
+            else:  # Kasal validates the answer itself: no converter call to the model
+                checked = structured(str(output.raw), schema)
+                hooks.task_completed(name, str(output.raw), checked.value, checked.problem)
             if hooks.cancelled():
                 raise RunCancelled(f"the run was cancelled after task {name!r}")
 
@@ -246,7 +254,8 @@ def _task_fields(
     fields: dict[str, Any] = {
         "name": spec.name,
         "description": spec.description,
-        "expected_output": spec.expected_output,
+        "expected_output": spec.expected_output if spec.output_schema is None
+        else instructed(spec.expected_output, spec.output_schema),
         "human_input": False,
     }
     if spec.agent is not None:

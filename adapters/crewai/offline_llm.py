@@ -35,7 +35,9 @@ from litellm.llms.custom_llm import CustomLLM
 from litellm.types.utils import Choices, Message, ModelResponse, Usage
 
 from adapters.crewai.offline_env import OFFLINE_PROVIDER
+from adapters.crewai.offline_json import instance
 from adapters.crewai.offline_tools import file_action
+from adapters.crewai.structured import schema_in
 
 PROVIDER = OFFLINE_PROVIDER
 DEFAULT_MODEL = f"{PROVIDER}/default"
@@ -117,6 +119,7 @@ class _Prompt:
     coworkers: tuple[str, ...]
     last_action: str | None
     last_observation: str | None
+    schema: dict[str, Any] | None = None  # the task's output schema (adapters.crewai.structured)
 
     @classmethod
     def parse(cls, messages: list[Any]) -> _Prompt:
@@ -162,6 +165,7 @@ class _Prompt:
             ),
             last_action=last_action,
             last_observation=last_observation,
+            schema=schema_in(user),
         )
 
     def tool_like(self, word: str) -> str | None:
@@ -205,7 +209,10 @@ def _act(label: str, thought: str, tool: str, arguments: dict[str, str]) -> str:
     )
 
 
-def _final(label: str, body: str) -> str:
+def _final(label: str, body: str, schema: dict[str, Any] | None = None) -> str:
+    if schema is not None:  # JSON valid against the task's schema, saying who wrote it
+        text = json.dumps(instance(schema, f"[{label}] {_one_line(body, 200)}"))
+        return f"Thought: I now know the final answer\nFinal Answer: {text}"
     answer = f"[{label}] {body}"
     if len(answer) > MAX_ANSWER_CHARS:
         answer = answer[: MAX_ANSWER_CHARS - 3].rstrip() + "..."
@@ -220,9 +227,10 @@ def answer(label: str, messages: list[Any]) -> str:
     if prompt.last_observation is not None:
         observation = _one_line(prompt.last_observation, 700)
         if prompt.last_action and "coworker" in prompt.last_action:
-            return _final(label, f'The team\'s answer to "{task}": {observation}')
+            return _final(label, f'The team\'s answer to "{task}": {observation}', prompt.schema)
         tool = prompt.last_action or "the tool"
-        return _final(label, f'Using {tool}, the answer to "{task}" is: {observation}')
+        return _final(label, f'Using {tool}, the answer to "{task}" is: {observation}',
+                      prompt.schema)
 
     delegate = prompt.tool_like("delegate")
     if delegate and prompt.coworkers and _DELEGATED_TASK_MARK not in prompt.expected:
@@ -263,7 +271,7 @@ def answer(label: str, messages: list[Any]) -> str:
     action = file_action(prompt.task, prompt.tool_like, body)
     if action is not None:
         return _act(label, *action)
-    return _final(label, body)
+    return _final(label, body, prompt.schema)
 
 
 def _apply_stop(text: str, stop: Any) -> str:

@@ -162,6 +162,7 @@ class _Builder:
             "name": key, "description": _text(values.get("description", "")),
             "expected_output": _text(values.get("expected_output", "")), "agent": agent,
             "context": [str(c) for c in values.get("context") or []],
+            **({"output_schema": values["output_schema"]} if values.get("output_schema") else {}),
         })
 
     def from_yaml(self, agents: dict[str, Any], tasks: dict[str, Any], process: str,

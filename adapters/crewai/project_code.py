@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.crewai.carry import COSMETIC, describe, instead
 from adapters.crewai.project_layout import ProjectError
+from domain.crew import schema_patterns
 
 if TYPE_CHECKING:
     from adapters.crewai.project import _Builder
@@ -84,6 +85,15 @@ def _agent(builder: _Builder, entry: dict[str, Any], default_model: str,
     builder.agent(key, values, where)
 
 
+def _without_patterns(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _without_patterns(v) for k, v in node.items()
+                if k not in ("pattern", "patternProperties")}
+    if isinstance(node, list):
+        return [_without_patterns(v) for v in node]
+    return node
+
+
 def _task(builder: _Builder, entry: dict[str, Any], process: str,
           agent_tools: dict[str, Any], lines: YamlLines) -> None:
     key, where, fields = entry["key"], _where(entry), entry["fields"]
@@ -94,6 +104,17 @@ def _task(builder: _Builder, entry: dict[str, Any], process: str,
         "context": [c.get("task") for c in fields.get("context") or [] if isinstance(c, dict)],
     }
     carried = ["description", "expected_output", "agent", "context"]
+    for kind in ("output_pydantic", "output_json"):  # a model class: its JSON Schema
+        model = fields.get(kind)
+        if isinstance(model, dict) and isinstance(model.get("schema"), dict):
+            values["output_schema"] = _without_patterns(model["schema"])
+            carried.append(kind)
+            patterns = schema_patterns(model["schema"])
+            if patterns:
+                builder.drop(f"task {key!r}: {kind} {model.get('model')} pattern(s) "
+                             f"{', '.join(patterns)}", _at(entry, "task", kind, lines),
+                             "the answer's strings are not matched against them (a regular "
+                             "expression on a model's answer can run for hours)")
     if fields.get("tools") == agent_tools.get(values["agent"]):
         carried.append("tools")  # CrewAI gives a task its agent's tools
     for name, value in fields.items():

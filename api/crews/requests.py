@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,9 @@ class TaskBody(Body):
     context: list[Name] = Field(default_factory=list, max_length=50,
                                 description="names of earlier tasks whose output it reads")
     human_input: bool = False
+    output_schema: dict[str, Any] | None = Field(
+        default=None, description="a JSON Schema (type object) the task's answer must satisfy "
+        "(CrewAI's output_json / output_pydantic); the execution returns the validated JSON")
 
 
 class CrewBody(Body):

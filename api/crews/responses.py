@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from api.reads import Model, PageOut
 
 
@@ -12,6 +14,7 @@ class TaskOut(Model):
     agent: str | None
     context: list[str]
     human_input: bool
+    output_schema: dict[str, Any] | None = None
 
 
 class CrewOut(Model):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import Field
+
 from api.reads import Model, PageOut
 from domain.vocabulary import ExecutionStatus
 
@@ -13,6 +15,10 @@ class ExecutionTaskOut(Model):
     agent: str | None
     status: str
     output: str | None
+    output_json: dict[str, Any] | None = Field(
+        default=None, description="a task with an output_schema: its answer, valid against it")
+    output_problem: str | None = Field(
+        default=None, description="why the answer is not valid against its output_schema")
 
 
 class ExecutionOut(Model):

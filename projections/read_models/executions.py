@@ -109,6 +109,10 @@ def execution_changes(row: Mapping[str, Any], e: RecordedEvent) -> dict[str, Any
         case EventType.EXECUTION_TASK_COMPLETED:
             return {"tasks": _with_task(row["tasks"], p["task_name"],
                                         status=TaskStatus.COMPLETED.value, output=p["output"])}
+        case EventType.EXECUTION_TASK_OUTPUT_CHECKED:
+            return {"tasks": _with_task(row["tasks"], p["task_name"],
+                                        output_json=p["output_json"],
+                                        output_problem=p["problem"])}
         case EventType.EXECUTION_LLM_CALL_COMPLETED:
             return Usage.from_columns(row).add_call(p["call"]).as_columns()
         case EventType.EXECUTION_COMPLETED:

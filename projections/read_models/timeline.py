@@ -71,6 +71,9 @@ SUMMARIES: dict[EventType, Callable[[Mapping[str, Any]], str]] = {
     EventType.EXECUTION_STARTED: lambda _: "started",
     EventType.EXECUTION_TASK_STARTED: lambda p: f"task {p['task_name']!r} started",
     EventType.EXECUTION_TASK_COMPLETED: lambda p: f"task {p['task_name']!r} completed",
+    EventType.EXECUTION_TASK_OUTPUT_CHECKED: lambda p: (
+        f"task {p['task_name']!r} output: "
+        + ("valid JSON" if p["problem"] is None else f"not valid: {p['problem']}")),
     EventType.EXECUTION_LLM_CALL_COMPLETED: lambda p: f"LLM call to {p['call'].get('model', '?')}",
     EventType.EXECUTION_TOOL_USED: lambda p: f"tool {p['tool']!r} used",
     EventType.EXECUTION_COMPLETED: lambda _: ExecutionStatus.COMPLETED.value,

@@ -64,8 +64,12 @@ class RecordingHooks:
     def task_started(self, task_name: str) -> None:
         self._add("task_started", task_name)
 
-    def task_completed(self, task_name: str, output: str) -> None:
+    def task_completed(self, task_name: str, output: str,
+                       output_json: dict[str, Any] | None = None,
+                       output_problem: str | None = None) -> None:
         self._add("task_completed", (task_name, output))
+        if output_json is not None or output_problem is not None:
+            self._add("task_output_checked", (task_name, output_json, output_problem))
 
     def llm_call(self, call: LlmCall) -> None:
         self._add("llm_call", call)

@@ -91,13 +91,17 @@ def test_tasks_bound_in_crew_py_run_with_their_agents_and_the_rest_is_named(
         "agent 'researcher': max_rpm = 10": "src/bound_in_code/crew.py:22",
         "agent 'researcher': reasoning = True": "src/bound_in_code/config/agents.yaml:8",
         "agent 'researcher': colour": "src/bound_in_code/config/agents.yaml:9",
-        "task 'summary_task': output_pydantic = Summary": "src/bound_in_code/crew.py:35",
         "task 'summary_task': output_file = 'summary.md'": "src/bound_in_code/crew.py:35",
         "task 'summary_task': human_input = True": "src/bound_in_code/config/tasks.yaml:12",
         "crew: planning = True": "src/bound_in_code/crew.py:14",
         "crew: kickoff hook prepare": "src/bound_in_code/crew.py:18",
         "input 'year'": "src/bound_in_code/main.py:10",
     }
+    # output_pydantic=Summary is carried as Summary's JSON Schema
+    schema = bound.tasks[1]["output_schema"]
+    assert schema["type"] == "object" and schema["required"] == ["title", "points"]
+    assert schema["properties"]["points"]["type"] == "array"
+    assert "output_schema" not in bound.tasks[0]
     reasons = {item.what: item.instead for item in bound.dropped}
     assert "runs without it" in reasons[
         "agent 'researcher': tool WordCountTool (bound_in_code.tools.word_count)"]
@@ -189,7 +193,7 @@ def test_kasal_run_runs_a_project_from_its_root_with_main_py_inputs(tmp_path: Pa
     done = kasal("run", str(PROJECTS / "bound_in_code"), "--input", "year=2026",
                  data_dir=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "not carried over (10):" in done.stdout
+    assert "not carried over (9):" in done.stdout
     crews, runs = asyncio.run(crews_and_runs(tmp_path))
     assert [c["name"] for c in crews] == ["bound_in_code"]
     (run,) = runs
@@ -197,6 +201,12 @@ def test_kasal_run_runs_a_project_from_its_root_with_main_py_inputs(tmp_path: Pa
     assert [(t["name"], t["status"]) for t in run["tasks"]] == [  # type: ignore[union-attr]
         ("research_task", "completed"), ("summary_task", "completed")]
     assert "owls" in str(run["result"])
+    # output_pydantic=Summary: the offline model answered in JSON that Summary accepts
+    research, summary = run["tasks"]  # type: ignore[misc]
+    assert "output_json" not in research  # no schema: nothing checked
+    assert summary["output_problem"] is None, summary["output"]
+    assert set(summary["output_json"]) == {"title", "points"}
+    assert isinstance(summary["output_json"]["points"], list)
 
 
 def test_strict_refuses_a_project_with_anything_dropped_and_defines_nothing(
