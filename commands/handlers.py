@@ -62,6 +62,8 @@ def agent_spec(cmd: m.AgentFields, deps: HandlerDeps) -> AgentSpec:
         tools=tuple(cmd.tools),
         allow_delegation=cmd.allow_delegation,
         max_iter=cmd.max_iter,
+        max_rpm=cmd.max_rpm,
+        max_execution_time=cmd.max_execution_time,
         tool_config={name: dict(options) for name, options in cmd.tool_config.items()},
     )
 

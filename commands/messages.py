@@ -38,6 +38,8 @@ class AgentFields(Command):
     allow_delegation: bool = False
     max_iter: int = Field(default=20, ge=1, le=100)
     tool_config: dict[Name, ToolOptions] = Field(default_factory=dict, max_length=32)
+    max_rpm: int | None = Field(default=None, ge=1, le=10_000)
+    max_execution_time: int | None = Field(default=None, ge=1, le=86_400)
 
 
 class RegisterAgent(AgentFields):
@@ -109,7 +111,8 @@ class RevokeApiKey(Command):
 
 # fields added after commands were first fingerprinted: left out while unset, so a command
 # sent before they existed (a re-import, a client's retry) keeps its fingerprint
-ADDED_LATER = frozenset({"output_schema", "output_json", "output_problem"})
+ADDED_LATER = frozenset({"output_schema", "output_json", "output_problem", "max_rpm",
+                         "max_execution_time"})
 
 
 def _without_unset_later(value: Any) -> Any:

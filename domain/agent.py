@@ -14,6 +14,7 @@ from domain.vocabulary import AggregateType
 
 MAX_TOOLS = 32
 MAX_TOOL_OPTIONS = 8
+LIMITS = {"max_rpm": 10_000, "max_execution_time": 86_400}  # name: the largest allowed
 
 
 @dataclass(frozen=True)
@@ -27,11 +28,17 @@ class AgentSpec:
     max_iter: int = 20
     # per tool, its options (data: names and text), e.g. {"file_read": {"file_path": "a.txt"}}
     tool_config: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # CrewAI's limits: model calls a minute, seconds a task may take (None: none)
+    max_rpm: int | None = None
+    max_execution_time: int | None = None
 
     def as_payload(self) -> dict[str, Any]:
         data = asdict(self)
         data["tools"] = list(self.tools)
         data["tool_config"] = {name: dict(options) for name, options in self.tool_config.items()}
+        for limit in LIMITS:  # unset: the payload agents had before the limits existed
+            if data[limit] is None:
+                del data[limit]
         return data
 
     @classmethod
@@ -43,6 +50,10 @@ class AgentSpec:
 def check_agent_spec(spec: AgentSpec) -> AgentSpec:
     if spec.max_iter < 1 or spec.max_iter > 100:
         raise InvalidDefinition("max_iter must be between 1 and 100")
+    for limit, largest in LIMITS.items():
+        value = getattr(spec, limit)
+        if value is not None and not 1 <= value <= largest:
+            raise InvalidDefinition(f"{limit} must be between 1 and {largest} (or unset)")
     if len(spec.tools) > MAX_TOOLS:
         raise InvalidDefinition(f"an agent may use at most {MAX_TOOLS} tools")
     if len(set(spec.tools)) != len(spec.tools):
@@ -60,6 +71,8 @@ def check_agent_spec(spec: AgentSpec) -> AgentSpec:
         tools=tuple(check_text("tool name", t, max_length=100) for t in spec.tools),
         allow_delegation=spec.allow_delegation,
         max_iter=spec.max_iter,
+        max_rpm=spec.max_rpm,
+        max_execution_time=spec.max_execution_time,
         tool_config={name: {check_text("tool option", k, max_length=100):
                             check_text(f"tool_config.{name}.{k}", v, max_length=1000)
                             for k, v in options.items()}

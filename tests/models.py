@@ -18,6 +18,7 @@ from adapters.crewai.offline_llm import OfflineModel, register_offline_provider,
 
 PROVIDER = "kasal-test"
 SLOW = f"{PROVIDER}/slow"
+SLEEPY_SECONDS = 2.5
 ERROR = f"{PROVIDER}/error"
 FLAKY = f"{PROVIDER}/flaky"
 SLOW_SECONDS = 0.3
@@ -53,6 +54,8 @@ class SimulatedModels(OfflineModel):
     def completion(self, model: str, messages: list[Any], *_: Any, **kwargs: Any) -> ModelResponse:
         if model.endswith("slow"):
             time.sleep(SLOW_SECONDS)
+        if model.endswith("sleepy"):  # past a one-second max_execution_time
+            time.sleep(SLEEPY_SECONDS)
         return super().completion(model, messages, **kwargs)
 
     async def acompletion(

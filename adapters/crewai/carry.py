@@ -15,8 +15,6 @@ COSMETIC = frozenset({"verbose"})
 
 AGENT_INSTEAD = {
     "memory": "the agent has no memory of its own (crew memory is the crew's memory: true)",
-    "max_rpm": "the agent has no rate limit of its own",
-    "max_execution_time": "the run's timeout_s bounds it instead",
     "reasoning": "the agent answers without a reasoning step",
     "knowledge_sources": "the agent runs without these knowledge sources",
     "function_calling_llm": "the agent's own llm calls its tools",

@@ -195,6 +195,8 @@ class CrewAIEngine:
                                   agent_spec.tool_config),
                 allow_delegation=agent_spec.allow_delegation,
                 max_iter=agent_spec.max_iter,
+                max_rpm=agent_spec.max_rpm,
+                max_execution_time=agent_spec.max_execution_time,
                 # the gateway retries transient model errors; CrewAI re-running a whole
                 # task after any error would pay for its calls twice
                 max_retry_limit=0,

@@ -35,7 +35,7 @@ from domain.envelope import canonical_json
 __all__ = ["CrewProject", "ProjectError", "load_project"]
 
 AGENT_FIELDS = ("role", "goal", "backstory", "llm", "tools", "allow_delegation", "max_iter",
-                "tool_config")
+                "tool_config", "max_rpm", "max_execution_time")
 TASK_FIELDS = ("description", "expected_output", "agent", "context")
 CREW_FIELDS = ("name", "process", "manager_llm", "memory", "agents", "tasks")
 
@@ -204,6 +204,9 @@ class _Builder:
             dumped = agent.model_dump(mode="json")
             if not dumped.get("tool_config"):
                 dumped.pop("tool_config", None)
+            for limit in ("max_rpm", "max_execution_time"):
+                if dumped.get(limit) is None:
+                    dumped.pop(limit, None)
             agents[key] = dumped
         return {**crew, "tasks": self.tasks, "agents": agents}
 

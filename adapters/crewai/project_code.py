@@ -12,7 +12,8 @@ from domain.crew import schema_patterns
 if TYPE_CHECKING:
     from adapters.crewai.project import _Builder
 
-AGENT_CARRIED = ("role", "goal", "backstory", "allow_delegation", "max_iter")
+AGENT_CARRIED = ("role", "goal", "backstory", "allow_delegation", "max_iter", "max_rpm",
+                 "max_execution_time")
 
 
 def _model_part(model: str) -> str:

@@ -17,6 +17,10 @@ class AgentBody(BaseModel):
     tools: list[Name] = Field(default_factory=list, max_length=32)
     allow_delegation: bool = False
     max_iter: int = Field(default=20, ge=1, le=100)
+    max_rpm: int | None = Field(default=None, ge=1, le=10_000,
+                                description="model calls a minute (CrewAI waits past it)")
+    max_execution_time: int | None = Field(
+        default=None, ge=1, le=86_400, description="seconds one task may take (it fails past it)")
     tool_config: dict[Name, ToolOptions] = Field(
         default_factory=dict, max_length=32,
         description="options per tool, e.g. {\"file_read\": {\"file_path\": \"notes.txt\"}}")

@@ -15,6 +15,8 @@ class AgentOut(Model):
     tool_config: dict[str, dict[str, str]]
     allow_delegation: bool
     max_iter: int
+    max_rpm: int | None = None
+    max_execution_time: int | None = None
     archived: bool
     version: int
     created_at: str

@@ -17,6 +17,8 @@ agents = definition_table(
     Column("allow_delegation", Boolean, nullable=False),
     Column("max_iter", Integer, nullable=False),
     Column("tool_config", JSON, nullable=False),
+    Column("max_rpm", Integer),
+    Column("max_execution_time", Integer),
 )
 
 
@@ -25,5 +27,6 @@ class Agents(DefinitionReadModel):
     defined, updated, archived = (
         EventType.AGENT_REGISTERED, EventType.AGENT_UPDATED, EventType.AGENT_ARCHIVED)
     fields = ("role", "goal", "backstory", "llm", "tools", "allow_delegation", "max_iter",
-              "tool_config")
-    defaults = {"tool_config": {}}  # agents defined before tool options existed
+              "tool_config", "max_rpm", "max_execution_time")
+    # agents defined before tool options or limits existed
+    defaults = {"tool_config": {}, "max_rpm": None, "max_execution_time": None}

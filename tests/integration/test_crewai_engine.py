@@ -402,3 +402,22 @@ def test_a_memory_crew_recalls_through_the_hooks_into_identical_prompts(
     plain = RecordingHooks(memories=memories)
     engine.run(replace(spec, memory=False), {"r": agent("Researcher")}, {"topic": "x"}, plain)
     assert plain.of("recall_memory") == [] and "remembers" not in plain.calls[0].response
+
+
+def test_an_agents_limits_reach_crewai_and_a_task_past_its_time_fails(
+    engine: CrewAIEngine,
+) -> None:
+    """max_rpm and max_execution_time are CrewAI's own agent limits: Kasal hands them over
+    (nothing of its own), and CrewAI ends a task that runs past its time."""
+    from dataclasses import replace
+
+    from adapters.crewai.engine import _RunObjects
+
+    limited = replace(agent("Researcher"), max_rpm=7, max_execution_time=30)
+    spec = crew(task("research", "Research {topic}.", "r"), agents=("r",))
+    built = engine._build(spec, {"r": limited}, RecordingHooks(), _RunObjects())
+    assert (built.agents[0].max_rpm, built.agents[0].max_execution_time) == (7, 30)
+
+    sleepy = replace(agent("Researcher", llm="kasal-test/sleepy"), max_execution_time=1)
+    with pytest.raises(Exception, match="timed out after 1 seconds"):
+        engine.run(spec, {"r": sleepy}, {"topic": "owls"}, RecordingHooks())

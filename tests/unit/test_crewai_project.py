@@ -67,8 +67,8 @@ def test_what_a_yaml_project_does_not_carry_is_named_with_its_line(tmp_path: Pat
         "  colour: red\n")
     project = load_project(tmp_path)
     assert project.agents["a"].tools == ["calculator"]
+    assert project.agents["a"].max_rpm == 5  # carried, as CrewAI's own limit
     assert [str(d).split(":", 2)[1:] for d in project.dropped] == [
-        ["6", " agent 'a': max_rpm: the agent has no rate limit of its own"],
         ["7", " agent 'a': tool 'serper': Kasal has no such tool yet (it has calculator, "
               "current_time, directory_read, file_read, file_write): the agent runs without it"],
         ["5", " task 't': output_file: no file is written; the output is in the execution's "
