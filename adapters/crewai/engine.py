@@ -32,6 +32,7 @@ error, and ``run()`` raises it.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ from crewai.tasks.task_output import TaskOutput
 from crewai.tools import BaseTool
 from pydantic import PrivateAttr
 
+from adapters.crewai.call_limits import CallLimits
 from adapters.crewai.llm_gateway import GatewayLLM
 from adapters.crewai.memory import build_memory
 from adapters.crewai.structured import instructed, structured
@@ -90,6 +92,7 @@ class _RunObjects:
         self.agent_ids: set[int] = set()
         self.crew: Crew | None = None
         self.current_task: str | None = None
+        self.started_at: dict[str | None, float] = {}  # task name -> time.monotonic()
 
     def task_name_of(self, task: Any) -> str | None:
         """The run's task a model call or tool use belongs to. Work that a hierarchical
@@ -130,7 +133,8 @@ class CrewAIEngine:
         self.retry_max_delay = retry_max_delay
         self.timeout = timeout
 
-    def _llm(self, model: str, hooks: RunHooks, run: _RunObjects) -> GatewayLLM:
+    def _llm(self, model: str, hooks: RunHooks, run: _RunObjects,
+             limits: CallLimits | None = None) -> GatewayLLM:
         return GatewayLLM(
             model,
             hooks,
@@ -139,6 +143,7 @@ class CrewAIEngine:
             retry_max_delay=self.retry_max_delay,
             timeout=self.timeout,
             task_name_of=run.task_name_of,
+            limits=limits,
         )
 
     def run(self, crew: CrewSpec, agents: dict[str, AgentSpec], inputs: dict[str, Any],
@@ -190,13 +195,13 @@ class CrewAIEngine:
                 role=agent_spec.role,
                 goal=agent_spec.goal,
                 backstory=agent_spec.backstory,
-                llm=self._llm(agent_spec.llm, hooks, run),
+                llm=self._llm(agent_spec.llm, hooks, run, CallLimits(
+                    agent_spec.max_rpm, agent_spec.max_execution_time,
+                    started_at=run.started_at.get)),
                 tools=build_tools(agent_spec.tools, Workspace(self.workspaces, hooks.tenant_id),
                                   agent_spec.tool_config),
                 allow_delegation=agent_spec.allow_delegation,
-                max_iter=agent_spec.max_iter,
-                max_rpm=agent_spec.max_rpm,
-                max_execution_time=agent_spec.max_execution_time,
+                max_iter=agent_spec.max_iter,  # max_rpm, max_execution_time: CallLimits
                 # the gateway retries transient model errors; CrewAI re-running a whole
                 # task after any error would pay for its calls twice
                 max_retry_limit=0,
@@ -210,6 +215,7 @@ class CrewAIEngine:
             if hooks.cancelled():
                 raise RunCancelled(f"the run was cancelled before task {name!r}")
             run.current_task = name
+            run.started_at[name] = time.monotonic()
             hooks.task_started(name)
 
         schemas = {t.name: t.output_schema for t in spec.tasks if t.output_schema is not None}

@@ -43,6 +43,7 @@ from litellm.exceptions import (
 )
 from pydantic import BaseModel, Field, PrivateAttr
 
+from adapters.crewai.call_limits import CallLimits
 from streams.engine import LlmCall, RunCancelled, RunHooks
 
 if TYPE_CHECKING:
@@ -119,6 +120,7 @@ class GatewayLLM(BaseLLM):
 
     _hooks: RunHooks = PrivateAttr()
     _task_name_of: Callable[[Any], str | None] | None = PrivateAttr(default=None)
+    _limits: CallLimits | None = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -134,6 +136,7 @@ class GatewayLLM(BaseLLM):
         temperature: float | None = None,
         stop: list[str] | None = None,
         task_name_of: Callable[[Any], str | None] | None = None,
+        limits: CallLimits | None = None,
     ) -> None:
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
@@ -150,6 +153,7 @@ class GatewayLLM(BaseLLM):
         )
         self._hooks = hooks
         self._task_name_of = task_name_of
+        self._limits = limits
 
     # -- the one call -----------------------------------------------------------------
 
@@ -191,6 +195,7 @@ class GatewayLLM(BaseLLM):
                     )
                     return recorded
 
+                self._admit((self._task_name_of or _name_of)(from_task))
                 started = time.perf_counter()
                 response, attempts = self._complete(formatted, stop)
                 latency_ms = (time.perf_counter() - started) * 1000.0
@@ -270,6 +275,16 @@ class GatewayLLM(BaseLLM):
                     delay,
                 )
                 self._wait(delay)
+
+    def _admit(self, task_name: str | None) -> None:
+        """Hold a paid call to the agent's limits (a replayed one costs nothing)."""
+        limits = self._limits
+        if limits is None:
+            return
+        limits.check_time(task_name)
+        while (wait := limits.take_call()) > 0:
+            self._wait(min(wait, 1.0))  # honours a cancel
+            limits.check_time(task_name)
 
     def _wait(self, seconds: float) -> None:
         """Sleep between retries, still honouring a cancel."""

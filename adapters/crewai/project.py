@@ -143,6 +143,9 @@ class _Builder:
             values["llm"] = self.default_llm
         if key in self.tool_config:
             values["tool_config"] = {**self.tool_config[key], **(values.get("tool_config") or {})}
+        for limit in ("max_rpm", "max_execution_time"):  # CrewAI reads 0 as no limit
+            if str(values.get(limit)).strip() in ("0", "None", ""):
+                values.pop(limit, None)
         try:
             self.agents[key] = m.RegisterAgent(**values)
         except ValueError as error:

@@ -404,11 +404,12 @@ def test_a_memory_crew_recalls_through_the_hooks_into_identical_prompts(
     assert plain.of("recall_memory") == [] and "remembers" not in plain.calls[0].response
 
 
-def test_an_agents_limits_reach_crewai_and_a_task_past_its_time_fails(
+def test_an_agents_limits_are_kept_by_the_gateway_and_a_task_past_its_time_fails(
     engine: CrewAIEngine,
 ) -> None:
-    """max_rpm and max_execution_time are CrewAI's own agent limits: Kasal hands them over
-    (nothing of its own), and CrewAI ends a task that runs past its time."""
+    """max_rpm and max_execution_time are kept by Kasal's gateway before each paid call
+    (adapters/crewai/call_limits.py), not by CrewAI: a task past its time makes no more
+    model calls and fails naming the limit."""
     from dataclasses import replace
 
     from adapters.crewai.engine import _RunObjects
@@ -416,8 +417,16 @@ def test_an_agents_limits_reach_crewai_and_a_task_past_its_time_fails(
     limited = replace(agent("Researcher"), max_rpm=7, max_execution_time=30)
     spec = crew(task("research", "Research {topic}.", "r"), agents=("r",))
     built = engine._build(spec, {"r": limited}, RecordingHooks(), _RunObjects())
-    assert (built.agents[0].max_rpm, built.agents[0].max_execution_time) == (7, 30)
+    limits = built.agents[0].llm._limits  # type: ignore[union-attr]
+    assert (limits.max_rpm, limits.max_execution_time) == (7, 30)
+    assert built.agents[0].max_rpm is None  # CrewAI's own (a minute's sleep) stays off
 
-    sleepy = replace(agent("Researcher", llm="kasal-test/sleepy"), max_execution_time=1)
-    with pytest.raises(Exception, match="timed out after 1 seconds"):
-        engine.run(spec, {"r": sleepy}, {"topic": "owls"}, RecordingHooks())
+    # the first call (an Action for the calculator) takes 2.5 s: past the 1 s limit, the
+    # second call is not made
+    sleepy = replace(agent("Calculator", llm="kasal-test/sleepy", tools=("calculator",)),
+                     max_execution_time=1)
+    hooks = RecordingHooks()
+    spec = crew(task("sum", "What is 1234 * 5678?", "r"), agents=("r",))
+    with pytest.raises(Exception, match="ran past its agent's max_execution_time of 1 s"):
+        engine.run(spec, {"r": sleepy}, {}, hooks)
+    assert len(hooks.calls) == 1

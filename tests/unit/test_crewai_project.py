@@ -61,6 +61,7 @@ def test_what_a_yaml_project_does_not_carry_is_named_with_its_line(tmp_path: Pat
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "agents.yaml").write_text(
         "a:\n  role: r\n  goal: g\n  backstory: b\n  verbose: true\n  max_rpm: 5\n"
+        "  max_execution_time: 0\n"
         "  tools: [calculator, serper]\n")
     (tmp_path / "config" / "tasks.yaml").write_text(
         "t:\n  description: d\n  expected_output: o\n  agent: a\n  output_file: out.md\n"
@@ -68,8 +69,9 @@ def test_what_a_yaml_project_does_not_carry_is_named_with_its_line(tmp_path: Pat
     project = load_project(tmp_path)
     assert project.agents["a"].tools == ["calculator"]
     assert project.agents["a"].max_rpm == 5  # carried, as CrewAI's own limit
+    assert project.agents["a"].max_execution_time is None  # 0: CrewAI's "no limit"
     assert [str(d).split(":", 2)[1:] for d in project.dropped] == [
-        ["7", " agent 'a': tool 'serper': Kasal has no such tool yet (it has calculator, "
+        ["8", " agent 'a': tool 'serper': Kasal has no such tool yet (it has calculator, "
               "current_time, directory_read, file_read, file_write): the agent runs without it"],
         ["5", " task 't': output_file: no file is written; the output is in the execution's "
               "result"],

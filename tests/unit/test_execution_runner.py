@@ -319,3 +319,22 @@ async def test_what_a_model_or_tool_produces_is_made_storable_by_every_store() -
     assert tool.payload["output"] == "PK\x03\x04\ufffd\ufffd"
     llm = next(e for e in events if e.type == "ExecutionLlmCallCompleted")
     assert llm.payload["call"]["response"] == "raw\ufffdbytes\ufffd"
+
+
+
+def test_call_limits_hold_a_minutes_calls_and_a_tasks_time() -> None:
+    from adapters.crewai.call_limits import CallLimits, TaskTimedOut
+
+    now = [100.0]
+    limits = CallLimits(max_rpm=2, max_execution_time=5, started_at={"t": 100.0}.get,
+                        clock=lambda: now[0])
+    assert [limits.take_call(), limits.take_call()] == [0.0, 0.0]
+    assert limits.take_call() == 60.0  # the third waits for the first to leave the minute
+    now[0] = 104.0
+    limits.check_time("t")  # 4 s into a 5 s limit
+    limits.check_time("other")  # a task not started here: not timed
+    now[0] = 160.0
+    assert limits.take_call() == 0.0  # the first left the minute
+    with pytest.raises(TaskTimedOut, match="task 't' ran past its agent's max_execution_time"):
+        limits.check_time("t")
+    assert CallLimits().take_call() == 0.0  # no limits: never waits
