@@ -12,7 +12,9 @@ from pydantic import ValidationError
 
 from commands import messages as m
 from commands.context import CommandContext
+from commands.errors import StoreUnavailable
 from domain.errors import DomainError
+from domain.vocabulary import ExecutionStatus
 from kasal.bootstrap import Kasal
 from kasal.cli_support import data_dir_option, load_settings, with_kasal
 
@@ -39,7 +41,8 @@ async def _execution(kasal: Kasal, tenant: str | None, execution_id: str) -> dic
 @executions.command("list")
 @data_dir_option
 @tenant_option
-@click.option("--status", default=None, help="only executions with this status")
+@click.option("--status", default=None, help="only executions with this status",
+              type=click.Choice([s.value for s in ExecutionStatus]))
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
 def executions_list(data_dir: Path, tenant: str | None, status: str | None,
                     limit: int) -> None:
@@ -99,9 +102,17 @@ def executions_cancel(data_dir: Path, tenant: str | None, execution_id: str,
             result = await kasal.bus.dispatch(
                 m.CancelExecution(execution_id=execution_id, reason=reason),
                 CommandContext(tenant_id=tenant_id, actor="cli"))
-        except (DomainError, ValidationError) as error:  # unknown, finished, not an id
-            raise click.ClickException(str(error).splitlines()[0]) from None
-        return (f"{execution_id}: cancel accepted at log position {result.position} (not "
-                "started: cancelled now; running: at its runner's next step)")
+        except DomainError as error:  # unknown, finished, already cancelled
+            raise click.ClickException(str(error)) from None
+        except ValidationError as error:
+            raise click.ClickException(f"{execution_id!r} is not an execution id: "
+                                       f"{error.errors()[0]['msg']}") from None
+        except StoreUnavailable as error:
+            raise click.ClickException(
+                f"the log did not answer ({error}): the cancel may or may not be recorded; "
+                "run it again (a repeat says so if it was)") from None
+        return (f"{execution_id}: cancel recorded at log position {result.position}; a run "
+                "not started is cancelled, a running one stops at its runner's next step "
+                "(reads show it once a server or worker has projected it)")
 
     click.echo(with_kasal(load_settings(data_dir), work))

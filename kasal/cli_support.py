@@ -12,10 +12,12 @@ from pydantic import ValidationError
 
 from commands import messages as m
 from commands.context import CommandContext
+from commands.errors import StoreUnavailable
 from domain.api_key import generate_key, hash_key, key_prefix
 from kasal.bootstrap import Kasal, bootstrap, prepare_offline_environment
 from kasal.data_dir_lock import DataDirInUse
 from kasal.settings import Settings
+from projections.connections import ReadModelUnavailable
 from projections.schema import ReadModelSchemaChanged
 
 T = TypeVar("T")
@@ -64,6 +66,8 @@ def with_kasal(
         return asyncio.run(run())
     except (DataDirInUse, ReadModelSchemaChanged) as error:
         raise click.ClickException(str(error)) from None
+    except (StoreUnavailable, ReadModelUnavailable) as error:
+        raise click.ClickException(f"{error}: is the database (or the broker) up?") from None
 
 
 async def issue_key(kasal: Kasal, tenant: str, role: str, name: str, actor: str) -> str:

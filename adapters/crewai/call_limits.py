@@ -1,8 +1,13 @@
 """An agent's own limits, kept by Kasal's gateway before each paid model call: at most
-``max_rpm`` calls in any 60 s, and no call once its task has run ``max_execution_time``
-seconds. CrewAI's own are not used: its max_rpm sleeps a whole minute (past a cancel, and
-counting replayed calls) and leaves a timer thread per agent; its max_execution_time
-raises only after the task has finished anyway (the executor's ``with`` waits for it)."""
+``max_rpm`` calls in any 60 s, and no call once the task it works on has run
+``max_execution_time`` seconds. CrewAI's own are not used: its max_rpm sleeps a whole minute
+(past a cancel, and counting replayed calls) and leaves a timer thread per agent; its
+max_execution_time raises only after the task has finished anyway (the executor's ``with``
+waits for it).
+
+A timeout is sticky for the run (``RunLimits``): CrewAI's delegation tool hands a coworker's
+error back to the manager as text, so every later call of the run (the manager's too)
+raises it again, and the engine raises it after kickoff."""
 
 from __future__ import annotations
 
@@ -20,28 +25,57 @@ class TaskTimedOut(Exception):
 
 
 @dataclass
-class CallLimits:
-    max_rpm: int | None = None
-    max_execution_time: float | None = None
-    started_at: Callable[[str | None], float | None] = lambda _: None  # a task's start
+class RunLimits:
+    """What one run's agents share: when each task began, and a timeout once one happened."""
+
     clock: Callable[[], float] = time.monotonic
-    calls: deque[float] = field(default_factory=deque)  # the paid calls of the last minute
+    started_at: dict[int, float] = field(default_factory=dict)  # id(crewai Task) -> start
+    current: int | None = None  # the crew task running now (calls that name no task)
+    timed_out: TaskTimedOut | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def check_time(self, task_name: str | None) -> None:
-        started = self.started_at(task_name)
-        if self.max_execution_time is None or started is None:
+    def task_started(self, task_key: int) -> None:
+        with self.lock:
+            self.started_at[task_key] = self.clock()
+            self.current = task_key
+
+    def raise_if_timed_out(self) -> None:
+        if self.timed_out is not None:
+            raise self.timed_out
+
+
+@dataclass
+class CallLimits:
+    run: RunLimits
+    max_rpm: int | None = None
+    max_execution_time: float | None = None
+    calls: deque[float] = field(default_factory=deque)  # the paid calls of the last minute
+
+    def check_time(self, task_key: int | None, task_name: str | None) -> None:
+        """Raise the run's timeout, or this task's once it has run its agent's time. A task
+        CrewAI made up (a delegation) is timed from this agent's first call on it."""
+        run = self.run
+        run.raise_if_timed_out()
+        if self.max_execution_time is None:
             return
-        if self.clock() - started >= self.max_execution_time:
-            raise TaskTimedOut(f"task {task_name!r} ran past its agent's max_execution_time "
-                               f"of {self.max_execution_time:g} s")
+        with run.lock:
+            key = task_key if task_key is not None else run.current
+            if key is None:
+                return
+            started = run.started_at.setdefault(key, run.clock())
+            if run.clock() - started < self.max_execution_time:
+                return
+            run.timed_out = TaskTimedOut(
+                f"task {task_name!r} ran past its agent's max_execution_time of "
+                f"{self.max_execution_time:g} s")
+        raise run.timed_out
 
     def take_call(self) -> float:
         """0 when a call may go now (it is counted), else the seconds until one may."""
         if self.max_rpm is None:
             return 0.0
-        with self.lock:
-            now = self.clock()
+        with self.run.lock:
+            now = self.run.clock()
             while self.calls and self.calls[0] <= now - WINDOW_S:
                 self.calls.popleft()
             if len(self.calls) < self.max_rpm:

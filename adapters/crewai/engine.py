@@ -32,7 +32,6 @@ error, and ``run()`` raises it.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,7 @@ from crewai.tasks.task_output import TaskOutput
 from crewai.tools import BaseTool
 from pydantic import PrivateAttr
 
-from adapters.crewai.call_limits import CallLimits
+from adapters.crewai.call_limits import CallLimits, RunLimits
 from adapters.crewai.llm_gateway import GatewayLLM
 from adapters.crewai.memory import build_memory
 from adapters.crewai.structured import instructed, structured
@@ -92,7 +91,7 @@ class _RunObjects:
         self.agent_ids: set[int] = set()
         self.crew: Crew | None = None
         self.current_task: str | None = None
-        self.started_at: dict[str | None, float] = {}  # task name -> time.monotonic()
+        self.limits = RunLimits()  # when tasks began; a timeout, once one happened
 
     def task_name_of(self, task: Any) -> str | None:
         """The run's task a model call or tool use belongs to. Work that a hierarchical
@@ -173,6 +172,7 @@ class CrewAIEngine:
             output = crew_obj.kickoff(inputs=dict(inputs))
         except Exception as error:
             hooks.cancelled()  # a hook's failure (sticky) is the cause, not CrewAI's wrapper
+            run.limits.raise_if_timed_out()
             cancelled = _cancelled_in(error)
             if cancelled is not None and cancelled is not error:
                 raise cancelled from None
@@ -180,6 +180,7 @@ class CrewAIEngine:
         finally:
             unregister_after_tool_call_hook(after_tool)
         hooks.cancelled()  # raises a hook's failure that CrewAI swallowed
+        run.limits.raise_if_timed_out()  # a coworker's, that delegation turned into text
         if not isinstance(output, CrewOutput):  # a streaming crew; this one never streams
             raise TypeError(f"unexpected kickoff result {type(output).__name__}")
         return RunResult(output=str(output.raw))
@@ -196,8 +197,7 @@ class CrewAIEngine:
                 goal=agent_spec.goal,
                 backstory=agent_spec.backstory,
                 llm=self._llm(agent_spec.llm, hooks, run, CallLimits(
-                    agent_spec.max_rpm, agent_spec.max_execution_time,
-                    started_at=run.started_at.get)),
+                    run.limits, agent_spec.max_rpm, agent_spec.max_execution_time)),
                 tools=build_tools(agent_spec.tools, Workspace(self.workspaces, hooks.tenant_id),
                                   agent_spec.tool_config),
                 allow_delegation=agent_spec.allow_delegation,
@@ -215,7 +215,7 @@ class CrewAIEngine:
             if hooks.cancelled():
                 raise RunCancelled(f"the run was cancelled before task {name!r}")
             run.current_task = name
-            run.started_at[name] = time.monotonic()
+            run.limits.task_started(id(task))
             hooks.task_started(name)
 
         schemas = {t.name: t.output_schema for t in spec.tasks if t.output_schema is not None}
@@ -245,7 +245,7 @@ class CrewAIEngine:
             agents=list(built.values()),
             tasks=list(tasks.values()),
             process=Process.hierarchical if hierarchical else Process.sequential,
-            manager_llm=self._llm(spec.manager_llm, hooks, run)
+            manager_llm=self._llm(spec.manager_llm, hooks, run, CallLimits(run.limits))
             if hierarchical and spec.manager_llm
             else None,
             # recall-only crew memory over the log's projection (adapters.crewai.memory)

@@ -170,6 +170,8 @@ class GatewayLLM(BaseLLM):
         hooks = self._hooks
         if hooks.cancelled():
             raise RunCancelled("the run was cancelled")
+        if self._limits is not None:
+            self._limits.run.raise_if_timed_out()  # a coworker's, handed back as text
         formatted: list[dict[str, Any]] = [dict(m) for m in self._format_messages(messages)]
         stop = list(self.stop_sequences or [])
         digest = request_hash(self.model, formatted, stop)
@@ -195,7 +197,7 @@ class GatewayLLM(BaseLLM):
                     )
                     return recorded
 
-                self._admit((self._task_name_of or _name_of)(from_task))
+                self._admit(from_task)
                 started = time.perf_counter()
                 response, attempts = self._complete(formatted, stop)
                 latency_ms = (time.perf_counter() - started) * 1000.0
@@ -276,15 +278,16 @@ class GatewayLLM(BaseLLM):
                 )
                 self._wait(delay)
 
-    def _admit(self, task_name: str | None) -> None:
+    def _admit(self, task: Task | None) -> None:
         """Hold a paid call to the agent's limits (a replayed one costs nothing)."""
         limits = self._limits
         if limits is None:
             return
-        limits.check_time(task_name)
+        key, name = (None if task is None else id(task)), (self._task_name_of or _name_of)(task)
+        limits.check_time(key, name)
         while (wait := limits.take_call()) > 0:
             self._wait(min(wait, 1.0))  # honours a cancel
-            limits.check_time(task_name)
+            limits.check_time(key, name)
 
     def _wait(self, seconds: float) -> None:
         """Sleep between retries, still honouring a cancel."""

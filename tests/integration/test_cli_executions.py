@@ -48,11 +48,13 @@ def test_executions_are_listed_shown_followed_and_cancelled(tmp_path: Path) -> N
     assert (status, crew_name) == ("completed", "budget-check")
 
     code, shown = cli("executions", "show", execution_id, data_dir=tmp_path)
+    assert code == 0, shown
     view = json.loads(shown)
     assert view["status"] == "completed" and "84" in view["result"]
     assert [t["name"] for t in view["tasks"]] == ["total"]
 
     code, logs = cli("executions", "logs", execution_id, data_dir=tmp_path)
+    assert code == 0, logs
     types = [entry.split("\t")[2] for entry in logs.strip().splitlines()]
     assert types[0] == "ExecutionRequested" and types[-1] == "ExecutionCompleted"
     assert "ExecutionToolUsed" in types  # the calculator
@@ -62,6 +64,9 @@ def test_executions_are_listed_shown_followed_and_cancelled(tmp_path: Path) -> N
     for bad in ("nope", "0" * 36, "x" * 300):
         code, refused = cli("executions", "cancel", bad, data_dir=tmp_path)
         assert code == 1 and refused.startswith("Error: ") and "Traceback" not in refused
+        assert refused.count("\n") == 1, refused
+    code, typo = cli("executions", "list", "--status", "complete", data_dir=tmp_path)
+    assert code == 2 and "'complete' is not one of" in typo
     code, unknown = cli("executions", "show", "nope", data_dir=tmp_path)
     assert code == 1 and "no execution nope in tenant 'default'" in unknown
 
@@ -69,8 +74,9 @@ def test_executions_are_listed_shown_followed_and_cancelled(tmp_path: Path) -> N
     code, cancelled = cli("executions", "cancel", waiting, "--reason", "not needed",
                           data_dir=tmp_path)
     assert code == 0, cancelled
-    assert f"{waiting}: cancel accepted" in cancelled
+    assert f"{waiting}: cancel recorded" in cancelled
     # a cancel the log holds is projected by the next process with processors: the run
-    code, _ = cli("projections", "rebuild", data_dir=tmp_path)
+    code, rebuilt = cli("projections", "rebuild", data_dir=tmp_path)
+    assert code == 0, rebuilt
     code, listed = cli("executions", "list", "--status", "cancelled", data_dir=tmp_path)
     assert [row.split("\t")[0] for row in listed.strip().splitlines()] == [waiting]

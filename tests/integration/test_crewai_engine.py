@@ -430,3 +430,40 @@ def test_an_agents_limits_are_kept_by_the_gateway_and_a_task_past_its_time_fails
     with pytest.raises(Exception, match="ran past its agent's max_execution_time of 1 s"):
         engine.run(spec, {"r": sleepy}, {}, hooks)
     assert len(hooks.calls) == 1
+
+
+def test_the_gateways_rate_limit_waits_for_paid_calls_only_and_honours_a_cancel() -> None:
+    import threading
+
+    from adapters.crewai.call_limits import CallLimits, RunLimits
+
+    hooks = RecordingHooks()
+    llm = GatewayLLM("kasal-offline/default", hooks, limits=CallLimits(RunLimits(), max_rpm=1))
+    first: list[LLMMessage] = [{"role": "user", "content": "Current Task: one"}]
+    llm.call(first)  # the minute's one paid call
+    hooks.recorded[hooks.lookups[-1]] = "Final Answer: from the log"
+    assert llm.call(first) == "Final Answer: from the log"  # replayed: no wait, not counted
+    threading.Timer(0.5, hooks.cancel).start()
+    with pytest.raises(RunCancelled):  # waiting for the next minute, then cancelled
+        llm.call([{"role": "user", "content": "Current Task: two"}])
+    assert len(hooks.calls) == 1
+
+
+def test_a_coworkers_timeout_fails_the_run_though_delegation_hands_it_back_as_text(
+    engine: CrewAIEngine,
+) -> None:
+    """CrewAI's delegation tool returns a coworker's error to the manager as text: the
+    timeout stays the run's, so the manager's next call raises it and the run fails."""
+    from dataclasses import replace
+
+    # the writer's first call (an Action for the calculator) takes 2.5 s: its second is past
+    # its 1 s
+    agents = {"w": replace(agent("Writer", llm="kasal-test/sleepy", tools=("calculator",)),
+                           max_execution_time=1),
+              "e": agent("Editor")}
+    spec = crew(task("draft", "Write what 1234 * 5678 is, about {topic}.", None),
+                agents=("w", "e"),
+                process="hierarchical", manager_llm="kasal-offline/default")
+    hooks = RecordingHooks()
+    with pytest.raises(Exception, match="ran past its agent's max_execution_time of 1 s"):
+        engine.run(spec, agents, {"topic": "owls"}, hooks)

@@ -322,19 +322,23 @@ async def test_what_a_model_or_tool_produces_is_made_storable_by_every_store() -
 
 
 
+
 def test_call_limits_hold_a_minutes_calls_and_a_tasks_time() -> None:
-    from adapters.crewai.call_limits import CallLimits, TaskTimedOut
+    from adapters.crewai.call_limits import CallLimits, RunLimits, TaskTimedOut
 
     now = [100.0]
-    limits = CallLimits(max_rpm=2, max_execution_time=5, started_at={"t": 100.0}.get,
-                        clock=lambda: now[0])
+    run = RunLimits(clock=lambda: now[0])
+    run.task_started(1)
+    limits = CallLimits(run, max_rpm=2, max_execution_time=5)
     assert [limits.take_call(), limits.take_call()] == [0.0, 0.0]
     assert limits.take_call() == 60.0  # the third waits for the first to leave the minute
     now[0] = 104.0
-    limits.check_time("t")  # 4 s into a 5 s limit
-    limits.check_time("other")  # a task not started here: not timed
+    limits.check_time(1, "t")  # 4 s into a 5 s limit
+    limits.check_time(2, "delegated")  # a task CrewAI made up: timed from its first call
     now[0] = 160.0
     assert limits.take_call() == 0.0  # the first left the minute
     with pytest.raises(TaskTimedOut, match="task 't' ran past its agent's max_execution_time"):
-        limits.check_time("t")
-    assert CallLimits().take_call() == 0.0  # no limits: never waits
+        limits.check_time(None, "t")  # no task named: the crew task running now
+    with pytest.raises(TaskTimedOut, match="task 't'"):  # sticky: every later call
+        CallLimits(run).check_time(3, "another")
+    assert CallLimits(RunLimits()).take_call() == 0.0  # no limits: never waits
