@@ -42,12 +42,13 @@ async def find_soon(
     deadline = loop.time() + (services.catch_up_s if timeout is None else timeout)
     since = services.clock.position  # before the lookup: a commit in between is not missed
     found = await lookup()
+    if found is None:  # the read model had all the log has before the lookup: not there
+        head = await log_head(services)
+        if head is not None and head <= since:
+            return None
     while found is None:
         remaining = deadline - loop.time()
         if remaining <= 0:
-            return None
-        head = await log_head(services)
-        if head is not None and head <= since:
             return None
         reached = await services.clock.wait_for(since + 1, remaining)
         if reached <= since:

@@ -43,6 +43,9 @@ async def issue_api_key(
     }
 
 
+REVOCATION_WAIT_S = 5.0
+
+
 @router.delete("/{key_id}", response_model=WriteResult)
 async def revoke_api_key(
     key_id: str, ctx: Revoke, bus: BusDep, services: QueryServicesDep, response: Response
@@ -65,5 +68,8 @@ async def refused_everywhere(services: QueryServices, tenant_id: str, key_id: st
         found = await services.read_models.get_api_key(tenant_id, key_id)
         return True if found.item is not None and found.item["revoked"] else None
 
-    if await find_soon(services, revoked, timeout=services.min_position_timeout) is None:
+    # at least REVOCATION_WAIT_S: a revocation is worth a short wait more than a retry (a
+    # loaded machine's projector can take over a second)
+    bound = max(services.min_position_timeout, REVOCATION_WAIT_S)
+    if await find_soon(services, revoked, timeout=bound) is None:
         raise RevocationPending(key_id)
