@@ -133,6 +133,13 @@ def seal(event: NewEvent, prev_hash: str, position: int = 0) -> RecordedEvent:
     )
 
 
+def log_link(prev_link: str, position: int, event_hash: str) -> str:
+    """The log chain's link at ``position``: the previous link, the position and the event's
+    own hash. It binds every event to its place in the global order, which the aggregates'
+    chains do not: a removed, moved or renumbered event breaks the next link."""
+    return hashlib.sha256(f"{prev_link}:{position}:{event_hash}".encode("ascii")).hexdigest()
+
+
 def with_position(event: RecordedEvent, position: int) -> RecordedEvent:
     return replace(event, position=position)
 

@@ -120,10 +120,12 @@ class Kasal:
         return await current_failures(self.read_engine)
 
     async def integrity_problems(self) -> list[str]:
-        """Deleted tails and streams (the hash chains cover edits within a stream)."""
-        store = self.store.inner if isinstance(self.store, EncryptingEventStore) else self.store
-        if isinstance(store, SqlEventLog):
-            return await integrity_problems(store)
+        """The SQL log's own checks (the embedded store, or the distributed log mirror)."""
+        store: Any = self.store.inner if isinstance(self.store, EncryptingEventStore) \
+            else self.store
+        log = getattr(store, "mirror", store)  # the distributed store reads its mirror
+        if isinstance(log, SqlEventLog):
+            return await integrity_problems(log)
         return []
 
     async def wait_until_projected(self, timeout: float) -> bool:

@@ -159,6 +159,17 @@ class ReadModels:
         )
         return await self._page(q, limit=100_000, offset=0)
 
+    async def audit_entries(self, after: int, limit: int) -> list[tuple[int, str, int, str]]:
+        """The trail's copy of the log, in position order: (position, aggregate id, version,
+        hash) of every event projected after ``after`` (``kasal audit verify``)."""
+        a = audit_log
+        async with reading(self.engine) as conn:
+            rows = await conn.execute(
+                select(a.c.position, a.c.aggregate_id, a.c.version, a.c.hash)
+                .where(a.c.position > after).order_by(a.c.position).limit(limit))
+            return [(int(r.position), str(r.aggregate_id), int(r.version), str(r.hash))
+                    for r in rows]
+
     # --- api keys ---------------------------------------------------------------------
     async def api_key_by_hash(self, key_hash: str) -> dict[str, Any] | None:
         """The key with this SHA-256, revoked or not, of any tenant (authentication)."""

@@ -64,6 +64,13 @@ def fingerprint(tables: list[Table]) -> str:
     return hashlib.sha256(json.dumps([PROJECTION_VERSION, shape]).encode()).hexdigest()
 
 
+def _create_missing_indexes(sync: Connection, tables: list[Table]) -> None:
+    """An index added to a read model that already exists (no data changes: no rebuild)."""
+    for table in tables:
+        for index in table.indexes:
+            index.create(sync, checkfirst=True)
+
+
 def _existing(sync: Connection) -> set[str]:
     return set(inspect_schema(sync).get_table_names())
 
@@ -100,6 +107,7 @@ async def create_tables(conn: AsyncConnection, *, rebuild_changed: bool = False)
         if tracking.name in existing:
             await conn.execute(delete(tracking).where(tracking.c.name == SQL_PROJECTION))
     await conn.run_sync(metadata.create_all)
+    await conn.run_sync(_create_missing_indexes, tables)
     if stored != wanted:
         await conn.execute(delete(schema_versions).where(schema_versions.c.name == SQL_PROJECTION))
         await conn.execute(insert(schema_versions), {"name": SQL_PROJECTION, "fingerprint": wanted})

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.eventstore.append_rule import StreamHead
+from adapters.eventstore.log_chain import LinkedAppender, link_older_log
 from adapters.eventstore.sql_tables import commands_table, create_log_tables, events_table, from_row
 from adapters.sql.engines import is_sqlite, make_engine
 from commands.errors import StoreUnavailable
@@ -57,10 +58,12 @@ class SqlEventLog:
         # SQLite: one writer connection (BEGIN IMMEDIATE) and a pool of readers beside it
         self.writer: AsyncEngine = make_engine(url, echo=echo, schema=schema, immediate=True)
         self.reader: AsyncEngine = make_engine(url, echo=echo) if self.sqlite else self.writer
+        self.appender = LinkedAppender()  # the SQL store's appends, the mirror's copies
 
     async def initialize(self) -> None:
         async with self.writer.begin() as conn:
             await create_log_tables(conn)
+            await link_older_log(conn)
 
     async def close(self) -> None:
         await self.writer.dispose()

@@ -22,7 +22,7 @@ from adapters.eventstore.sql_log import (
     stream_head,
     unavailable_when_down,
 )
-from adapters.eventstore.sql_tables import commands_table, events_table, take_append_lock, to_row
+from adapters.eventstore.sql_tables import commands_table, take_append_lock, to_row
 from commands.errors import ConcurrencyError, DuplicateCommand
 from commands.ports import AppendResult, CommandRecord
 from domain.envelope import NewEvent
@@ -42,13 +42,7 @@ class SqlEventStore(SqlEventLog):
                 head = await stream_head(conn, aggregate_id)
                 sealed = seal_append(events, expected_version, head, command=command,
                                      command_seen=seen)
-                inserted = await conn.execute(  # one statement for the whole batch
-                    insert(events_table).returning(
-                        events_table.c.position, sort_by_parameter_order=True
-                    ),
-                    [to_row(event) for event in sealed],
-                )
-                last_position = int(inserted.scalars().all()[-1])
+                last_position = (await self.appender.append(conn, [to_row(e) for e in sealed]))[-1]
                 last_version = sealed[-1].version
                 if command:
                     await conn.execute(

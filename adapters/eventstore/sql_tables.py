@@ -35,6 +35,9 @@ events_table = Table(
     *(Column(name, String(size) if size else Integer, nullable=False, unique=name == "event_id")
       for name, size in ENVELOPE_FIELDS.items()),
     Column("payload", Text, nullable=False),
+    # the log chain's link (adapters/eventstore/log_chain.py); NULL only in a log an older
+    # Kasal wrote, until it is linked at start
+    Column("log_hash", String(64)),
     UniqueConstraint("aggregate_id", "version", name="kasal_events_aggregate_version"),
     sqlite_autoincrement=True,
 )
@@ -50,17 +53,28 @@ commands_table = Table(
     Column("position", BigInteger, nullable=False),
 )
 
-EVENT_COLUMNS = [c.name for c in events_table.columns]
+# The log's head as its writers left it: one row, moved in every append's transaction.
+log_head_table = Table(
+    "kasal_log_head",
+    metadata,
+    Column("id", Integer, primary_key=True),  # always 1
+    Column("position", BigInteger, nullable=False),
+    Column("log_hash", String(64), nullable=False),
+)
+
+STORAGE_COLUMNS = ("position", "log_hash")  # the log's, not the event's
+EVENT_COLUMNS = [c.name for c in events_table.columns if c.name not in STORAGE_COLUMNS]
 
 
 def to_row(event: RecordedEvent) -> dict[str, Any]:
-    row = {name: getattr(event, name) for name in EVENT_COLUMNS if name != "position"}
+    row = {name: getattr(event, name) for name in EVENT_COLUMNS}
     row["payload"] = canonical_json(dict(event.payload)).decode("utf-8")
     return row
 
 
 def from_row(row: Any) -> RecordedEvent:
     data = dict(row._mapping)
+    data.pop("log_hash", None)
     data["payload"] = json.loads(data["payload"])
     return RecordedEvent(**data)
 

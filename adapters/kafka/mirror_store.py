@@ -105,11 +105,7 @@ class MirrorStore(SqlEventLog):
 
     async def _insert(self, conn: AsyncConnection, fresh: Sequence[MirroredRecord]) -> int:
         await check_links(conn, [r.event for r in fresh])
-        inserted = await conn.execute(
-            insert(events_table).returning(events_table.c.position, sort_by_parameter_order=True),
-            [to_row(r.event) for r in fresh],
-        )
-        positions = [int(p) for p in inserted.scalars().all()]
+        positions = await self.appender.append(conn, [to_row(r.event) for r in fresh])
         commands = [
             {"tenant_id": r.command.tenant_id, "command_id": r.command.command_id,
              "fingerprint": r.command.fingerprint, "aggregate_id": r.event.aggregate_id,

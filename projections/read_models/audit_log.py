@@ -21,7 +21,7 @@ audit_log = Table(
     *(Column(name, String(size) if size else Integer, nullable=False,
              primary_key=name in ("aggregate_id", "version"))
       for name, size in ENVELOPE_FIELDS.items()),
-    Column("position", BigInteger, nullable=False),
+    Column("position", BigInteger, nullable=False, index=True),  # kasal audit verify's walk
     Column("payload", JSON, nullable=False),  # as stored (ciphertext when encrypted)
 )
 ENVELOPE = [c.name for c in audit_log.columns if c.name != "payload"]
