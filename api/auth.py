@@ -10,24 +10,29 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.problems import Forbidden, Unauthorized
 from api.services import QueryServices, find_soon
+from api.tokens import looks_like_jwt
 from domain.api_key import hash_key
 from domain.vocabulary import Role
 
-bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer kasal_...`")
+bearer = HTTPBearer(auto_error=False, description=(
+    "an API key (`Authorization: Bearer kasal_...`), or a JWT from the OpenID Connect "
+    "provider the deployment trusts (KASAL_JWT_JWKS)"))
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who calls: an API key of one tenant, with its role."""
+    """Who calls: an API key of one tenant with its role, or a JWT's subject (``kind``
+    ``jwt``) with the tenant and the role its claims name."""
 
     key_id: str
     tenant_id: str
     role: Role
     name: str
+    kind: str = "api_key"
 
     @property
     def actor(self) -> str:
-        return f"api_key:{self.key_id}"
+        return f"{self.kind}:{self.key_id}"
 
 
 def get_query_services(request: Request) -> QueryServices:
@@ -43,6 +48,12 @@ async def principal_for(services: QueryServices, authorization: str | None) -> P
     scheme, _, key = (authorization or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("send an API key: Authorization: Bearer <key>")
+    if looks_like_jwt(key.strip()):
+        if services.tokens is None:
+            raise Unauthorized("this deployment accepts no JWTs (KASAL_JWT_JWKS is not set): "
+                               "send an API key")
+        token = await services.tokens.verify(key.strip())
+        return Principal(token.subject, token.tenant_id, token.role, "jwt", kind="jwt")
     digest = hash_key(key.strip())
     # a key issued a moment ago may not be projected yet: look again as it catches up (at
     # once when the read model already has all the log has)

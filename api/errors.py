@@ -50,6 +50,7 @@ ERROR_CODES: dict[type[Exception], tuple[int, str]] = {
     p.RateLimited: (429, "rate_limited"),
     p.BodyTimeout: (408, "request_timeout"),
     p.ProjectionBehind: (503, "projection_behind"),
+    p.TokenKeysUnavailable: (503, "token_keys_unavailable"),
     p.RevocationPending: (503, "revocation_pending"),
     p.LiveFeedUnavailable: (503, "live_unavailable"),
     p.SearchUnavailable: (503, "search_unavailable"),

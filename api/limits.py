@@ -109,9 +109,9 @@ class RequestGuard:
                 services, authorization.decode("latin-1") if authorization else None)
             scope.setdefault("state", {})["principal"] = principal
             # a token is taken from both buckets or from neither
-            wait = (self.keys.wait_s(principal.key_id, take=False)
+            wait = (self.keys.wait_s(principal.actor, take=False)
                     or self.tenants.wait_s(principal.tenant_id)
-                    or self.keys.wait_s(principal.key_id))
+                    or self.keys.wait_s(principal.actor))
             if wait > 0:
                 raise RateLimited(math.ceil(wait))
         try:

@@ -18,6 +18,10 @@ class Unauthorized(ApiError):
     headers = {"WWW-Authenticate": "Bearer"}
 
 
+class TokenKeysUnavailable(ApiError):
+    """The token issuer's JWKS could not be loaded (503, retry)."""
+
+
 class Forbidden(ApiError):
     pass
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from projections.clock import ProjectionClock
 from projections.live import LiveExecutionFeed
 from projections.queries import ReadModels
 from projections.search import VectorSearch
+
+if TYPE_CHECKING:
+    from api.tokens import TokenVerifier
 
 T = TypeVar("T")
 
@@ -27,6 +30,7 @@ class QueryServices:
     # the log's head position (not its events): a read model that reached it has everything,
     # so an unknown key is unknown at once and a min_position past it is refused at once
     log_head: Callable[[], Awaitable[int | None]] | None = None
+    tokens: TokenVerifier | None = None  # bearer JWTs beside API keys, when configured
 
 
 async def find_soon(

@@ -97,6 +97,16 @@ class Settings(BaseSettings):
     # every worker shares)
     workspace_root: Path | None = Field(None, validation_alias="KASAL_WORKSPACE_DIR")
 
+    # bearer JWTs from an OpenID Connect provider, beside API keys (api/tokens.py): on when
+    # KASAL_JWT_JWKS names the provider's keys (an https URL or a file)
+    jwt_jwks: str | None = Field(None, validation_alias="KASAL_JWT_JWKS")
+    jwt_issuer: str | None = Field(None, validation_alias="KASAL_JWT_ISSUER")
+    jwt_audience: str | None = Field(None, validation_alias="KASAL_JWT_AUDIENCE")
+    jwt_tenant_claim: str = Field("tenant", min_length=1, validation_alias="KASAL_JWT_TENANT_CLAIM")
+    jwt_role_claim: str = Field("role", min_length=1, validation_alias="KASAL_JWT_ROLE_CLAIM")
+    jwt_leeway_s: float = Field(30.0, ge=0, le=300, validation_alias="KASAL_JWT_LEEWAY_S")
+    jwt_algorithms: str = Field("RS256,ES256,EdDSA", validation_alias="KASAL_JWT_ALGORITHMS")
+
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:
         if self.admin_key is not None and (len(self.admin_key) < 32
@@ -104,8 +114,11 @@ class Settings(BaseSettings):
                                            or any(c.isspace() for c in self.admin_key)):
             raise ValueError("KASAL_ADMIN_KEY must be at least 32 printable ASCII characters "
                              "without spaces (e.g. from 'openssl rand -hex 32')")
+        self._check_jwt()
         if self.environment == "production":
             refused = [why for bad, why in (
+                (bool(self.jwt_jwks and self.jwt_jwks.startswith("http://")),
+                 "KASAL_JWT_JWKS must be an https URL (or a file)"),
                 (self.sql_debug, "SQL_DEBUG logs every statement's data"),
                 (not self.encryption_key, "set KASAL_ENCRYPTION_KEY ('kasal keygen'): the "
                  "log's payloads are encrypted at rest"),
@@ -120,6 +133,23 @@ class Settings(BaseSettings):
                 "set DATABASE_TYPE=postgres and DATABASE_URL (or POSTGRES_SERVER, ...)"
             )
         return self
+
+    def _check_jwt(self) -> None:
+        from api.tokens import KEY_TYPES
+
+        if self.jwt_jwks is None:
+            return
+        if not self.jwt_issuer or not self.jwt_audience:
+            raise ValueError("KASAL_JWT_JWKS needs KASAL_JWT_ISSUER and KASAL_JWT_AUDIENCE: "
+                             "a token is accepted only from that issuer, for that audience")
+        refused = [a for a in self.jwt_algorithm_names if a not in KEY_TYPES]
+        if refused or not self.jwt_algorithm_names:
+            raise ValueError(f"KASAL_JWT_ALGORITHMS: {', '.join(refused) or 'none given'} "
+                             f"refused; accepted: {', '.join(KEY_TYPES)} (asymmetric only)")
+
+    @property
+    def jwt_algorithm_names(self) -> tuple[str, ...]:
+        return tuple(a.strip() for a in self.jwt_algorithms.split(",") if a.strip())
 
     @property
     def postgres_url(self) -> str:

@@ -12,8 +12,10 @@ from fastapi import FastAPI
 from api.app import create_app
 from api.limits import Limits
 from api.services import QueryServices
+from api.tokens import TokenSettings, TokenVerifier
 from commands.errors import StoreUnavailable
 from kasal.bootstrap import Kasal
+from kasal.settings import Settings
 
 log = logging.getLogger(__name__)
 STUCK_AFTER = 3  # failed attempts at one event before readiness turns red
@@ -62,6 +64,7 @@ def build_app(kasal: Kasal, *, manage_lifecycle: bool = True) -> FastAPI:
         except StoreUnavailable:  # reads go on from the read models while the log is away
             return None
 
+    settings = kasal.settings
     services = QueryServices(
         read_models=kasal.read_models,
         clock=kasal.clock,
@@ -69,8 +72,8 @@ def build_app(kasal: Kasal, *, manage_lifecycle: bool = True) -> FastAPI:
         live=kasal.live,
         search=kasal.search,
         log_head=head_unless_away,
+        tokens=token_verifier(settings),
     )
-    settings = kasal.settings
     limits = Limits(
         max_body_bytes=settings.max_body_bytes, max_header_bytes=settings.max_header_bytes,
         max_headers=settings.max_headers, per_key_per_s=settings.rate_limit_per_key,
@@ -84,3 +87,13 @@ def build_app(kasal: Kasal, *, manage_lifecycle: bool = True) -> FastAPI:
         lifespan=lifespan,
         limits=limits,
     )
+
+
+def token_verifier(settings: Settings) -> TokenVerifier | None:
+    if settings.jwt_jwks is None:
+        return None
+    assert settings.jwt_issuer and settings.jwt_audience  # the settings' own check
+    return TokenVerifier(TokenSettings(
+        jwks=settings.jwt_jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
+        tenant_claim=settings.jwt_tenant_claim, role_claim=settings.jwt_role_claim,
+        leeway_s=settings.jwt_leeway_s, algorithms=settings.jwt_algorithm_names))
