@@ -52,7 +52,8 @@ async def verify_log(kasal: Kasal) -> Report:
 async def read_side_problems(kasal: Kasal) -> list[str]:
     """What the read side saw of the log that the log no longer holds as it was."""
     problems: list[str] = []
-    head, projected = await kasal.store.head_position(), await kasal.read_models.position()
+    projected = await kasal.read_models.position()  # first: the log only grows meanwhile
+    head = await kasal.store.head_position()
     if projected > head:
         problems.append(
             f"the read models have applied the log up to position {projected}, but it ends at "

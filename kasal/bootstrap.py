@@ -119,14 +119,17 @@ class Kasal:
         """Processors (of any process) that cannot get past an event, as they reported it."""
         return await current_failures(self.read_engine)
 
-    async def integrity_problems(self) -> list[str]:
-        """The SQL log's own checks (the embedded store, or the distributed log mirror)."""
+    def sql_log(self) -> SqlEventLog | None:
+        """The SQL event log: the embedded store, or the distributed store's log mirror."""
         store: Any = self.store.inner if isinstance(self.store, EncryptingEventStore) \
             else self.store
-        log = getattr(store, "mirror", store)  # the distributed store reads its mirror
-        if isinstance(log, SqlEventLog):
-            return await integrity_problems(log)
-        return []
+        log = getattr(store, "mirror", store)
+        return log if isinstance(log, SqlEventLog) else None
+
+    async def integrity_problems(self) -> list[str]:
+        """The SQL log's own checks (``adapters/eventstore/integrity.py``)."""
+        log = self.sql_log()
+        return [] if log is None else await integrity_problems(log)
 
     async def wait_until_projected(self, timeout: float) -> bool:
         """Wake the processors and wait until the SQL projection reaches the store's head."""

@@ -109,6 +109,29 @@ def audit_verify(data_dir: Path) -> None:
         raise SystemExit(1)
 
 
+@audit.command("restore-head")
+@click.option("--reason", required=True, help="why, for the operator's own record")
+@data_dir_option
+def audit_restore_head(data_dir: Path, reason: str) -> None:
+    """Record the log's head where the log now ends, after its head record was removed (the
+    store refuses to append without one). Run 'kasal audit verify' first: what it reports
+    about the log before this point stays true, and is no longer visible afterwards."""
+    from adapters.eventstore.log_chain import restore_head
+
+    async def work(kasal: Kasal) -> int:
+        log = kasal.sql_log()
+        if log is None:
+            raise click.ClickException("this deployment's event store keeps no SQL log")
+        try:
+            async with log.writer.begin() as conn:
+                return (await restore_head(conn)).position
+        except ValueError as error:
+            raise click.ClickException(str(error)) from None
+
+    position = with_kasal(load_settings(data_dir), work)
+    click.echo(f"the log's head is recorded at position {position} ({reason})")
+
+
 @click.command()
 def keygen() -> None:
     """Print a new AES-256 key for KASAL_ENCRYPTION_KEY."""

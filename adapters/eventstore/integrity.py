@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from adapters.eventstore.log_chain import LogHead, last_link, recorded_head
+from adapters.eventstore.log_chain import last_link, recorded_head
 from adapters.eventstore.sql_log import SqlEventLog
 from adapters.eventstore.sql_tables import commands_table, events_table
 from domain.envelope import GENESIS_HASH, log_link
@@ -17,9 +17,15 @@ SHOWN = 20  # problems named one by one per check; the rest are counted
 
 
 async def integrity_problems(log: SqlEventLog) -> list[str]:
+    """Every check, in one snapshot of the log: appends that commit meanwhile are not seen
+    half (PostgreSQL's default isolation would read the head record and the last row at two
+    moments; SQLite's read transaction is one snapshot already)."""
     async with log.reader.connect() as conn:
-        return [*await command_problems(conn), *await chain_problems(conn),
-                *await head_problems(conn)]
+        if conn.dialect.name == "postgresql":
+            await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            return [*await command_problems(conn), *await chain_problems(conn),
+                    *await head_problems(conn)]
 
 
 async def command_problems(conn: AsyncConnection) -> list[str]:
@@ -33,15 +39,20 @@ async def command_problems(conn: AsyncConnection) -> list[str]:
                                  & (e.c.version == c.c.version)))
         .where((e.c.position.is_(None)) | (e.c.position != c.c.position))
     )
-    problems = []
+    problems: list[str] = []
+    more = 0
     for row in rows:
-        if row.found is None:
+        if len(problems) == SHOWN:
+            more += 1
+        elif row.found is None:
             problems.append(f"{row.aggregate_id} v{row.version} (command {row.command_id}) is "
                             "missing from the log")
         else:
             problems.append(f"{row.aggregate_id} v{row.version} is at position {row.found}, "
                             f"recorded at {row.position}")
-    return _capped(problems, "more commands' events are missing or moved")
+    if more:
+        problems.append(f"... and {more} more commands' events are missing or moved")
+    return problems
 
 
 async def chain_problems(conn: AsyncConnection) -> list[str]:
@@ -78,9 +89,8 @@ async def chain_problems(conn: AsyncConnection) -> list[str]:
 async def head_problems(conn: AsyncConnection) -> list[str]:
     """The log must end where its writers recorded its head."""
     head, last = await recorded_head(conn), await last_link(conn)
-    if head is None:
-        return [] if last == LogHead() else [
-            f"the log's head record is missing (the log ends at position {last.position})"]
+    if head is None:  # every log has one from its start
+        return [f"the log's head record is missing (the log ends at position {last.position})"]
     if last.position == 0:
         return [f"the log is empty, but its head was recorded at position {head.position}: "
                 "every event is gone (a truncation)"] if head.position else []
@@ -89,15 +99,11 @@ async def head_problems(conn: AsyncConnection) -> list[str]:
                 f"position {head.position}: the events after {last.position} are gone (a "
                 "rollback or a truncation)"]
     if last.position > head.position:
-        return [f"positions {head.position + 1} to {last.position} were written after the "
-                f"recorded head (position {head.position}), behind the store's back"]
+        written = (f"position {last.position} was" if last.position == head.position + 1
+                   else f"positions {head.position + 1} to {last.position} were")
+        return [f"{written} written after the recorded head (position {head.position}), "
+                "behind the store's back"]
     if last.log_hash != head.log_hash:
         return [f"the event at position {last.position} is not the one the head record names: "
                 "it was replaced"]
     return []
-
-
-def _capped(problems: list[str], rest: str) -> list[str]:
-    if len(problems) <= SHOWN:
-        return problems
-    return [*problems[:SHOWN], f"... and {len(problems) - SHOWN} {rest}"]

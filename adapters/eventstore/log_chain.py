@@ -19,14 +19,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, insert, inspect, select, text, update
+from sqlalchemy import bindparam, func, insert, inspect, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.eventstore.sql_tables import events_table, log_head_table, take_append_lock
+from commands.errors import StoreUnavailable
 from domain.envelope import GENESIS_HASH, log_link
 
 HEAD_ID = 1
 LINK_BATCH = 2000
+
+
+class LogTampered(StoreUnavailable):
+    """The log was changed behind the store's back so that an append cannot continue it (the
+    head record is gone, or a row sits where the next position goes): refused, not hidden."""
+
+
+def position_taken(head: int) -> LogTampered:
+    return LogTampered(
+        f"a position after {head} is taken by a row written past the log's head record, "
+        "behind the store's back; nothing is appended until an operator has looked ('kasal "
+        "audit verify')")
 
 
 @dataclass(frozen=True)
@@ -71,19 +84,21 @@ class LinkedAppender:
 
         Positions continue the head record, not the table: after a rollback behind the
         store's back the next append leaves the gap in place, so the evidence is not
-        written over."""
+        written over. A missing record is ``LogTampered``, for the same reason."""
         remembered = self.head
         if remembered is not None:
             linked, head = _linked(remembered, rows)
             if await _move_head(conn, remembered, head):
                 return await self._insert(conn, linked, head)
         recorded = await recorded_head(conn)
-        start = recorded if recorded is not None else await last_link(conn)
-        linked, head = _linked(start, rows)
-        if recorded is None:
-            await conn.execute(insert(log_head_table), {"id": HEAD_ID, **_values(head)})
-        else:
-            await _move_head(conn, recorded, head)
+        if recorded is None:  # every log has one from its start (link_older_log)
+            raise LogTampered(
+                "the log's head record (kasal_log_head) is gone: the log was changed behind "
+                "the store's back, and nothing is appended until an operator has looked "
+                "('kasal audit verify', then 'kasal audit restore-head')")
+        self.head = recorded  # what the record held: right again if this append rolls back
+        linked, head = _linked(recorded, rows)
+        await _move_head(conn, recorded, head)
         return await self._insert(conn, linked, head)
 
     async def _insert(self, conn: AsyncConnection, linked: list[dict[str, Any]],
@@ -121,8 +136,10 @@ async def link_older_log(conn: AsyncConnection) -> int:
     """A log written before the log chain gets its column and its links, in position order,
     and its head record (at start, once). Returns how many rows were linked.
 
-    Only a log none of whose rows is linked: one that has links but no head record lost the
-    record (``kasal audit verify`` says so), and relinking it would hide what happened."""
+    Only a log none of whose rows is linked (a new log gets its record at position 0): one
+    that has links but no head record lost the record (``kasal audit verify`` says so), and
+    relinking it would hide what happened. Linking holds the log's locks: an older log of
+    many rows makes this first start (only) an outage while it lasts."""
     columns = await conn.run_sync(
         lambda sync: {c["name"] for c in inspect(sync).get_columns(events_table.name)})
     if "log_hash" not in columns:
@@ -152,6 +169,29 @@ async def link_older_log(conn: AsyncConnection) -> int:
             links,
         )
         head, linked = LogHead(at, link), linked + len(links)
-    if linked:
-        await conn.execute(insert(log_head_table), {"id": HEAD_ID, **_values(head)})
+    await conn.execute(insert(log_head_table), {"id": HEAD_ID, **_values(head)})
     return linked
+
+
+async def keep_sequence_in_step(conn: AsyncConnection) -> None:
+    """PostgreSQL: positions come from the head record, not the column's sequence; keep the
+    sequence at the head, so that a Kasal from before the log chain (a downgrade) appends
+    after it instead of colliding with positions the sequence would hand out again."""
+    if conn.dialect.name != "postgresql":
+        return
+    head = await recorded_head(conn) or await last_link(conn)
+    if head.position:
+        await conn.execute(select(func.setval(
+            func.pg_get_serial_sequence(events_table.name, "position"), head.position)))
+
+
+async def restore_head(conn: AsyncConnection) -> LogHead:
+    """Record the head where the log now ends (an operator's repair after ``LogTampered``
+    for a missing record: ``kasal audit restore-head``). Refused while a record exists."""
+    await take_append_lock(conn)
+    if (recorded := await recorded_head(conn)) is not None:
+        raise ValueError(f"the log's head record is there (position {recorded.position}): "
+                         "nothing to restore")
+    head = await last_link(conn)
+    await conn.execute(insert(log_head_table), {"id": HEAD_ID, **_values(head)})
+    return head

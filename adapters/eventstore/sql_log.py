@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.eventstore.append_rule import StreamHead
-from adapters.eventstore.log_chain import LinkedAppender, link_older_log
+from adapters.eventstore.log_chain import LinkedAppender, keep_sequence_in_step, link_older_log
 from adapters.eventstore.sql_tables import commands_table, create_log_tables, events_table, from_row
 from adapters.sql.engines import is_sqlite, make_engine
 from commands.errors import StoreUnavailable
@@ -64,6 +64,7 @@ class SqlEventLog:
         async with self.writer.begin() as conn:
             await create_log_tables(conn)
             await link_older_log(conn)
+            await keep_sequence_in_step(conn)
 
     async def close(self) -> None:
         await self.writer.dispose()

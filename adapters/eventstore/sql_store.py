@@ -16,6 +16,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from adapters.eventstore.append_rule import check_batch, seal_append
+from adapters.eventstore.log_chain import position_taken
 from adapters.eventstore.sql_log import (
     SqlEventLog,
     command_record,
@@ -61,6 +62,9 @@ class SqlEventStore(SqlEventLog):
             message = str(error.orig)
             if "kasal_commands" in message or "command_id" in message:
                 raise DuplicateCommand(command.command_id if command else "") from None
+            if "kasal_events_pkey" in message or "kasal_events.position" in message:
+                known = self.appender.head
+                raise position_taken(known.position if known else 0) from None
             current = await self.stream_head(aggregate_id)
             raise ConcurrencyError(aggregate_id, expected_version, current.version) from None
         return AppendResult(aggregate_id, last_version, last_position)

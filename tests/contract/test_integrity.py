@@ -10,8 +10,10 @@ import json
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import text
 
 from adapters.eventstore.integrity import integrity_problems
+from adapters.eventstore.log_chain import LogTampered, restore_head
 from adapters.eventstore.sql_log import SqlEventLog
 from adapters.eventstore.sql_store import SqlEventStore
 from adapters.kafka.client_store import KafkaEventStore
@@ -186,27 +188,83 @@ async def test_an_edited_payload_with_recomputed_hashes_is_found(database: Datab
     assert len([p for p in problems if agent in p]) == 3  # each re-sealed event
 
 
-async def test_a_removed_head_record_is_reported_and_not_relinked(database: Database) -> None:
+async def test_a_removed_head_record_stops_appends_until_an_operator_restores_it(
+    database: Database,
+) -> None:
     store = await database.open_store()
-    await registered(store, "A", "B")
+    await registered(store, "A", "B", "Tail")
+    await execute_raw(store, "DELETE FROM kasal_events WHERE position = 3")
+    await execute_raw(store, "DELETE FROM kasal_commands WHERE position = 3")
     await execute_raw(store, "DELETE FROM kasal_log_head")
     await store.close()
     reopened = await database.open_store()  # a restart must not bless the log again
-    problems = await integrity_problems(reopened)
-    assert problems == ["the log's head record is missing (the log ends at position 2)"]
+    assert await integrity_problems(reopened) == [
+        "the log's head record is missing (the log ends at position 2)"]
+    # nor may the next append: it would record a head over the deletion
+    with pytest.raises(LogTampered, match=r"head record \(kasal_log_head\) is gone"):
+        await reopened.append(new_events(new_id(), 1), expected_version=0)
+    assert await reopened.head_position() == 2
+    async with reopened.writer.begin() as conn:  # kasal audit restore-head
+        assert (await restore_head(conn)).position == 2
+    await registered(reopened, "After the repair")
+    assert await integrity_problems(reopened) == []
+
+
+async def test_a_row_moved_past_the_head_record_stops_appends(database: Database) -> None:
+    store = await database.open_store()
+    await registered(store, "A", "B")
+    await execute_raw(store, "UPDATE kasal_events SET position = 3 WHERE position = 2")
+    assert named(await integrity_problems(store), "position 3 was written after the recorded "
+                 "head (position 2)")
+    with pytest.raises(LogTampered, match="a position after 2 is taken"):
+        await store.append(new_events(new_id(), 1), expected_version=0)
 
 
 async def test_a_log_from_before_the_log_chain_is_linked_at_start(database: Database) -> None:
     store = await database.open_store()
     await registered(store, "Old A", "Old B")
     await execute_raw(store, "DELETE FROM kasal_log_head")
-    await execute_raw(store, "UPDATE kasal_events SET log_hash = NULL")
+    await execute_raw(store, "ALTER TABLE kasal_events DROP COLUMN log_hash")
     await store.close()
     upgraded = await database.open_store()
     assert await integrity_problems(upgraded) == []
     await registered(upgraded, "New C")
     assert await integrity_problems(upgraded) == []
-    assert len(await upgraded.read_all()) == 3
+    assert [e.position for e in await upgraded.read_all()] == [1, 2, 3]
+
+
+async def test_postgres_keeps_the_position_sequence_at_the_head(
+    postgres_database: Database,
+) -> None:
+    """A Kasal from before the log chain (a downgrade) draws positions from the sequence."""
+    store = await postgres_database.open_store()
+    await registered(store, "A", "B", "C")
+    await store.close()
+    reopened = await postgres_database.open_store()
+    async with reopened.writer.begin() as conn:
+        drawn = (await conn.execute(text(
+            "SELECT nextval(pg_get_serial_sequence('kasal_events', 'position'))"))).scalar()
+    assert drawn == 4
+
+
+async def test_verify_while_appends_commit_finds_nothing(database: Database) -> None:
+    """Each check reads one snapshot: an append that commits meanwhile is not half seen."""
+    store = await database.open_store()
+    await registered(store, "First")
+    done = asyncio.Event()
+
+    async def appending() -> None:
+        while not done.is_set():
+            await store.append(new_events(new_id(), 2), expected_version=0)
+
+    writer = asyncio.create_task(appending())
+    try:
+        for _ in range(30):
+            assert await integrity_problems(store) == []
+    finally:
+        done.set()
+        await writer
+    assert await store.head_position() > 3
 
 
 @pytest.fixture(params=[*SQL_BACKENDS, KAFKA])

@@ -63,6 +63,7 @@ def relink(db: sqlite3.Connection) -> None:
 def log_problems(data_dir: Path) -> list[str]:
     async def check() -> list[str]:
         log = SqlEventLog(f"sqlite:///{data_dir / 'events.db'}")
+        await log.initialize()  # as any start does
         try:
             return await integrity_problems(log)
         finally:
@@ -115,13 +116,35 @@ def test_a_rollback_with_the_head_record_rewritten_is_found_by_the_read_side(
     assert "position 3 (" in err and "is in the audit trail but not in the log" in err
 
 
-def test_every_log_table_truncated_is_found_by_the_read_side(tmp_path: Path) -> None:
+def test_the_log_emptied_and_its_head_table_dropped_is_found_by_the_read_side(
+    tmp_path: Path,
+) -> None:
     define_agents(tmp_path, 2)
     with sqlite3.connect(tmp_path / "events.db") as db:
-        for table in ("kasal_events", "kasal_commands", "kasal_log_head"):
+        for table in ("kasal_events", "kasal_commands"):
             db.execute(f"DELETE FROM {table}")
-    assert log_problems(tmp_path) == []
+        db.execute("DROP TABLE kasal_log_head")
+    assert log_problems(tmp_path) == []  # a start makes what looks like a new log of it
     code, out, err = verify(tmp_path)
     assert code == 1
     assert "verified 0 events in 0 aggregates" in out
     assert "the read models have applied the log up to position 2, but it ends at 0" in err
+
+
+def test_restore_head_records_where_the_log_ends_once(tmp_path: Path) -> None:
+    define_agents(tmp_path, 2)
+    with sqlite3.connect(tmp_path / "events.db") as db:
+        db.execute("DELETE FROM kasal_log_head")
+    code, _, err = verify(tmp_path)
+    assert code == 1 and "the log's head record is missing (the log ends at position 2)" in err
+
+    def restore() -> tuple[int, str]:
+        result = CliRunner().invoke(main, ["audit", "restore-head", "--reason", "ticket 7",
+                                           "--data-dir", str(tmp_path)],
+                                    env={"KASAL_VECTOR_SEARCH": "false"})
+        return result.exit_code, result.output
+
+    assert restore() == (0, "the log's head is recorded at position 2 (ticket 7)\n")
+    assert verify(tmp_path)[0] == 0
+    code, output = restore()
+    assert code == 1 and "nothing to restore" in output
