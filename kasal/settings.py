@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     jwt_role_claim: str = Field("role", min_length=1, validation_alias="KASAL_JWT_ROLE_CLAIM")
     jwt_leeway_s: float = Field(30.0, ge=0, le=300, validation_alias="KASAL_JWT_LEEWAY_S")
     jwt_algorithms: str = Field("RS256,ES256,EdDSA", validation_alias="KASAL_JWT_ALGORITHMS")
+    jwt_max_lifetime_s: float = Field(86_400.0, gt=0, le=31_536_000,
+                                      validation_alias="KASAL_JWT_MAX_LIFETIME_S")
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:
@@ -117,7 +119,7 @@ class Settings(BaseSettings):
         self._check_jwt()
         if self.environment == "production":
             refused = [why for bad, why in (
-                (bool(self.jwt_jwks and self.jwt_jwks.startswith("http://")),
+                (bool(self.jwt_jwks and self.jwt_jwks.lower().startswith("http://")),
                  "KASAL_JWT_JWKS must be an https URL (or a file)"),
                 (self.sql_debug, "SQL_DEBUG logs every statement's data"),
                 (not self.encryption_key, "set KASAL_ENCRYPTION_KEY ('kasal keygen'): the "
@@ -135,10 +137,14 @@ class Settings(BaseSettings):
         return self
 
     def _check_jwt(self) -> None:
-        from api.tokens import KEY_TYPES
-
         if self.jwt_jwks is None:
             return
+        from api.tokens import KEY_TYPES  # only where tokens are on
+
+        scheme = self.jwt_jwks.split("://", 1)[0].lower() if "://" in self.jwt_jwks else ""
+        if scheme not in ("", "https", "http"):
+            raise ValueError("KASAL_JWT_JWKS must be an https URL or a file, not "
+                             f"{scheme}://")
         if not self.jwt_issuer or not self.jwt_audience:
             raise ValueError("KASAL_JWT_JWKS needs KASAL_JWT_ISSUER and KASAL_JWT_AUDIENCE: "
                              "a token is accepted only from that issuer, for that audience")

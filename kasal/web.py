@@ -96,4 +96,5 @@ def token_verifier(settings: Settings) -> TokenVerifier | None:
     return TokenVerifier(TokenSettings(
         jwks=settings.jwt_jwks, issuer=settings.jwt_issuer, audience=settings.jwt_audience,
         tenant_claim=settings.jwt_tenant_claim, role_claim=settings.jwt_role_claim,
-        leeway_s=settings.jwt_leeway_s, algorithms=settings.jwt_algorithm_names))
+        leeway_s=settings.jwt_leeway_s, algorithms=settings.jwt_algorithm_names,
+        max_lifetime_s=settings.jwt_max_lifetime_s))

@@ -6,6 +6,7 @@ a JWKS served over HTTP picked up again when the provider rotates its keys."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import hashlib
 import hmac
@@ -122,8 +123,9 @@ async def test_tokens_of_each_algorithm_act_as_their_tenant_and_role(
         refused = await app.http.post("/api/v1/agents", json=AGENT, headers=viewer)
         assert refused.status_code == 403 and "editor" in refused.json()["message"]
         # the highest of the roles a list grants; another tenant sees nothing of acme's
-        listed = bearer(token(keys["RS256"], role=["viewer", "operator", "unknown"]))
-        assert (await app.http.get("/api/v1/agents", headers=listed)).status_code == 200
+        listed = bearer(token(keys["RS256"], role=["viewer", "editor", "unknown", {"x": 1}]))
+        assert (await app.http.post("/api/v1/agents", json=AGENT, headers=listed)
+                ).status_code == 201
         globex = bearer(token(keys["RS256"], tenant="globex"))
         assert (await app.http.get(f"/api/v1/agents/{agent_id}", headers=globex)
                 ).status_code == 404
@@ -140,6 +142,8 @@ async def test_tokens_that_must_not_pass_are_401_with_the_reason(
     public_pem = rsa_key.private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     stranger = new_key("RS256", rsa_key.kid)  # the right kid, another key
+    weak = SigningKey("weak", "RS256", rsa.generate_private_key(public_exponent=65537,
+                                                                key_size=1024))
     confused = _hs256(public_pem, rsa_key.kid, now)  # the public key as an HMAC secret
     valid = token(rsa_key)
     header, payload, signature = valid.split(".")
@@ -164,14 +168,30 @@ async def test_tokens_that_must_not_pass_are_401_with_the_reason(
                         "tenant": "acme", "role": "admin"}, rsa_key.private,
                        algorithm="RS256", headers={"kid": ec_key.kid}),
             "no key of the token issuer's JWKS fits"),
+        "a 1024-bit RSA key": (token(weak), "no key of the token issuer's JWKS fits"),
         "an unknown kid": (jwt.encode({"sub": "x"}, rsa_key.private, algorithm="RS256",
                                       headers={"kid": "nobody"}),
                            "no key of the token issuer's JWKS fits"),
         "no tenant": (token(rsa_key, tenant=None), "KASAL_JWT_TENANT_CLAIM"),
         "no known role": (token(rsa_key, role=["superuser"]), "KASAL_JWT_ROLE_CLAIM"),
+        "roles that are not text": (token(rsa_key, role=["admin", {"x": 1}][1:]),
+                                    "KASAL_JWT_ROLE_CLAIM"),
+        "a NUL in the tenant": (token(rsa_key, tenant="ac\x00me"), "KASAL_JWT_TENANT_CLAIM"),
+        "a lone surrogate in the tenant": (token(rsa_key, tenant="\ud800"),
+                                           "KASAL_JWT_TENANT_CLAIM"),
+        "a newline in the tenant": (token(rsa_key, tenant="acme\nglobex"),
+                                    "KASAL_JWT_TENANT_CLAIM"),
+        "a lone surrogate in sub": (token(rsa_key, sub="\udc80"), "printable characters"),
+        "exp as text": (token(rsa_key, exp=str(now + 60)), "exp must be a number"),
+        "a lifetime past the bound": (token(rsa_key, exp=now + 10 * 86_400),
+                                      "KASAL_JWT_MAX_LIFETIME_S"),
+        "an ID token's type": (jwt.encode({"sub": "x"}, rsa_key.private, algorithm="RS256",
+                                          headers={"kid": rsa_key.kid, "typ": "id+jwt"}),
+                               "not an access token's"),
         "not a JWT": ("a.b.c", "not a well-formed JWT"),
     }
-    async with kasal_with_jwks(tmp_path, write_jwks(tmp_path / "jwks.json", rsa_key, ec_key),
+    async with kasal_with_jwks(tmp_path, write_jwks(tmp_path / "jwks.json", rsa_key, ec_key,
+                                                    weak),
                                KASAL_JWT_LEEWAY_S=60) as app:
         for name, (credential, reason) in cases.items():
             answer = await app.http.get("/api/v1/agents", headers=bearer(credential))
@@ -200,19 +220,23 @@ def _hs256(secret: bytes, kid: str, now: int) -> str:
 
 
 @contextmanager
-def jwks_server(document: dict[str, Any]) -> Iterator[tuple[str, list[int]]]:
-    """A provider's JWKS endpoint on localhost; the list counts its fetches."""
+def jwks_server(document: dict[str, Any], *,
+                delay_s: float = 0.0) -> Iterator[tuple[str, list[int]]]:
+    """A provider's JWKS endpoint on localhost (answering after ``delay_s``); the list
+    counts its fetches."""
     fetches: list[int] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             fetches.append(1)
+            time.sleep(delay_s)
             body = json.dumps(document).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # gave up
+                self.wfile.write(body)
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -272,3 +296,38 @@ async def test_an_unreachable_jwks_is_503_and_settings_refuse_what_cannot_be_saf
     ):
         with pytest.raises(ValueError, match=reason):
             Settings(KASAL_DATA_DIR=tmp_path, **env)  # type: ignore[arg-type]
+
+
+async def test_made_up_kids_do_not_refetch_the_jwks_and_private_keys_are_not_used(
+    tmp_path: Path, keys: dict[str, SigningKey],
+) -> None:
+    known = keys["RS256"]
+    private_only = new_key("RS256", "leaked")
+    leaked = {**json.loads(RSAAlgorithm.to_jwk(private_only.private)), "kid": "leaked"}
+    document: dict[str, Any] = {"keys": [known.jwk(), leaked]}
+    with jwks_server(document) as (url, fetches):
+        async with kasal_with_jwks(tmp_path, url) as app:
+            assert (await app.http.get("/api/v1/agents", headers=bearer(token(known)))
+                    ).status_code == 200
+            for n in range(10):  # within 30 s of the last load: no reload for any of them
+                made_up = new_key("RS256", f"made-up-{n}")
+                answer = await app.http.get("/api/v1/agents", headers=bearer(token(made_up)))
+                assert answer.status_code == 401
+            assert len(fetches) == 1
+            # a private JWK in the set is skipped, not used to verify (nor a 500)
+            answer = await app.http.get("/api/v1/agents", headers=bearer(token(private_only)))
+            assert answer.status_code == 401
+            assert "no key of the token issuer's JWKS fits" in answer.json()["message"]
+
+
+async def test_a_provider_that_does_not_answer_is_503_and_not_asked_again_at_once(
+    tmp_path: Path, keys: dict[str, SigningKey],
+) -> None:
+    with jwks_server({"keys": [keys["RS256"].jwk()]}, delay_s=8.0) as (url, fetches):
+        async with kasal_with_jwks(tmp_path, url) as app:
+            for _ in range(3):
+                answer = await app.http.get("/api/v1/agents",
+                                            headers=bearer(token(keys["RS256"])))
+                assert answer.status_code == 503
+                assert answer.json()["error"] == "token_keys_unavailable"
+            assert len(fetches) == 1  # the failure is remembered for Retry-After
