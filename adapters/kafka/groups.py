@@ -14,10 +14,10 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 async def read_records(
     bootstrap_servers: str, partitions: Sequence[TopicPartition]
 ) -> AsyncIterator[tuple[TopicPartition, ConsumerRecord[bytes, bytes]]]:
-    """Every record of ``partitions`` from offset 0 to their end when called, in order per
-    partition (a seek per partition: no offset-reset race; no consumer group)."""
+    """Every committed record of ``partitions`` from offset 0 to their end when called, in
+    order per partition (a seek per partition: no offset-reset race; no consumer group)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+                                auto_offset_reset="earliest", isolation_level="read_committed")
     await consumer.start()
     try:
         consumer.assign(list(partitions))
@@ -46,6 +46,7 @@ async def join_group(
         bootstrap_servers=bootstrap_servers, group_id=group, client_id=group,
         enable_auto_commit=False, auto_offset_reset="earliest",
         session_timeout_ms=session_ms, heartbeat_interval_ms=max(session_ms // 5, 500),
+        isolation_level="read_committed",  # a fenced writer's aborted events are not read
         **options,
     )
     await consumer.start()
@@ -54,10 +55,13 @@ async def join_group(
 
 
 async def leave_group(task: asyncio.Task[None] | None, consumer: AIOKafkaConsumer | None) -> None:
-    """Stop a member's loop, then the consumer (which leaves the group)."""
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    if consumer is not None:
-        await consumer.stop()
+    """Stop a member's loop, then the consumer (which leaves the group), even when the loop
+    had ended with an error (raised after the consumer is stopped)."""
+    try:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    finally:
+        if consumer is not None:
+            await consumer.stop()

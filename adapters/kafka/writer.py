@@ -6,8 +6,16 @@ only that worker produces to the same partition number of the events topics. For
 aggregate of its partitions it keeps the version, the last hash, its most recent event ids
 and the commands it accepted. A request is checked against that state exactly as the
 embedded store checks an append (shape, duplicate command, expected version), sealed onto
-the hash chain, produced with an idempotent ``acks=all`` producer, and only then recorded
-and answered; the request's offset is committed after.
+the hash chain, produced in a transaction (``acks=all``), and only then recorded and
+answered; the request's offset is committed after.
+
+Fencing: each partition has its own transactional producer, ``<prefix>-writer-<n>``. A
+worker given partition n starts that producer before it folds the log, and Kafka then
+fences every earlier producer of that id: a worker that lost the partition while it was
+paused or cut off (its session expired, but it still holds requests it fetched) fails on
+its next send or commit with ``ProducerFenced``, and its open transaction is aborted. So
+nothing it prepares afterwards reaches a reader: the mirror and the takeover read
+committed records only.
 
 The state is the log itself: when a worker is given a partition it folds the events
 partitions from the start before answering anything, so events that reached the log but
@@ -27,7 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, ProducerFenced
 
 from adapters.eventstore.append_rule import check_batch, seal_append
 from adapters.kafka.groups import join_group, leave_group, read_records
@@ -50,6 +58,7 @@ from commands.errors import ConcurrencyError, DuplicateCommand
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 900_000  # one request's events: one record batch, under 1 MB
+PRODUCER_START_S = 60.0  # a partition's transactional producer (InitProducerId) at takeover
 
 
 class LogWriter:
@@ -68,7 +77,9 @@ class LogWriter:
         self.states: dict[int, dict[str, AggregateState]] = {}  # partition -> aggregate -> state
         self.owned: frozenset[int] = frozenset()
         self.on_assignment: list[Callable[[], None]] = []
-        self.producer: AIOKafkaProducer | None = None
+        self.producer: AIOKafkaProducer | None = None  # the replies (not fenced: answers only)
+        self.fenced: dict[int, AIOKafkaProducer] = {}  # partition -> its transactional producer
+        self.in_transaction: set[int] = set()
         self.consumer: AIOKafkaConsumer | None = None
         self.to_rebuild: set[TopicPartition] = set()  # assigned, paused until rebuilt
         self.task: asyncio.Task[None] | None = None
@@ -92,14 +103,70 @@ class LogWriter:
     async def stop(self) -> None:
         """Finish the batch in hand, flush the producer, and only then leave the group: a
         new owner's rebuild must see every event this writer sent."""
-        task, consumer, self.task, self.consumer = self.task, self.consumer, None, None
-        async with self.working:
+        async with self.working:  # the batch in hand keeps its consumer until it is done
+            task, consumer, self.task, self.consumer = self.task, self.consumer, None, None
             if task is not None:
                 task.cancel()
+        for partition in list(self.fenced):
+            await self._drop_producer(partition)
         if self.producer is not None:
             producer, self.producer = self.producer, None
             await producer.stop()
         await leave_group(task, consumer)
+
+    async def _producer_for(self, partition: int) -> AIOKafkaProducer:
+        """Partition ``partition``'s transactional producer; starting it fences the last
+        owner's (and aborts its open transaction) before this worker reads the log."""
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers, acks="all", enable_idempotence=True,
+            transactional_id=f"{self.topics.prefix}-writer-{partition}", linger_ms=0,
+            client_id=f"{self.topics.prefix}-writer-{partition}",
+            max_batch_size=MAX_REQUEST_BYTES, max_request_size=MAX_REQUEST_BYTES + 65_536,
+        )
+        try:
+            async with asyncio.timeout(PRODUCER_START_S):
+                await producer.start()
+        except BaseException as error:
+            with contextlib.suppress(Exception):
+                await producer.stop()
+            if isinstance(error, TimeoutError):
+                raise RuntimeError(
+                    f"the transactional writer of partition {partition} could not start in "
+                    f"{PRODUCER_START_S:g} s: can the broker host its transaction state log "
+                    "(transaction.state.log.replication.factor and min.isr must fit the "
+                    "cluster)?") from None
+            raise
+        return producer
+
+    async def _drop_producer(self, partition: int) -> None:
+        producer = self.fenced.pop(partition, None)
+        opened = partition in self.in_transaction
+        self.in_transaction.discard(partition)
+        if producer is not None:
+            with contextlib.suppress(Exception):  # fenced already, or the broker away
+                if opened:  # readers past it would wait for the transaction's timeout
+                    await producer.abort_transaction()
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
+    async def _sender(self, partition: int) -> AIOKafkaProducer:
+        producer = self.fenced[partition]
+        if partition not in self.in_transaction:
+            await producer.begin_transaction()
+            self.in_transaction.add(partition)
+        return producer
+
+    async def _commit(self) -> None:
+        """Commit every transaction the batch opened. ``ProducerFenced``: another worker owns
+        one of these partitions now; nothing of it was answered, and this worker stops."""
+        open_now, self.in_transaction = sorted(self.in_transaction), set()
+        try:
+            await asyncio.gather(*(self.fenced[p].commit_transaction() for p in open_now))
+        except ProducerFenced:
+            log.error("this worker's writer of partitions %s was fenced (another worker owns "
+                      "them now, or the transaction timed out): it stops without answering",
+                      open_now)
+            raise
 
     def owns(self, aggregate_id: str) -> bool:
         return partition_for(aggregate_id, self.partitions) in self.owned
@@ -140,6 +207,7 @@ class LogWriter:
                     offsets[tp] = records[-1].offset + 1
                 if sends:
                     await asyncio.gather(*sends)  # durable: acks=all
+                await self._commit()  # visible to readers (read_committed) from here
                 for client_id, reply in answers:
                     await self._reply(client_id, reply)
                 if offsets:
@@ -154,6 +222,8 @@ class LogWriter:
         async with self.working:
             for tp in sorted(self.to_rebuild, key=lambda t: t.partition):
                 if tp in self.consumer.assignment():
+                    await self._drop_producer(tp.partition)
+                    self.fenced[tp.partition] = await self._producer_for(tp.partition)
                     self.states[tp.partition] = await self.rebuild(tp.partition)
                     self.consumer.resume(tp)
             self.to_rebuild.clear()
@@ -202,9 +272,10 @@ class LogWriter:
             return AppendReply(request.request_id, CONFLICT, aggregate_id,
                                state.head.version), []
         topic = self.topics.events(events[0].aggregate_type)
+        producer = await self._sender(partition)
         # ONE record batch per request: the broker appends it whole or not at all, so a
         # crash never leaves a request's first events in the log without its last
-        batch = self.producer.create_batch()
+        batch = producer.create_batch()
         for index, recorded in enumerate(sealed):
             last = index == len(sealed) - 1
             headers = [command_header(request.command)] if last and request.command else []
@@ -214,7 +285,7 @@ class LogWriter:
                     request.request_id, INVALID, aggregate_id,
                     message=f"the command's events exceed {MAX_REQUEST_BYTES} bytes",
                 ), []
-        futures = [await self.producer.send_batch(batch, topic, partition=partition)]
+        futures = [await producer.send_batch(batch, topic, partition=partition)]
         for index, recorded in enumerate(sealed):
             last = index == len(sealed) - 1
             state = state.after(recorded, request.command if last else None)
@@ -265,6 +336,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             for tp in revoked:
                 self.writer.states.pop(tp.partition, None)
                 self.writer.to_rebuild.discard(tp)
+                await self.writer._drop_producer(tp.partition)
         self.writer._assigned(frozenset(self.writer.states))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
