@@ -12,8 +12,9 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import agents, api_keys, audit, crews, executions, search
-from api.errors import install_error_handlers
+from api.errors import ErrorBody, install_error_handlers, respond
 from api.limits import Limits, RequestGuard
+from api.problems import InvalidCorrelationId
 from api.services import QueryServices
 from api.writes import CORRELATION_HEADER
 from commands.bus import CommandBus
@@ -22,13 +23,21 @@ from domain.ids import new_id
 
 log = logging.getLogger(__name__)
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
-# what any route may answer before it runs (api/limits.py), documented on every one
+# what any route may answer (the request guard's refusals, api/limits.py, and the mapped
+# errors, api/errors.py), documented on every one with the body they share
 REFUSALS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "no API key, an unknown or a revoked one"},
-    408: {"description": "the body did not arrive in time"},
-    413: {"description": "the body is over KASAL_MAX_BODY_BYTES"},
-    429: {"description": "over the key's or the tenant's rate; see Retry-After"},
-    431: {"description": "too many headers, or too large"},
+    code: {"description": description, "model": ErrorBody} for code, description in (
+        (401, "no API key or token, an unknown or a revoked one"),
+        (403, "the caller's role is too low for this"),
+        (404, "no such resource in the caller's tenant"),
+        (408, "the body did not arrive in time"),
+        (409, "refused by the resource's state: a stale If-Match, already archived, ..."),
+        (413, "the body is over KASAL_MAX_BODY_BYTES"),
+        (422, "the request is not valid: the message names what to fix"),
+        (429, "over the key's or the tenant's rate; see Retry-After"),
+        (431, "too many headers, or too large"),
+        (503, "a backing service is away, or the read models are behind; see Retry-After"),
+    )
 }
 ROUTERS = (agents.router, crews.router, executions.router, api_keys.router, audit.router,
            search.router)
@@ -39,9 +48,14 @@ async def _no_lifespan(_: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+MAX_CORRELATION_ID = 200  # the events' correlation_id column
+
+
 class CorrelationMiddleware:
     """Every request runs under a correlation id (the client's ``X-Correlation-ID``, else a
-    new one): its log lines and the events it causes carry it, and the response echoes it."""
+    new one): its log lines and the events it causes carry it, and the response echoes it.
+    A client's id must be 1 to 200 visible ASCII characters (every store keeps it as it is):
+    anything else is 422, never cut short or passed on."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -50,8 +64,14 @@ class CorrelationMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        sent = dict(scope["headers"]).get(CORRELATION_HEADER.lower().encode(), b"")
-        correlation_id = sent.decode("latin-1").strip()[:200] or new_id()
+        sent = dict(scope["headers"]).get(CORRELATION_HEADER.lower().encode(), b"").strip()
+        correlation_id = sent.decode("latin-1") or new_id()
+        app: ASGIApp = self.app
+        if len(sent) > MAX_CORRELATION_ID or not all(0x21 <= c <= 0x7E for c in sent):
+            correlation_id = new_id()  # the answer's own
+            app = respond(InvalidCorrelationId(
+                f"{CORRELATION_HEADER} must be 1 to {MAX_CORRELATION_ID} visible ASCII "
+                "characters (letters, digits, punctuation; no spaces)"))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -61,7 +81,7 @@ class CorrelationMiddleware:
 
         with correlated(correlation_id):
             try:
-                await self.app(scope, receive, send_with_id)
+                await app(scope, receive, send_with_id)
             except Exception:  # answered 500 outside: logged here, with the request's id
                 log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
                 raise

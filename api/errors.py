@@ -8,7 +8,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import problems as p
@@ -43,6 +43,7 @@ ERROR_CODES: dict[type[Exception], tuple[int, str]] = {
     p.InvalidIfMatch: (422, "invalid_if_match"),
     p.InvalidIdempotencyKey: (422, "invalid_idempotency_key"),
     p.InvalidLastEventId: (422, "invalid_last_event_id"),
+    p.InvalidCorrelationId: (422, "invalid_correlation_id"),
     p.InvalidQuery: (422, "validation_error"),
     p.PositionAhead: (422, "min_position_ahead"),
     p.PayloadTooLarge: (413, "payload_too_large"),
@@ -89,6 +90,18 @@ def status_and_code(error: Exception) -> tuple[int, str]:
 def every_code() -> list[str]:
     """Every error code the API can answer with (the README lists them)."""
     return sorted({code for _, code in ERROR_CODES.values()} | {VALIDATION_ERROR, HTTP_ERROR})
+
+
+class ErrorBody(BaseModel):
+    """Every refusal's body: a stable code, and a message that says what to fix."""
+
+    error: str = Field(description="a stable snake_case code (see the README's table)")
+    message: str = Field(description="what went wrong and what to do about it")
+    details: list[dict[str, str]] | None = Field(
+        None, description="validation_error: each field and its problem")
+
+
+UNPARSEABLE_BODY = "There was an error parsing the body"  # FastAPI's, for a body not UTF-8
 
 
 def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
@@ -143,6 +156,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 400 and error.detail == UNPARSEABLE_BODY:  # not UTF-8
+            return JSONResponse(error_body(
+                VALIDATION_ERROR, "body: not JSON text (it must be UTF-8 encoded)",
+                details=[{"field": "body", "problem": "not UTF-8 encoded JSON"}]),
+                status_code=422)
         return JSONResponse(
             error_body(HTTP_ERROR, str(error.detail)),
             status_code=error.status_code,

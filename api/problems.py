@@ -39,6 +39,10 @@ class InvalidIdempotencyKey(ApiError):
     pass
 
 
+class InvalidCorrelationId(ApiError):
+    pass
+
+
 class InvalidLastEventId(ApiError):
     pass
 

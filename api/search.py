@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query, Response
 from pydantic import Field
 
 from api.auth import QueryServicesDep, Viewer
-from api.problems import InvalidQuery, ProjectionBehind, SearchUnavailable
+from api.problems import InvalidQuery, PositionAhead, ProjectionBehind, SearchUnavailable
 from api.reads import POSITION_HEADER, MinPosition, Model
+from api.services import log_head
 
 router = APIRouter(prefix="/api/v1/search", tags=["search"])
 SearchKind = Literal["agent", "crew", "execution"]
@@ -46,7 +47,10 @@ async def search(
         raise SearchUnavailable("vector search is off (KASAL_VECTOR_SEARCH)")
     if not q.strip():
         raise InvalidQuery("q: must not be empty; say what to look for")
-    if min_position is not None:
+    if min_position is not None and min_position > services.search.clock.position:
+        head = await log_head(services)
+        if head is not None and min_position > head:  # no write answered with it
+            raise PositionAhead(min_position, head)
         timeout = services.min_position_timeout
         reached = await services.search.clock.wait_for(min_position, timeout)
         if reached < min_position:

@@ -11,7 +11,7 @@ from domain.vocabulary import Role
 class ApiKeyOut(Model):
     id: str
     name: str
-    role: str
+    role: Role
     prefix: str
     revoked: bool
     created_by: str

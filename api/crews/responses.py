@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from api.reads import Model, PageOut
 
@@ -20,7 +20,7 @@ class TaskOut(Model):
 class CrewOut(Model):
     id: str
     name: str
-    process: str
+    process: Literal["sequential", "hierarchical"]
     agents: list[str]
     tasks: list[TaskOut]
     manager_llm: str | None

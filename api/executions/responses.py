@@ -7,13 +7,13 @@ from typing import Any
 from pydantic import Field
 
 from api.reads import Model, PageOut
-from domain.vocabulary import ExecutionStatus
+from domain.vocabulary import ExecutionStatus, TaskStatus
 
 
 class ExecutionTaskOut(Model):
     name: str
     agent: str | None
-    status: str
+    status: TaskStatus
     output: str | None
     output_json: dict[str, Any] | None = Field(
         default=None, description="a task with an output_schema: its answer, valid against it")

@@ -128,3 +128,24 @@ async def test_rates_are_limited_per_key_and_per_tenant_with_retry_after(
             assert (await get("kasal_unknown")).status_code == 401
     finally:
         await kasal.stop()
+
+
+async def test_a_correlation_id_is_kept_as_sent_or_refused_whole(app: App) -> None:
+    """Every store keeps the id as it is (a NUL would stall PostgreSQL's projector): an id
+    that is not 1-200 visible ASCII characters is 422, never cut short or passed on."""
+    async with await app.client("acme", "editor") as acme:
+        kept = await acme.post("/api/v1/agents", json=AGENT,
+                               headers={"X-Correlation-ID": "ticket-42/" + "x" * 190})
+        assert kept.status_code == 201, kept.text
+        assert kept.headers["X-Correlation-ID"] == "ticket-42/" + "x" * 190
+        made = await acme.get("/api/v1/agents")
+        assert len(made.headers["X-Correlation-ID"]) == 36  # none sent: a new one
+        head = await app.kasal.store.head_position()
+        for bad in (b"x" * 201, b"tick\x00et", b"two words", b"caf\xe9", b"tab\there"):
+            refused = await acme.post("/api/v1/agents", json=AGENT,
+                                      headers={b"X-Correlation-ID": bad})
+            assert refused.status_code == 422, (bad, refused.text)
+            assert refused.json()["error"] == "invalid_correlation_id"
+            assert "X-Correlation-ID" in refused.json()["message"]
+            assert refused.headers["X-Correlation-ID"].encode("latin-1") != bad
+        assert await app.kasal.store.head_position() == head
