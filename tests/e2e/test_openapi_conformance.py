@@ -11,8 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.processes import Server
 
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
