@@ -70,6 +70,20 @@ def settings_for(data_dir: Path, **env: object) -> Settings:
 
 
 @asynccontextmanager
+async def embedded_app(settings: Settings) -> AsyncIterator[App]:
+    """Embedded Kasal over HTTP (in-process ASGI) with a test's own settings."""
+    kasal = await bootstrap(settings)
+    await kasal.start()
+    try:
+        asgi = build_app(kasal, manage_lifecycle=False)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(asgi),
+                                     base_url="http://kasal") as http:
+            yield App(kasal, http)
+    finally:
+        await kasal.stop()
+
+
+@asynccontextmanager
 async def open_app(deployment: str, data_dir: Path) -> AsyncIterator[App]:
     """Kasal over HTTP on one deployment.
 

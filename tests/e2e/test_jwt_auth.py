@@ -20,17 +20,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from kasal.bootstrap import bootstrap
 from kasal.settings import Settings
-from kasal.web import build_app
-from tests.e2e.conftest import AGENT, App, settings_for
+from tests.e2e.conftest import AGENT, App, embedded_app, settings_for
 
 ISSUER = "https://idp.example.test/"
 AUDIENCE = "kasal-api"
@@ -79,15 +76,8 @@ def unsigned(**claims: Any) -> str:
 async def kasal_with_jwks(tmp_path: Path, jwks: str, **env: object) -> AsyncIterator[App]:
     settings = settings_for(tmp_path, KASAL_JWT_JWKS=jwks, KASAL_JWT_ISSUER=ISSUER,
                             KASAL_JWT_AUDIENCE=AUDIENCE, **env)
-    kasal = await bootstrap(settings)
-    await kasal.start()
-    try:
-        asgi = build_app(kasal, manage_lifecycle=False)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(asgi),
-                                     base_url="http://kasal") as http:
-            yield App(kasal, http)
-    finally:
-        await kasal.stop()
+    async with embedded_app(settings) as app:
+        yield app
 
 
 def write_jwks(path: Path, *keys: SigningKey) -> str:
@@ -225,11 +215,12 @@ def jwks_server(document: dict[str, Any], *,
     """A provider's JWKS endpoint on localhost (answering after ``delay_s``); the list
     counts its fetches."""
     fetches: list[int] = []
+    released = threading.Event()
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             fetches.append(1)
-            time.sleep(delay_s)
+            released.wait(delay_s)  # a provider that answers late (or when let go)
             body = json.dumps(document).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -247,6 +238,7 @@ def jwks_server(document: dict[str, Any], *,
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}/jwks", fetches
     finally:
+        released.set()
         server.shutdown()
         server.server_close()
 

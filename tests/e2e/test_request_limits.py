@@ -11,9 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from kasal.bootstrap import bootstrap
-from kasal.web import build_app
-from tests.e2e.conftest import AGENT, App, settings_for
+from tests.e2e.conftest import AGENT, App, embedded_app, settings_for
 
 
 async def test_an_unauthenticated_request_is_401_before_its_body_is_parsed(app: App) -> None:
@@ -102,32 +100,25 @@ async def test_rates_are_limited_per_key_and_per_tenant_with_retry_after(
     # slow refills (a token every 7-10 s), buckets of 2 (a key) and 3 (the tenant)
     settings = settings_for(tmp_path, KASAL_RATE_LIMIT_PER_KEY=0.1,
                             KASAL_RATE_LIMIT_PER_TENANT=0.15, KASAL_RATE_LIMIT_BURST_S=20)
-    kasal = await bootstrap(settings)
-    await kasal.start()
-    try:
-        asgi = build_app(kasal, manage_lifecycle=False)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(asgi),
-                                     base_url="http://kasal") as http:
-            app = App(kasal, http)
-            first, second, third = [await app.key("acme", "viewer") for _ in range(3)]
-            other_tenant = await app.key("globex", "viewer")
+    async with embedded_app(settings) as app:
+        http = app.http
+        first, second, third = [await app.key("acme", "viewer") for _ in range(3)]
+        other_tenant = await app.key("globex", "viewer")
 
-            async def get(key: str) -> httpx.Response:
-                return await http.get("/api/v1/agents", headers={"Authorization": f"Bearer {key}"})
+        async def get(key: str) -> httpx.Response:
+            return await http.get("/api/v1/agents", headers={"Authorization": f"Bearer {key}"})
 
-            assert [(await get(first)).status_code for _ in range(2)] == [200, 200]
-            limited = await get(first)  # the key's bucket is empty (the tenant's is not)
-            assert limited.status_code == 429
-            assert limited.json()["error"] == "rate_limited"
-            assert 1 <= int(limited.headers["Retry-After"]) <= 10
-            assert (await get(second)).status_code == 200  # the tenant's last token
-            tenant_limited = await get(third)
-            assert tenant_limited.status_code == 429
-            assert (await get(other_tenant)).status_code == 200
-            # refusals come before the rate: an unknown key costs nobody's tokens
-            assert (await get("kasal_unknown")).status_code == 401
-    finally:
-        await kasal.stop()
+        assert [(await get(first)).status_code for _ in range(2)] == [200, 200]
+        limited = await get(first)  # the key's bucket is empty (the tenant's is not)
+        assert limited.status_code == 429
+        assert limited.json()["error"] == "rate_limited"
+        assert 1 <= int(limited.headers["Retry-After"]) <= 10
+        assert (await get(second)).status_code == 200  # the tenant's last token
+        tenant_limited = await get(third)
+        assert tenant_limited.status_code == 429
+        assert (await get(other_tenant)).status_code == 200
+        # refusals come before the rate: an unknown key costs nobody's tokens
+        assert (await get("kasal_unknown")).status_code == 401
 
 
 async def test_a_correlation_id_is_kept_as_sent_or_refused_whole(app: App) -> None:
