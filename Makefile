@@ -8,6 +8,7 @@ PY = $(VENV)/bin/python
 PYTHON ?= python3
 KASAL_DATA_DIR ?= .kasal
 PYTEST_ARGS ?=
+SOAK_ROUNDS ?= 60
 RUN_ARGS ?=
 BENCH_ARGS ?=
 # Set these to use an existing PostgreSQL / Kafka instead of the private test services.
@@ -24,7 +25,7 @@ export CREWAI_TRACING_ENABLED = false
 export LITELLM_LOCAL_MODEL_COST_MAP = True
 export KASAL_DATA_DIR
 
-.PHONY: help venv run lint services-up services-down test test-services bench clean distclean
+.PHONY: help venv run lint services-up services-down test test-services soak bench clean distclean
 
 help: ## Show this help
 	@echo "Usage: make <target> [VAR=value]"
@@ -75,6 +76,14 @@ test-services: $(STAMP)
 	$(if $(KASAL_TEST_POSTGRES_URL),,bash scripts/postgres.sh up)
 	$(if $(KASAL_TEST_KAFKA_BOOTSTRAP),,bash scripts/kafka.sh up)
 
+# The soak: the failover tests (worker SIGKILL, broker SIGKILL, writer fencing), each
+# SOAK_ROUNDS times; prints the counts per test and one JSON line (also in .soak-report.json).
+soak: $(STAMP) $(if $(and $(KASAL_TEST_POSTGRES_URL),$(KASAL_TEST_KAFKA_BOOTSTRAP)),,test-services) ## Repeat the failover tests SOAK_ROUNDS times (default 60) and report the counts
+	KASAL_SOAK_ROUNDS=$(SOAK_ROUNDS) KASAL_SOAK_REPORT=.soak-report.json \
+	KASAL_TEST_POSTGRES_URL="$${KASAL_TEST_POSTGRES_URL:-$$(bash scripts/postgres.sh url)}" \
+	KASAL_TEST_KAFKA_BOOTSTRAP="$${KASAL_TEST_KAFKA_BOOTSTRAP:-$$(bash scripts/kafka.sh url)}" \
+		$(VENV)/bin/pytest -q -p no:cacheprovider tests/soak $(PYTEST_ARGS)
+
 bench: $(STAMP) ## Run the benchmarks (append, crew overhead, search); each prints its figures
 	$(PY) bench/append.py $(BENCH_ARGS)
 	$(PY) bench/crew_overhead.py
@@ -84,7 +93,7 @@ bench: $(STAMP) ## Run the benchmarks (append, crew overhead, search); each prin
 clean: ## Stop services; remove .kasal, .services and caches (keeps the venv)
 	-bash scripts/kafka.sh destroy
 	-bash scripts/postgres.sh destroy
-	rm -rf .kasal .services .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache
+	rm -rf .kasal .services .soak-report.json .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache
 	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
 
 distclean: clean ## clean + remove the virtualenv

@@ -19,3 +19,7 @@ atexit.register(shutil.rmtree, _STORAGE, ignore_errors=True)
 from tests.models import register_test_models  # noqa: E402
 
 register_test_models()
+
+# The soak (tests/soak/, `make soak`) repeats the failover tests many times: it is collected
+# only when its round count is given, never in `make test`.
+collect_ignore = [] if os.environ.get("KASAL_SOAK_ROUNDS") else ["soak"]
