@@ -118,7 +118,8 @@ def respond(error: Exception) -> JSONResponse:
     headers = error.headers if isinstance(error, p.ApiError) else None
     message = error.message if isinstance(error, p.ApiError) else str(error)
     if status == 503 and not isinstance(error, p.ApiError):
-        log.warning("a backing service is unavailable: %r", error)
+        log.warning("a backing service is unavailable: %r (cause: %r)", error,
+                    error.__cause__)
         headers = RETRY_SOON
         if not isinstance(error, StoreUnavailable):
             message = (f"a backing service is unavailable ({type(error).__name__}); retry "

@@ -1,7 +1,8 @@
 """The request guard: every limit a request meets before a route sees it, in the order that
 keeps an unauthenticated or oversized request cheap. Headers (count, bytes: 431), the declared
 body size (413), the caller's key (401: before any body is read or parsed), the key's and the
-tenant's rate (429 with Retry-After), then the body itself, read up to the limit (413)."""
+tenant's rate (429 with Retry-After), the URL's text (422: a NUL that PostgreSQL cannot compare
+with), then the body itself, read up to the limit (413)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import principal_for
 from api.errors import respond
-from api.problems import BodyTimeout, HeadersTooLarge, PayloadTooLarge, RateLimited
+from api.problems import BodyTimeout, HeadersTooLarge, InvalidQuery, PayloadTooLarge, RateLimited
 from api.services import QueryServices
+from domain.text import problem_of
 
 OPEN_PATHS = ("/health/", "/api-docs", "/api-redoc", "/api-openapi.json")
 BODY_TIMEOUT_S = 30.0  # a body that does not arrive in this long is 408
@@ -62,6 +65,22 @@ def route_path(scope: Scope) -> str:
     """The path the app routes on: without the ``root_path`` a proxy mounts it under."""
     path, root = str(scope.get("path", "")), str(scope.get("root_path", ""))
     return path[len(root):] if root and path.startswith(root) else path
+
+
+def check_url(scope: Scope) -> None:
+    """The path and the query parameters, as the routes will read them (percent-decoded), are
+    text every store can hold: a NUL in an id or a filter would reach PostgreSQL, which refuses
+    it (an error of the database, not of the request)."""
+    problem = problem_of(str(scope.get("path", "")))
+    where = "the path"
+    query = bytes(scope.get("query_string", b"")).decode("latin-1")
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if problem is not None:
+            break
+        problem = problem_of(name) or problem_of(value)
+        where = f"query parameter {name!r}"
+    if problem is not None:
+        raise InvalidQuery(f"{where} {problem}")
 
 
 class RequestGuard:
@@ -114,6 +133,7 @@ class RequestGuard:
                     or self.keys.wait_s(principal.actor))
             if wait > 0:
                 raise RateLimited(math.ceil(wait))
+        check_url(scope)
         try:
             async with asyncio.timeout(BODY_TIMEOUT_S):
                 return await self._read_body(receive)

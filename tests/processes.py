@@ -87,11 +87,11 @@ def free_port() -> int:
 class Server(KasalProcess):
     """``kasal serve`` in a subprocess; ``start`` returns once it said it is ready."""
 
-    def __init__(self, data_dir: Path, log: Path) -> None:
+    def __init__(self, data_dir: Path, log: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         super().__init__(["serve", "--port", str(self.port)],
-                         {**os.environ, "KASAL_DATA_DIR": str(data_dir)}, log)
+                         {**os.environ, **(env or {}), "KASAL_DATA_DIR": str(data_dir)}, log)
         self.ready = threading.Event()
 
     def start(self) -> None:

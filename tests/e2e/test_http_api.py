@@ -375,3 +375,20 @@ async def test_text_no_store_can_hold_is_422_naming_the_field_and_appends_nothin
     assert any(d["field"].startswith(field) for d in response.json()["details"]), response.text
     assert any(why in response.text for why in ("NUL", "surrogate", "unicode")), response.text
     assert await app.kasal.store.head_position() == head
+
+
+@pytest.mark.parametrize(("url", "where"), [
+    ("/api/v1/agents/ab%00cd", "the path"),
+    ("/api/v1/executions/%00/events", "the path"),
+    ("/api/v1/search?q=owls%00", "query parameter 'q'"),
+    ("/api/v1/agents?limit=5&x%00=1", "query parameter"),
+], ids=["nul-in-an-id", "nul-alone", "nul-in-a-query", "nul-in-a-parameter-name"])
+async def test_a_nul_in_the_url_is_422_before_it_reaches_a_store(
+    acme: httpx.AsyncClient, url: str, where: str,
+) -> None:
+    """The HTTP fuzz on the distributed deployment found ``GET /agents/%00`` answered 503
+    ("the read models' database is unavailable"): PostgreSQL refuses a NUL in a query too."""
+    response = await acme.get(url)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "validation_error"
+    assert where in response.json()["message"] and "NUL" in response.json()["message"]
