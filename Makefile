@@ -53,28 +53,34 @@ lint: $(STAMP) ## ruff check + mypy + import-linter
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-services-up: ## Start the private PostgreSQL and Kafka test services (installs them if needed)
+services-up: ## Start the private PostgreSQL, Kafka and Qdrant test services (installs them if needed)
 	@set -o pipefail; \
 	pg_url="$$(bash scripts/postgres.sh up | tail -n 1)" && \
 	kafka_bootstrap="$$(bash scripts/kafka.sh up | tail -n 1)" && \
+	qdrant_url="$$(bash scripts/qdrant.sh up | tail -n 1 || [ $$? -eq 3 ])" && \
 	echo "PostgreSQL: $$pg_url" && \
-	echo "Kafka:      $$kafka_bootstrap"
+	echo "Kafka:      $$kafka_bootstrap" && \
+	echo "Qdrant:     $${qdrant_url:-none (no server binary: the distributed search legs do not run)}"
 
-services-down: ## Stop the private PostgreSQL and Kafka test services
-	@rc=0; bash scripts/kafka.sh down || rc=1; bash scripts/postgres.sh down || rc=1; exit $$rc
+services-down: ## Stop the private PostgreSQL, Kafka and Qdrant test services
+	@rc=0; bash scripts/qdrant.sh down || rc=1; bash scripts/kafka.sh down || rc=1; \
+	bash scripts/postgres.sh down || rc=1; exit $$rc
 
-# The private services are only started when KASAL_TEST_POSTGRES_URL and
-# KASAL_TEST_KAFKA_BOOTSTRAP are not both given; a given one is used as it is.
-test: $(STAMP) $(if $(and $(KASAL_TEST_POSTGRES_URL),$(KASAL_TEST_KAFKA_BOOTSTRAP)),,test-services) ## Lint, then run the test suite
+# The private services are only started when KASAL_TEST_POSTGRES_URL,
+# KASAL_TEST_KAFKA_BOOTSTRAP and KASAL_TEST_QDRANT_URL are not all given; a given one is used
+# as it is. Qdrant's URL is passed on only when its server runs (no binary: no server).
+test: $(STAMP) $(if $(and $(KASAL_TEST_POSTGRES_URL),$(KASAL_TEST_KAFKA_BOOTSTRAP),$(KASAL_TEST_QDRANT_URL)),,test-services) ## Lint, then run the test suite
 	@$(MAKE) --no-print-directory lint
 	KASAL_TEST_POSTGRES_URL="$${KASAL_TEST_POSTGRES_URL:-$$(bash scripts/postgres.sh url)}" \
 	KASAL_TEST_KAFKA_BOOTSTRAP="$${KASAL_TEST_KAFKA_BOOTSTRAP:-$$(bash scripts/kafka.sh url)}" \
+	KASAL_TEST_QDRANT_URL="$${KASAL_TEST_QDRANT_URL:-$$(bash scripts/qdrant.sh status 2>/dev/null && bash scripts/qdrant.sh url)}" \
 		$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 # Starts only the private services that the test run will use.
 test-services: $(STAMP)
 	$(if $(KASAL_TEST_POSTGRES_URL),,bash scripts/postgres.sh up)
 	$(if $(KASAL_TEST_KAFKA_BOOTSTRAP),,bash scripts/kafka.sh up)
+	$(if $(KASAL_TEST_QDRANT_URL),,bash scripts/qdrant.sh up || [ $$? -eq 3 ])
 
 # The soak: the failover tests (worker SIGKILL, broker SIGKILL, writer fencing), each
 # SOAK_ROUNDS times; prints the counts per test and one JSON line (also in .soak-report.json).
@@ -91,6 +97,7 @@ bench: $(STAMP) ## Run the benchmarks (append, crew overhead, search); each prin
 	$(PY) bench/distributed.py
 
 clean: ## Stop services; remove .kasal, .services and caches (keeps the venv)
+	-bash scripts/qdrant.sh destroy
 	-bash scripts/kafka.sh destroy
 	-bash scripts/postgres.sh destroy
 	rm -rf .kasal .services .soak-report.json .pytest_cache .mypy_cache .ruff_cache .hypothesis .import_linter_cache

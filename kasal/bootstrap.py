@@ -217,7 +217,9 @@ def build_search(settings: Settings, engine: AsyncEngine, reader: AsyncEngine) -
         index = QdrantVectorIndex(url=settings.qdrant_url, api_key=settings.qdrant_api_key)
     else:  # local mode: one process at a time may open this folder
         index = QdrantVectorIndex(path=settings.data_dir / "qdrant")
-    return VectorSearch(embedder, index, VectorProjector(embedder, index, engine, reader))
+    projector = VectorProjector(embedder, index, engine, reader,
+                                collection_prefix=settings.qdrant_collection_prefix)
+    return VectorSearch(embedder, index, projector)
 
 
 async def bootstrap(

@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     )
     qdrant_url: str | None = Field(None, validation_alias="QDRANT_URL")
     qdrant_api_key: str | None = Field(None, validation_alias="QDRANT_API_KEY")
+    # collections are named <prefix>_<model>_<dimension>: deployments sharing one Qdrant
+    # server keep apart by prefix (as by KASAL_KAFKA_PREFIX on one broker)
+    qdrant_collection_prefix: str = Field(
+        "kasal", pattern=r"^[a-z0-9_]{1,60}$", validation_alias="KASAL_QDRANT_COLLECTION_PREFIX"
+    )
     vector_search: bool = Field(True, validation_alias="KASAL_VECTOR_SEARCH")
     embedding_model: str = Field("wordllama", validation_alias="KASAL_EMBEDDING_MODEL")
     # file tools read and write KASAL_WORKSPACE_DIR/<tenant> only (distributed: a directory

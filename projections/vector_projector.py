@@ -60,13 +60,15 @@ class VectorProjector:
         index: VectorIndex,
         engine: AsyncEngine,
         reader: AsyncEngine | None = None,
+        *,
+        collection_prefix: str = "kasal",
     ) -> None:
         self.embedder = embedder
         self.index = index
         self.engine = engine  # the SQL read-model database: tracking and crew names
         # reads of the position (every search) must not queue on the writer's lock
         self.reader = reader or engine
-        self.collection = collection_name(embedder.model, embedder.dimension)
+        self.collection = collection_name(embedder.model, embedder.dimension, collection_prefix)
         self.name = f"vectors:{self.collection}"
         self.crew_of_execution: dict[str, tuple[str, str]] = {}
 

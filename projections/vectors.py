@@ -75,6 +75,6 @@ class VectorIndex(Protocol):
     async def close(self) -> None: ...
 
 
-def collection_name(model: str, dimension: int) -> str:
+def collection_name(model: str, dimension: int, prefix: str = "kasal") -> str:
     slug = re.sub(r"[^a-z0-9]+", "_", model.lower()).strip("_")
-    return f"kasal_{slug}_{dimension}"
+    return f"{prefix}_{slug}_{dimension}"

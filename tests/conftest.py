@@ -9,6 +9,8 @@ import os
 import shutil
 import tempfile
 
+import pytest
+
 from adapters.crewai.offline_env import apply
 
 apply()
@@ -23,3 +25,11 @@ register_test_models()
 # The soak (tests/soak/, `make soak`) repeats the failover tests many times: it is collected
 # only when its round count is given, never in `make test`.
 collect_ignore = [] if os.environ.get("KASAL_SOAK_ROUNDS") else ["soak"]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say which legs could not run here (never silently: in CI they run, or fail)."""
+    from tests.qdrant import NOT_RUN, QDRANT_URL
+
+    if not QDRANT_URL and not os.environ.get("CI"):
+        terminalreporter.write_line(NOT_RUN)

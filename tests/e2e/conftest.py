@@ -18,6 +18,7 @@ from kasal.web import build_app
 from kasal.worker import run_worker
 from tests.kafka import BOOTSTRAP, PARTITIONS, delete_topics, new_prefix, provision
 from tests.pg import create_database, drop_database
+from tests.qdrant import QDRANT_URL, drop_collections, qdrant_env
 
 DEPLOYMENTS = ["sqlite", "postgres", pytest.param("distributed", marks=pytest.mark.kafka)]
 
@@ -90,7 +91,8 @@ async def open_app(deployment: str, data_dir: Path) -> AsyncIterator[App]:
     ``sqlite``: embedded. ``postgres``: embedded with DATABASE_TYPE=postgres.
     ``distributed``: KASAL_MODE=distributed on a private Kafka topic prefix and database:
     a ``kasal worker`` (run in this process: the partitions' writer, the log mirror, the
-    projectors and the runner) and the API process's Kasal, which runs only the live feed.
+    projectors and the runner) and the API process's Kasal, which runs only the live feed;
+    both search the test Qdrant server when there is one (collections of the prefix).
     """
     database_url = None
     env: dict[str, object] = {}
@@ -103,6 +105,8 @@ async def open_app(deployment: str, data_dir: Path) -> AsyncIterator[App]:
         provision(prefix)
         env |= {"KASAL_MODE": "distributed", "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
                 "KASAL_KAFKA_PREFIX": prefix, "KASAL_KAFKA_PARTITIONS": PARTITIONS}
+        if QDRANT_URL:
+            env |= qdrant_env(prefix)
     stop = asyncio.Event()
     worker: asyncio.Task[None] | None = None
     try:
@@ -132,6 +136,8 @@ async def open_app(deployment: str, data_dir: Path) -> AsyncIterator[App]:
             await drop_database(database_url)
         if prefix:
             delete_topics(prefix)
+            if QDRANT_URL:
+                drop_collections(prefix)
 
 
 @pytest.fixture(params=DEPLOYMENTS)

@@ -1,6 +1,7 @@
 """Schemathesis over the whole OpenAPI document of a real ``kasal serve`` (issue 11 item 3):
 every phase (examples, coverage, fuzzing, stateful), a bounded run with a fixed seed, on the
-embedded SQLite and the embedded PostgreSQL deployment, and no server error, no status code
+embedded SQLite, the embedded PostgreSQL and the distributed deployment (a ``kasal worker``
+beside the API process, searching the test Qdrant server), and no server error, no status code
 the document does not list, no body or content type that breaks it. (Schema-valid requests
 that a domain rule refuses, 422 naming the rule, are not counted against it: the document
 cannot say "an agent that exists".)"""
@@ -20,12 +21,13 @@ import pytest
 from tests.kafka import BOOTSTRAP, PARTITIONS, WorkerProcess, delete_topics, new_prefix, provision
 from tests.pg import create_database, drop_database
 from tests.processes import Server
+from tests.qdrant import drop_collections, qdrant_env, search_deployments
 
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,"
           "response_schema_conformance,response_headers_conformance")
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=search_deployments())  # /search needs Qdrant when distributed
 def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
     with ExitStack() as cleanup:
         env: dict[str, str] = {}
@@ -39,7 +41,8 @@ def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
             cleanup.callback(delete_topics, prefix)
             env |= {"KASAL_MODE": "distributed", "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
                     "KASAL_KAFKA_PREFIX": prefix, "KASAL_KAFKA_PARTITIONS": str(PARTITIONS),
-                    "KASAL_VECTOR_SEARCH": "false"}
+                    **qdrant_env(prefix)}
+            cleanup.callback(drop_collections, prefix)
             worker = WorkerProcess({**os.environ, **env, "KASAL_DATA_DIR": str(tmp_path / "w")},
                                    tmp_path / "worker.log")
             worker.start()

@@ -12,12 +12,15 @@ import pytest
 from kasal.bootstrap import bootstrap
 from kasal.web import build_app
 from tests.e2e.conftest import AGENT, App, open_app, settings_for
+from tests.qdrant import qdrant_env, search_deployments
 
 
 # Vector search needs a Qdrant server in the distributed deployment (local mode is one
-# process's folder) and none runs here: these run on the embedded deployments.
-@pytest.fixture(params=["sqlite", "postgres"])
+# process's folder): the test server (tests/qdrant.py), when there is one.
+@pytest.fixture(params=search_deployments())
 async def app(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[App]:
+    if request.param == "distributed":
+        qdrant_env("")  # fails, saying why, when there is no server
     async with open_app(request.param, tmp_path) as opened:
         yield opened
 

@@ -1,9 +1,11 @@
-"""The vector adapters for real: the packaged WordLlama model and a local-mode Qdrant on disk."""
+"""The vector adapters for real: the packaged WordLlama model, and Qdrant both in local mode on
+disk and as the test server (``scripts/qdrant.sh``)."""
 
 from __future__ import annotations
 
 import importlib
 import math
+import os
 import socket
 import threading
 import uuid
@@ -22,8 +24,10 @@ from adapters.vectors.embeddings import (
 )
 from adapters.vectors.qdrant_index import QdrantVectorIndex
 from projections.vectors import Kind, VectorPoint, collection_name
+from tests.qdrant import QDRANT_URL, drop_collections, qdrant_env
 
-COLLECTION = collection_name(WORDLLAMA_MODEL, 256)
+PREFIX = "kasal_vectors_test"  # its own on the shared test server
+COLLECTION = collection_name(WORDLLAMA_MODEL, 256, PREFIX)
 NAMESPACE = uuid.UUID("00000000-0000-4000-8000-000000000001")
 
 CORPUS = {
@@ -79,12 +83,28 @@ def embedder(tmp_path_factory: pytest.TempPathFactory) -> WordLlamaEmbedder:
     return WordLlamaEmbedder(tmp_path_factory.mktemp("models"))
 
 
-@pytest.fixture
-async def index(tmp_path: Path) -> AsyncIterator[QdrantVectorIndex]:
-    index = QdrantVectorIndex(path=tmp_path / "qdrant")
+def index_legs() -> list[object]:
+    """Local mode (the embedded deployment), and the Qdrant server (the distributed one) when
+    there is one: always in CI (tests/qdrant.py)."""
+    legs: list[object] = ["local"]
+    if QDRANT_URL or os.environ.get("CI"):
+        legs.append("server")
+    return legs
+
+
+@pytest.fixture(params=index_legs())
+async def index(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[QdrantVectorIndex]:
+    if request.param == "local":
+        index = QdrantVectorIndex(path=tmp_path / "qdrant")
+    else:
+        qdrant_env("")  # fails, saying why, when there is no server
+        drop_collections(PREFIX)  # one left by a run that died
+        index = QdrantVectorIndex(url=QDRANT_URL)
     await index.ensure_collection(COLLECTION, 256, WORDLLAMA_MODEL)
     yield index
     await index.close()
+    if request.param == "server":
+        drop_collections(PREFIX)
 
 
 async def search(
@@ -223,7 +243,7 @@ async def test_refuses_another_dimension_or_model(index: QdrantVectorIndex) -> N
     ):
         await index.ensure_collection(COLLECTION, 256, "openai/other")
 
-    other = collection_name("openai/other", 128)
+    other = collection_name("openai/other", 128, PREFIX)
     await index.ensure_collection(other, 128, "openai/other")
     assert await index.count(other) == 0
 
@@ -383,3 +403,9 @@ def test_litellm_embedder_with_litellm_mock() -> None:
     assert declared.dimension == 4
     with pytest.raises(ValueError, match="3 dimensions, expected 4"):
         declared.embed(["hello"])
+
+
+def test_collections_are_named_by_prefix_model_and_dimension() -> None:
+    """Deployments sharing one Qdrant server keep apart by KASAL_QDRANT_COLLECTION_PREFIX."""
+    assert collection_name("wordllama/l2", 256) == "kasal_wordllama_l2_256"
+    assert collection_name("openai/Text-3", 128, "blue") == "blue_openai_text_3_128"
