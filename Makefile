@@ -57,7 +57,7 @@ services-up: ## Start the private PostgreSQL, Kafka and Qdrant test services (in
 	@set -o pipefail; \
 	pg_url="$$(bash scripts/postgres.sh up | tail -n 1)" && \
 	kafka_bootstrap="$$(bash scripts/kafka.sh up | tail -n 1)" && \
-	qdrant_url="$$(bash scripts/qdrant.sh up | tail -n 1 || [ $$? -eq 3 ])" && \
+	qdrant_url="$$(bash scripts/qdrant.sh up | tail -n 1 || [ $$? -eq 3 -a -z "$$CI" ])" && \
 	echo "PostgreSQL: $$pg_url" && \
 	echo "Kafka:      $$kafka_bootstrap" && \
 	echo "Qdrant:     $${qdrant_url:-none (no server binary: the distributed search legs do not run)}"
@@ -80,7 +80,7 @@ test: $(STAMP) $(if $(and $(KASAL_TEST_POSTGRES_URL),$(KASAL_TEST_KAFKA_BOOTSTRA
 test-services: $(STAMP)
 	$(if $(KASAL_TEST_POSTGRES_URL),,bash scripts/postgres.sh up)
 	$(if $(KASAL_TEST_KAFKA_BOOTSTRAP),,bash scripts/kafka.sh up)
-	$(if $(KASAL_TEST_QDRANT_URL),,bash scripts/qdrant.sh up || [ $$? -eq 3 ])
+	$(if $(KASAL_TEST_QDRANT_URL),,bash scripts/qdrant.sh up || [ $$? -eq 3 -a -z "$$CI" ])
 
 # The soak: the failover tests (worker SIGKILL, broker SIGKILL, writer fencing), each
 # SOAK_ROUNDS times; prints the counts per test and one JSON line (also in .soak-report.json).

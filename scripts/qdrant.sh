@@ -52,7 +52,7 @@ running_pid() { # prints the server's pid if it is running
     local pid
     pid="$(cat "$PID_FILE" 2>/dev/null || true)"
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "--config-path ${QDRANT_DIR}/" \
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--config-path ${QDRANT_DIR}/" \
         || return 1  # a recycled pid
     echo "$pid"
 }
@@ -60,7 +60,7 @@ running_pid() { # prints the server's pid if it is running
 answers() { # the server says every shard is ready
     local reply
     reply="$(exec 2>/dev/null; exec 3<>"/dev/tcp/$HOST/$PORT" \
-             && printf 'GET /readyz HTTP/1.0\r\n\r\n' >&3 && timeout 5 cat <&3)" || return 1
+             && printf 'GET /readyz HTTP/1.0\r\nConnection: close\r\n\r\n' >&3 && timeout 5 cat <&3)" || return 1
     case "$reply" in *"200 OK"*) return 0 ;; *) return 1 ;; esac
 }
 
@@ -79,9 +79,24 @@ log_level: WARN
 EOF
 }
 
+wait_ready() { # until the server answers; $1: its pid
+    local started=$SECONDS
+    while ! answers; do
+        if ! kill -0 "$1" 2>/dev/null; then
+            tail -n 20 "$QDRANT_DIR/qdrant.out" >&2 || true
+            return 1
+        fi
+        if [ $((SECONDS - started)) -ge "$START_TIMEOUT" ]; then
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
 cmd_up() {
-    local pid binary started=$SECONDS
+    local pid child binary started=$SECONDS
     if pid="$(running_pid)"; then
+        wait_ready "$pid" || die "running (pid $pid) but not ready: see $QDRANT_DIR/qdrant.out, or 'down' it"
         log "already running (pid $pid, $URL, $QDRANT_DIR)"
         echo "$URL"
         return 0
@@ -99,17 +114,13 @@ cmd_up() {
     # its working directory is the server's: it writes nothing in the caller's
     (cd "$QDRANT_DIR" && exec nohup "$binary" --config-path "$QDRANT_DIR/config.yaml" \
         >"$QDRANT_DIR/qdrant.out" 2>&1 </dev/null) &
-    echo $! >"$PID_FILE"
-    while ! answers; do
-        if ! running_pid >/dev/null; then
-            tail -n 20 "$QDRANT_DIR/qdrant.out" >&2 || true
-            die "the server exited while starting"
-        fi
-        if [ $((SECONDS - started)) -ge "$START_TIMEOUT" ]; then
-            die "not ready after ${START_TIMEOUT}s (see $QDRANT_DIR/qdrant.out)"
-        fi
-        sleep 0.2
-    done
+    child=$!
+    echo "$child" >"$PID_FILE"
+    if ! wait_ready "$child"; then
+        kill -KILL "$child" 2>/dev/null || true  # never left half-started
+        rm -f "$PID_FILE"
+        die "not ready after $((SECONDS - started)) s (see $QDRANT_DIR/qdrant.out)"
+    fi
     log "ready in $((SECONDS - started)) s"
     echo "$URL"
 }
@@ -129,6 +140,10 @@ cmd_down() {
     if kill -0 "$pid" 2>/dev/null; then
         log "still running after 10 s: SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
     fi
     rm -f "$PID_FILE"
 }

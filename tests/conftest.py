@@ -29,7 +29,7 @@ collect_ignore = [] if os.environ.get("KASAL_SOAK_ROUNDS") else ["soak"]
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say which legs could not run here (never silently: in CI they run, or fail)."""
-    from tests.qdrant import NOT_RUN, QDRANT_URL
+    from tests.qdrant import NOT_RUN, left_out
 
-    if not QDRANT_URL and not os.environ.get("CI"):
+    if left_out:
         terminalreporter.write_line(NOT_RUN)

@@ -10,6 +10,7 @@ import pytest
 from qdrant_client import QdrantClient
 
 QDRANT_URL = os.environ.get("KASAL_TEST_QDRANT_URL") or ""
+left_out: list[str] = []  # the modules whose server legs this run left out (no server)
 NOT_RUN = ("the distributed search and memory legs did not run: no Qdrant server "
            "(KASAL_TEST_QDRANT_URL unset; `bash scripts/qdrant.sh up` found no binary)")
 
@@ -19,9 +20,17 @@ def search_deployments() -> list[object]:
     CI it is always a leg (it fails without a server); elsewhere it is left out, and the run's
     summary says so (tests/conftest.py)."""
     legs: list[object] = ["sqlite", "postgres"]
-    if QDRANT_URL or os.environ.get("CI"):
+    if server_legs_run():
         legs.append(pytest.param("distributed", marks=pytest.mark.kafka))
     return legs
+
+
+def server_legs_run() -> bool:
+    """Whether the legs that need the Qdrant server are collected (else noted as left out)."""
+    if QDRANT_URL or os.environ.get("CI"):
+        return True
+    left_out.append("left out")
+    return False
 
 
 def qdrant_env(prefix: str) -> dict[str, str]:

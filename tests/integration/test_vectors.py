@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib
 import math
-import os
 import socket
 import threading
 import uuid
@@ -24,9 +23,9 @@ from adapters.vectors.embeddings import (
 )
 from adapters.vectors.qdrant_index import QdrantVectorIndex
 from projections.vectors import Kind, VectorPoint, collection_name
-from tests.qdrant import QDRANT_URL, drop_collections, qdrant_env
+from tests.qdrant import QDRANT_URL, drop_collections, qdrant_env, server_legs_run
 
-PREFIX = "kasal_vectors_test"  # its own on the shared test server
+PREFIX = f"kasal_vectors_{uuid.uuid4().hex[:8]}"  # this run's own on the shared test server
 COLLECTION = collection_name(WORDLLAMA_MODEL, 256, PREFIX)
 NAMESPACE = uuid.UUID("00000000-0000-4000-8000-000000000001")
 
@@ -86,10 +85,7 @@ def embedder(tmp_path_factory: pytest.TempPathFactory) -> WordLlamaEmbedder:
 def index_legs() -> list[object]:
     """Local mode (the embedded deployment), and the Qdrant server (the distributed one) when
     there is one: always in CI (tests/qdrant.py)."""
-    legs: list[object] = ["local"]
-    if QDRANT_URL or os.environ.get("CI"):
-        legs.append("server")
-    return legs
+    return ["local", "server"] if server_legs_run() else ["local"]
 
 
 @pytest.fixture(params=index_legs())

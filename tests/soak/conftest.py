@@ -21,6 +21,11 @@ def rounds() -> int:
     return int(value)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if report_path := os.environ.get("KASAL_SOAK_REPORT"):
+        Path(report_path).unlink(missing_ok=True)  # never an earlier run's counts
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.fixturenames.append("soak_round")
     metafunc.parametrize("soak_round", range(1, rounds() + 1),
@@ -34,19 +39,24 @@ def _test_name(nodeid: str) -> str:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    counts: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
-    for outcome in ("passed", "failed", "error"):
+    # one outcome per run, the worst of its phases (an error in teardown after a pass counts
+    # as an error, once)
+    worst: dict[str, str] = {}
+    for outcome in ("passed", "skipped", "failed", "error"):
         for report in terminalreporter.stats.get(outcome, []):
-            if getattr(report, "nodeid", None) and (report.when == "call" or outcome == "error"):
-                counts[_test_name(report.nodeid)][outcome] += 1
+            if getattr(report, "nodeid", None) and (report.when == "call" or outcome != "passed"):
+                worst[report.nodeid] = outcome
+    counts: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
+    for nodeid, outcome in worst.items():
+        counts[_test_name(nodeid)][outcome] += 1
     if not counts:
         return
     terminalreporter.section("soak")
     for name, count in sorted(counts.items()):
         terminalreporter.write_line(
             f"{name}: {count['passed']} passed, {count['failed']} failed, "
-            f"{count['error']} errors, of {sum(count.values())} runs")
-    outcomes = ("passed", "failed", "error")
+            f"{count['error']} errors, {count['skipped']} skipped, of {sum(count.values())} runs")
+    outcomes = ("passed", "failed", "error", "skipped")
     summary = {"rounds": rounds(),
                "tests": {name: {outcome: count[outcome] for outcome in outcomes}
                          for name, count in sorted(counts.items())}}

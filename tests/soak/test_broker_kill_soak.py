@@ -6,9 +6,13 @@ the topic appended, the rest failed with a clear error."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.integration.test_broker_restart import (
     deployment,
     test_every_acknowledged_command_survives_a_broker_restart_once,
 )
 
 __all__ = ["deployment", "test_every_acknowledged_command_survives_a_broker_restart_once"]
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

@@ -4,9 +4,13 @@ times for each pause point."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.integration.test_writer_fencing import (
     prefix,
     test_a_writer_paused_past_its_session_cannot_append_after_its_successor,
 )
 
 __all__ = ["prefix", "test_a_writer_paused_past_its_session_cannot_append_after_its_successor"]
+
+pytestmark = [pytest.mark.kafka]

@@ -5,9 +5,13 @@ with a fresh database, topics and two workers. Every round asserts what the test
 
 from __future__ import annotations
 
+import pytest
+
 from tests.integration.test_distributed_failover import (
     deployment,
     test_a_killed_leader_hands_over_its_partitions_and_runs,
 )
 
 __all__ = ["deployment", "test_a_killed_leader_hands_over_its_partitions_and_runs"]
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
