@@ -94,6 +94,7 @@ async def crew_spec(cmd: m.CrewFields, repo: Repository, deps: HandlerDeps) -> C
                 context=tuple(t.context),
                 human_input=t.human_input,
                 output_schema=t.output_schema,
+                output_file=t.output_file,
             )
             for t in cmd.tasks
         ),

@@ -64,6 +64,7 @@ class TaskFields(BaseModel):
     context: list[Name] = Field(default_factory=list, max_length=50)
     human_input: bool = False
     output_schema: dict[str, Any] | None = None
+    output_file: Name | None = None
 
 
 class CrewFields(Command):
@@ -112,7 +113,7 @@ class RevokeApiKey(Command):
 # fields added after commands were first fingerprinted: left out while unset, so a command
 # sent before they existed (a re-import, a client's retry) keeps its fingerprint
 ADDED_LATER = frozenset({"output_schema", "output_json", "output_problem", "max_rpm",
-                         "max_execution_time"})
+                         "max_execution_time", "output_file"})
 
 
 def _without_unset_later(value: Any) -> Any:

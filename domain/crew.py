@@ -11,6 +11,7 @@ from eventsourcing.domain import event
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from domain.artifacts import check_template
 from domain.base import Definition, check_text
 from domain.errors import InvalidDefinition
 from domain.vocabulary import AggregateType
@@ -34,12 +35,16 @@ class TaskSpec:
     # a JSON Schema (type object) the task's answer must satisfy: CrewAI's output_json /
     # output_pydantic; None: free text
     output_schema: dict[str, Any] | None = None
+    # CrewAI's output_file: the name of the execution's artifact that holds the answer
+    # (domain/artifacts.py); may use the crew's {placeholders}
+    output_file: str | None = None
 
     def as_payload(self) -> dict[str, Any]:
         data = asdict(self)
         data["context"] = list(self.context)
-        if self.output_schema is None:
-            del data["output_schema"]  # the events of tasks without one stay as they were
+        for later in ("output_schema", "output_file"):
+            if data[later] is None:
+                del data[later]  # the events of tasks without one stay as they were
         return data
 
     @classmethod
@@ -83,6 +88,7 @@ class CrewSpec:
         for task in self.tasks:
             names.update(PLACEHOLDER.findall(task.description))
             names.update(PLACEHOLDER.findall(task.expected_output))
+            names.update(PLACEHOLDER.findall(task.output_file or ""))
         return names
 
 
@@ -136,6 +142,7 @@ def check_crew_spec(spec: CrewSpec) -> CrewSpec:
     if spec.process == "hierarchical" and not spec.manager_llm:
         raise InvalidDefinition("a hierarchical crew needs a manager_llm")
     seen: set[str] = set()
+    files: dict[str, str] = {}
     tasks = []
     for index, task in enumerate(spec.tasks):
         where = f"tasks[{index}]"
@@ -162,6 +169,13 @@ def check_crew_spec(spec: CrewSpec) -> CrewSpec:
         seen.add(task.name)
         if task.output_schema is not None:
             check_output_schema(f"{where}.output_schema", task.output_schema)
+        if task.output_file is not None:
+            check_template(f"{where}.output_file", task.output_file)
+            if task.output_file in files:
+                raise InvalidDefinition(
+                    f"{where}.output_file {task.output_file!r} is task "
+                    f"{files[task.output_file]!r}'s too: each task needs a file of its own")
+            files[task.output_file] = task.name
         tasks.append(
             TaskSpec(
                 name=task.name,
@@ -171,6 +185,7 @@ def check_crew_spec(spec: CrewSpec) -> CrewSpec:
                 context=task.context,
                 human_input=task.human_input,
                 output_schema=task.output_schema,
+                output_file=task.output_file,
             )
         )
     return CrewSpec(

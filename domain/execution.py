@@ -12,6 +12,7 @@ from typing import Any
 from eventsourcing.domain import event
 
 from domain.agent import AgentSpec
+from domain.artifacts import Artifact, check_rendered, render
 from domain.base import KasalAggregate
 from domain.crew import PLACEHOLDER, CrewSpec
 from domain.errors import AlreadyStarted, ExecutionFinished, InvalidDefinition, InvalidTransition
@@ -50,6 +51,15 @@ def check_inputs(
             + ": the crew uses "
             + ", ".join("{" + m + "}" for m in missing)
         )
+    files: dict[str, str] = {}
+    for task in crew.tasks:
+        if task.output_file is not None:
+            path = check_rendered(f"task {task.name!r}'s output_file", task.output_file, inputs)
+            if path in files:
+                raise InvalidDefinition(
+                    f"tasks {files[path]!r} and {task.name!r} would both write {path!r} with "
+                    "these inputs: each task needs a file of its own")
+            files[path] = task.name
     return dict(inputs)
 
 
@@ -166,6 +176,12 @@ class Execution(KasalAggregate):
         if output_json is not None or output_problem is not None:
             self._task_output_checked(task_name=task_name, output_json=output_json,
                                       problem=output_problem)
+        [spec] = [t for t in self.crew.tasks if t.name == task_name]
+        if spec.output_file is not None:
+            artifact = Artifact.of(render(spec.output_file, self.inputs), output, output_json)
+            self._artifact_stored(task_name=task_name, path=artifact.path,
+                                  sha256=artifact.sha256, size=artifact.size,
+                                  media_type=artifact.media_type, content=artifact.content)
 
     @event("TaskCompleted")
     def _task_completed(self, task_name: str, output: str) -> None:
@@ -179,6 +195,11 @@ class Execution(KasalAggregate):
     def complete(self, result: str, usage: dict[str, Any]) -> None:
         self.check_live("completion")
         self._completed(result=result, usage=usage)
+
+    @event("ArtifactStored")
+    def _artifact_stored(self, task_name: str, path: str, sha256: str, size: int,
+                         media_type: str, content: str) -> None:
+        pass
 
     @event("Completed")
     def _completed(self, result: str, usage: dict[str, Any]) -> None:

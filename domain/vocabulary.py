@@ -42,6 +42,7 @@ class EventType(StrEnum):
     EXECUTION_TOOL_USED = "ExecutionToolUsed"
     EXECUTION_TASK_COMPLETED = "ExecutionTaskCompleted"
     EXECUTION_TASK_OUTPUT_CHECKED = "ExecutionTaskOutputChecked"
+    EXECUTION_ARTIFACT_STORED = "ExecutionArtifactStored"
     EXECUTION_CANCEL_REQUESTED = "ExecutionCancelRequested"
     EXECUTION_COMPLETED = "ExecutionCompleted"
     EXECUTION_FAILED = "ExecutionFailed"

@@ -37,7 +37,9 @@ def read_project(path: Path, default_llm: str | None, crew: str | None, *, stric
         lines = "\n".join(f"  {item}" for item in project.dropped)
         if strict:
             raise click.ClickException(
-                f"--strict: {len(project.dropped)} things in {path} are not carried over; "
+                f"--strict: {len(project.dropped)} "
+                f"thing{'s' if len(project.dropped) != 1 else ''} in {path} "
+                f"{'are' if len(project.dropped) != 1 else 'is'} not carried over; "
                 f"nothing was defined:\n{lines}")
         console.print(f"[yellow]not carried over ({len(project.dropped)}):[/]")
         for item in project.dropped:

@@ -17,6 +17,7 @@ from domain.vocabulary import UNFINISHED_STATUSES
 from projections.connections import reading
 from projections.read_models.agents import agents
 from projections.read_models.api_keys import api_keys
+from projections.read_models.artifacts import artifact_blobs, execution_artifacts
 from projections.read_models.audit_log import audit_log
 from projections.read_models.crews import crews
 from projections.read_models.executions import executions
@@ -145,6 +146,21 @@ class ReadModels:
             .order_by(execution_timeline.c.version)
         )
         return await self._page(q, limit=10_000, offset=0)
+
+    async def execution_artifacts(self, tenant_id: str, execution_id: str) -> Page:
+        a = execution_artifacts
+        q = (select(a).where(a.c.tenant_id == tenant_id, a.c.execution_id == execution_id)
+             .order_by(a.c.position, a.c.path))
+        return await self._page(q, limit=10_000, offset=0)
+
+    async def artifact_content(self, tenant_id: str, execution_id: str, path: str) -> One:
+        """One artifact's row with its ``content`` (bytes)."""
+        a = execution_artifacts
+        return await self._one(
+            select(a, artifact_blobs.c.content)
+            .join(artifact_blobs, artifact_blobs.c.sha256 == a.c.sha256)
+            .where(a.c.tenant_id == tenant_id, a.c.execution_id == execution_id,
+                   a.c.path == path))
 
     # --- audit ------------------------------------------------------------------------
     async def audit_trail(self, tenant_id: str, aggregate_type: str, aggregate_id: str) -> Page:

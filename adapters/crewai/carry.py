@@ -37,14 +37,14 @@ TASK_INSTEAD = {
                    "crew.py, where Kasal reads the model's schema",
     "output_pydantic": "the output is not validated: set output_pydantic=Model on the Task "
                        "in crew.py, where Kasal reads the model's schema",
-    "output_file": "no file is written; the output is in the execution's result",
+    # carried: output_file (an artifact of the execution)
     "callback": "the callback is not called",
     "guardrail": "the task's output is not checked",
     "guardrails": "the task's output is not checked",
     "tools": "the task uses its agent's tools",
     "markdown": "the output is not asked for as Markdown",
     "max_retries": "CrewAI's default retry limit applies",
-    "create_directory": "no file is written",
+    "create_directory": "the artifact is kept by Kasal: no directory is made",
 }
 CREW_INSTEAD = {
     "planning": "the crew runs without a planning step",

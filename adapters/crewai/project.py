@@ -36,7 +36,7 @@ __all__ = ["CrewProject", "ProjectError", "load_project"]
 
 AGENT_FIELDS = ("role", "goal", "backstory", "llm", "tools", "allow_delegation", "max_iter",
                 "tool_config", "max_rpm", "max_execution_time")
-TASK_FIELDS = ("description", "expected_output", "agent", "context")
+TASK_FIELDS = ("description", "expected_output", "agent", "context", "output_file")
 CREW_FIELDS = ("name", "process", "manager_llm", "memory", "agents", "tasks")
 
 
@@ -166,6 +166,7 @@ class _Builder:
             "expected_output": _text(values.get("expected_output", "")), "agent": agent,
             "context": [str(c) for c in values.get("context") or []],
             **({"output_schema": values["output_schema"]} if values.get("output_schema") else {}),
+            **({"output_file": _text(values["output_file"])} if values.get("output_file") else {}),
         })
 
     def from_yaml(self, agents: dict[str, Any], tasks: dict[str, Any], process: str,

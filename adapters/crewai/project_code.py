@@ -105,6 +105,9 @@ def _task(builder: _Builder, entry: dict[str, Any], process: str,
         "context": [c.get("task") for c in fields.get("context") or [] if isinstance(c, dict)],
     }
     carried = ["description", "expected_output", "agent", "context"]
+    if isinstance(fields.get("output_file"), str) and fields["output_file"]:
+        values["output_file"] = fields["output_file"]  # an artifact of the execution
+        carried.append("output_file")
     for kind in ("output_pydantic", "output_json"):  # a model class: its JSON Schema
         model = fields.get(kind)
         if isinstance(model, dict) and isinstance(model.get("schema"), dict):

@@ -24,6 +24,10 @@ class TaskBody(Body):
     output_schema: dict[str, Any] | None = Field(
         default=None, description="a JSON Schema (type object) the task's answer must satisfy "
         "(CrewAI's output_json / output_pydantic); the execution returns the validated JSON")
+    output_file: Name | None = Field(
+        default=None, description="CrewAI's output_file: the answer becomes an artifact of the "
+        "execution under this relative path (may use {placeholders}), listed at "
+        "/executions/{id}/artifacts")
 
 
 class CrewBody(Body):

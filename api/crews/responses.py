@@ -15,6 +15,7 @@ class TaskOut(Model):
     context: list[str]
     human_input: bool
     output_schema: dict[str, Any] | None = None
+    output_file: str | None = None
 
 
 class CrewOut(Model):

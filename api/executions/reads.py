@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from api.executions.responses import ExecutionOut, ExecutionPage, Timeline
+from api.executions.responses import ArtifactList, ExecutionOut, ExecutionPage, Timeline
 from api.problems import ResourceNotFound
-from api.reads import Limit, Offset, ViewerRead
+from api.reads import POSITION_HEADER, Limit, Offset, ViewerRead
+from domain.artifacts import MEDIA_TYPES
 from domain.vocabulary import ExecutionStatus
 
 router = APIRouter()
@@ -40,3 +41,34 @@ async def get_timeline(execution_id: str, read: ViewerRead) -> dict[str, Any]:
     page = await read.models.execution_timeline(read.tenant_id, execution_id)
     return {"execution_id": execution_id, "position": read.at(page.position),
             "items": page.items}
+
+
+@router.get("/{execution_id}/artifacts", response_model=ArtifactList)
+async def list_artifacts(execution_id: str, read: ViewerRead) -> dict[str, Any]:
+    """The files the execution's tasks wrote (their ``output_file``), in the order written."""
+    if (await read.models.get_execution(read.tenant_id, execution_id)).item is None:
+        raise ResourceNotFound("execution", execution_id)
+    page = await read.models.execution_artifacts(read.tenant_id, execution_id)
+    items = [{**row, "url": f"/api/v1/executions/{execution_id}/artifacts/{row['path']}"}
+             for row in page.items]
+    return {"execution_id": execution_id, "position": read.at(page.position), "items": items}
+
+
+ARTIFACT_TYPES = sorted({*MEDIA_TYPES.values(), "text/plain"})
+
+
+@router.get("/{execution_id}/artifacts/{path:path}", response_class=Response,
+            responses={200: {"description": "the artifact's bytes (UTF-8 text), with its "
+                             "SHA-256 as the ETag",
+                             "content": {t: {"schema": {"type": "string"}}
+                                         for t in ARTIFACT_TYPES}}})
+async def download_artifact(execution_id: str, path: str, read: ViewerRead) -> Response:
+    """One artifact's content, as the task wrote it."""
+    found = await read.models.artifact_content(read.tenant_id, execution_id, path)
+    if found.item is None:
+        raise ResourceNotFound("artifact", f"{execution_id}/{path}")
+    row = found.item
+    name = path.rsplit("/", 1)[-1]
+    return Response(content=row["content"], media_type=f"{row['media_type']}; charset=utf-8",
+                    headers={"ETag": f'"{row["sha256"]}"', POSITION_HEADER: str(found.position),
+                             "Content-Disposition": f'attachment; filename="{name}"'})

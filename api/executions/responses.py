@@ -19,6 +19,8 @@ class ExecutionTaskOut(Model):
         default=None, description="a task with an output_schema: its answer, valid against it")
     output_problem: str | None = Field(
         default=None, description="why the answer is not valid against its output_schema")
+    artifact: str | None = Field(
+        default=None, description="a task with an output_file: the path of its artifact")
 
 
 class ExecutionOut(Model):
@@ -61,3 +63,20 @@ class Timeline(Model):
     execution_id: str
     position: int
     items: list[TimelineEntry]
+
+
+class ArtifactOut(Model):
+    path: str
+    task_name: str
+    sha256: str
+    size: int = Field(description="bytes")
+    media_type: str
+    created_at: str
+    position: int
+    url: str = Field(description="where to download it")
+
+
+class ArtifactList(Model):
+    execution_id: str
+    position: int
+    items: list[ArtifactOut]

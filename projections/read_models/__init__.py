@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from projections.read_models.agents import Agents
 from projections.read_models.api_keys import ApiKeys
+from projections.read_models.artifacts import Artifacts
 from projections.read_models.audit_log import AuditLog
 from projections.read_models.base import ReadModel
 from projections.read_models.crews import Crews
@@ -20,4 +21,5 @@ def read_models() -> tuple[ReadModel, ...]:
         Executions(),
         Timeline(),
         ApiKeys(),
+        Artifacts(),
     )

@@ -113,6 +113,8 @@ def execution_changes(row: Mapping[str, Any], e: RecordedEvent) -> dict[str, Any
             return {"tasks": _with_task(row["tasks"], p["task_name"],
                                         output_json=p["output_json"],
                                         output_problem=p["problem"])}
+        case EventType.EXECUTION_ARTIFACT_STORED:
+            return {"tasks": _with_task(row["tasks"], p["task_name"], artifact=p["path"])}
         case EventType.EXECUTION_LLM_CALL_COMPLETED:
             return Usage.from_columns(row).add_call(p["call"]).as_columns()
         case EventType.EXECUTION_COMPLETED:

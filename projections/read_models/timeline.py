@@ -76,6 +76,8 @@ SUMMARIES: dict[EventType, Callable[[Mapping[str, Any]], str]] = {
         + ("valid JSON" if p["problem"] is None else f"not valid: {p['problem']}")),
     EventType.EXECUTION_LLM_CALL_COMPLETED: lambda p: f"LLM call to {p['call'].get('model', '?')}",
     EventType.EXECUTION_TOOL_USED: lambda p: f"tool {p['tool']!r} used",
+    EventType.EXECUTION_ARTIFACT_STORED: lambda p: (
+        f"task {p['task_name']!r} wrote {p['path']!r} ({p['size']} bytes)"),
     EventType.EXECUTION_COMPLETED: lambda _: ExecutionStatus.COMPLETED.value,
     EventType.EXECUTION_FAILED: lambda p: f"failed: {p['error']}",
     EventType.EXECUTION_CANCEL_REQUESTED: lambda p: f"cancel requested: {p['reason']}",
@@ -91,4 +93,6 @@ def timeline_summary(e: RecordedEvent) -> str:
 def timeline_data(e: RecordedEvent) -> dict[str, Any]:
     if e.type == EventType.EXECUTION_REQUESTED:
         return {"inputs": e.payload["inputs"], "crew_id": e.payload["crew_id"]}
+    if e.type == EventType.EXECUTION_ARTIFACT_STORED:  # its content: at /artifacts/{path}
+        return {k: v for k, v in e.payload.items() if k != "content"}
     return dict(e.payload)

@@ -7,6 +7,7 @@ with its file and line; ``kasal run`` runs it from the root with the offline mod
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import shutil
@@ -72,10 +73,8 @@ def test_the_crewai_template_reads_the_same_from_its_root_and_its_config_folder(
         ("research_task", "researcher"), ("reporting_task", "reporting_analyst")]
     assert root.default_inputs == {"topic": "AI LLMs"}  # main.py's literal inputs
     # verbose=True (what CrewAI prints) is not reported; these two are, with file and line
-    assert dropped(root) == {
-        "task 'reporting_task': output_file = 'report.md'": "src/latest_ai/crew.py:34",
-        "input 'current_year'": "src/latest_ai/main.py:18",
-    }
+    assert dropped(root) == {"input 'current_year'": "src/latest_ai/main.py:18"}
+    assert root.tasks[1]["output_file"] == "report.md"  # the execution's artifact
 
 
 def test_tasks_bound_in_crew_py_run_with_their_agents_and_the_rest_is_named(
@@ -92,7 +91,6 @@ def test_tasks_bound_in_crew_py_run_with_their_agents_and_the_rest_is_named(
             "src/bound_in_code/tools/word_count.py:4",
         "agent 'researcher': reasoning = True": "src/bound_in_code/config/agents.yaml:8",
         "agent 'researcher': colour": "src/bound_in_code/config/agents.yaml:9",
-        "task 'summary_task': output_file = 'summary.md'": "src/bound_in_code/crew.py:35",
         "task 'summary_task': human_input = True": "src/bound_in_code/config/tasks.yaml:12",
         "crew: planning = True": "src/bound_in_code/crew.py:14",
         "crew: kickoff hook prepare": "src/bound_in_code/crew.py:18",
@@ -103,6 +101,7 @@ def test_tasks_bound_in_crew_py_run_with_their_agents_and_the_rest_is_named(
     assert schema["type"] == "object" and schema["required"] == ["title", "points"]
     assert schema["properties"]["points"]["type"] == "array"
     assert "output_schema" not in bound.tasks[0]
+    assert bound.tasks[1]["output_file"] == "summary.md" and "output_file" not in bound.tasks[0]
     reasons = {item.what: item.instead for item in bound.dropped}
     assert "runs without it" in reasons[
         "agent 'researcher': tool WordCountTool (bound_in_code.tools.word_count)"]
@@ -183,8 +182,14 @@ async def crews_and_runs(data_dir: Path) -> tuple[list[dict[str, object]], list[
     try:
         await app.wait_until_projected(10.0)
         crews = (await app.read_models.list_crews("default")).items
-        runs = [(await app.read_models.get_execution("default", str(e["id"]))).item or {}
-                for e in (await app.read_models.list_executions("default")).items]
+        runs = []
+        for e in (await app.read_models.list_executions("default")).items:
+            run = (await app.read_models.get_execution("default", str(e["id"]))).item or {}
+            artifacts = (await app.read_models.execution_artifacts("default", e["id"])).items
+            run["artifacts"] = [
+                (await app.read_models.artifact_content("default", e["id"], a["path"])).item
+                for a in artifacts]
+            runs.append(run)
         return crews, runs
     finally:
         await app.stop()
@@ -194,7 +199,7 @@ def test_kasal_run_runs_a_project_from_its_root_with_main_py_inputs(tmp_path: Pa
     done = kasal("run", str(PROJECTS / "bound_in_code"), "--input", "year=2026",
                  data_dir=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "not carried over (8):" in done.stdout
+    assert "not carried over (7):" in done.stdout
     crews, runs = asyncio.run(crews_and_runs(tmp_path))
     assert [c["name"] for c in crews] == ["bound_in_code"]
     (run,) = runs
@@ -208,6 +213,16 @@ def test_kasal_run_runs_a_project_from_its_root_with_main_py_inputs(tmp_path: Pa
     assert summary["output_problem"] is None, summary["output"]
     assert set(summary["output_json"]) == {"title", "points"}
     assert isinstance(summary["output_json"]["points"], list)
+    # output_file="summary.md": the validated JSON, as CrewAI would write it, is the run's
+    # artifact (and nothing was written beside the project)
+    (artifact,) = run["artifacts"]  # type: ignore[misc]
+    assert (artifact["path"], artifact["task_name"]) == ("summary.md", "summary_task")
+    assert summary["artifact"] == "summary.md"
+    assert json.loads(artifact["content"]) == summary["output_json"]
+    assert artifact["sha256"] == hashlib.sha256(artifact["content"]).hexdigest()
+    assert artifact["size"] == len(artifact["content"])
+    assert artifact["media_type"] == "text/markdown"
+    assert not (PROJECTS / "bound_in_code" / "summary.md").exists()
 
 
 def test_strict_refuses_a_project_with_anything_dropped_and_defines_nothing(
@@ -215,8 +230,8 @@ def test_strict_refuses_a_project_with_anything_dropped_and_defines_nothing(
 ) -> None:
     refused = kasal("import", "--strict", str(PROJECTS / "latest_ai"), data_dir=tmp_path)
     assert refused.returncode == 1
-    assert "--strict: 2 things" in refused.stderr and "nothing was defined" in refused.stderr
-    assert "src/latest_ai/crew.py:34: task 'reporting_task': output_file" in refused.stderr
+    assert "--strict: 1 thing" in refused.stderr and "nothing was defined" in refused.stderr
+    assert "src/latest_ai/main.py:18: input 'current_year'" in refused.stderr
     assert asyncio.run(crews_and_runs(tmp_path)) == ([], [])
 
 

@@ -73,10 +73,9 @@ def test_what_a_yaml_project_does_not_carry_is_named_with_its_line(tmp_path: Pat
     assert [str(d).split(":", 2)[1:] for d in project.dropped] == [
         ["8", " agent 'a': tool 'serper': Kasal has no such tool yet (it has calculator, "
               "current_time, directory_read, file_read, file_write): the agent runs without it"],
-        ["5", " task 't': output_file: no file is written; the output is in the execution's "
-              "result"],
         ["6", " task 't': colour: ignored: Kasal does not carry it over"],
     ]
+    assert project.tasks[0]["output_file"] == "out.md"  # carried: the execution's artifact
     assert all(str(d).startswith("config/") for d in project.dropped)
 
 
