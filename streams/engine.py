@@ -77,7 +77,16 @@ class RunHooks(Protocol):
         """A call answered by the model (not one answered by ``recorded_response``)."""
         ...
 
-    def tool_used(self, task_name: str | None, tool: str, tool_input: str, output: str) -> None: ...
+    def recorded_tool_result(self, task_name: str | None, tool: str,
+                             tool_input: str) -> str | None:
+        """What this tool call returned before (a resumed run makes the same calls in the
+        same order), to be returned instead of calling the tool again; else None."""
+        ...
+
+    def tool_used(self, task_name: str | None, tool: str, tool_input: str, output: str) -> None:
+        """A tool call and its result (one answered by ``recorded_tool_result`` too: the
+        hooks know it is in the log already)."""
+        ...
 
     def recall_memory(self, query: str, limit: int) -> list[str]:
         """Crew memory: the texts of this crew's past task outputs nearest to ``query``,

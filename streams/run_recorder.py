@@ -39,12 +39,12 @@ from domain.usage import Usage
 from domain.vocabulary import EventType, ExecutionStatus
 from streams.engine import LlmCall, RunCancelled
 from streams.memory import MemoryRecall
+from streams.tool_replay import MAX_TOOL_TEXT, ToolReplay, tool_key
 
 log = logging.getLogger(__name__)
 ACTOR = "service:execution-runner"
 MEMORY_WAIT_S = 10.0  # before a run's first recall: for the vector projector to pass its cut
 MEMORY_RECALL_TIMEOUT_S = 60.0
-MAX_TOOL_TEXT = 20_000
 # a task's completion is appended this soon, unless the next step's append (before the next
 # paid call, or the run's end) takes it along first: live within 50 ms, no extra append
 COMPLETION_FLUSH_S = 0.05
@@ -98,11 +98,13 @@ class RunRecorder:
         self.recorded: dict[str, str] = {}
         self.usage = Usage()
         self.replayed_llm_calls = 0
+        self.tools = ToolReplay(events)  # a resumed run's tools answer from the log
         for event in events:
             if event.type == EventType.EXECUTION_LLM_CALL_COMPLETED:
                 call = event.payload["call"]
                 self.recorded.setdefault(call["request_hash"], call["response"])
                 self.usage = self.usage.add_call(call)
+
         self.completed_tasks = set(execution.completed_tasks)
         self.started_tasks = {
             str(e.payload["task_name"]) for e in events
@@ -131,7 +133,8 @@ class RunRecorder:
 
     def completion(self, output: str) -> list[m.Step]:
         """The last batch of a run that finished: what is queued, then ``complete``."""
-        usage = {**self.usage.as_columns(), "replayed_llm_calls": self.replayed_llm_calls}
+        usage = {**self.usage.as_columns(), "replayed_llm_calls": self.replayed_llm_calls,
+                 "replayed_tool_calls": self.tools.replayed}
         return [*self.take(), m.Step(kind="complete", output=storable(output), usage=usage)]
 
     def context(self, step: str) -> CommandContext:
@@ -184,9 +187,16 @@ class RunRecorder:
             self.usage = self.usage.add_call(payload)
         self._queue(kind="llm_call", call=payload)
 
+    def recorded_tool_result(self, task_name: str | None, tool: str,
+                             tool_input: str) -> str | None:
+        self._raise_failure()
+        return self.tools.result(tool_key(task_name, tool, tool_input))
+
     def tool_used(self, task_name: str | None, tool: str, tool_input: str, output: str) -> None:
         self._check()
         if task_name in self.completed_tasks:  # replaying a task the log already holds
+            return
+        if self.tools.in_log(tool_key(task_name, tool, tool_input)):
             return
         self._queue(kind="tool_used", task_name=task_name, tool=tool,
                     tool_input=tool_input[:MAX_TOOL_TEXT], output=output[:MAX_TOOL_TEXT])

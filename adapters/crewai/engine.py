@@ -8,7 +8,10 @@ step through the run's hooks, in the order the steps happen:
   kickoff thread, so it precedes the task's model calls;
 - ``llm_call``: from the gateway, right after each model call, before CrewAI acts on it;
 - ``tool_used``: from a CrewAI ``after_tool_call`` interception hook, right after the tool
-  ran (on the agent's thread), before the next model call;
+  ran (on the agent's thread), before the next model call. A ``before_tool_call`` hook notes
+  the call, and each of Kasal's tools first asks ``hooks.recorded_tool_result`` for it: a
+  resumed run gets the results its tools gave before, instead of calling them again (a file
+  written twice, a clock read anew that would change every later model request);
 - ``task_completed``: from the task itself, with the ``TaskOutput``, before the crew starts
   the next task.
 
@@ -31,7 +34,9 @@ error, and ``run()`` raises it.
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,7 +47,9 @@ from crewai.hooks import (
     HookAborted,
     ToolCallHookContext,
     register_after_tool_call_hook,
+    register_before_tool_call_hook,
     unregister_after_tool_call_hook,
+    unregister_before_tool_call_hook,
 )
 from crewai.tasks.task_output import TaskOutput
 from crewai.tools import BaseTool
@@ -92,6 +99,12 @@ class _RunObjects:
         self.crew: Crew | None = None
         self.current_task: str | None = None
         self.limits = RunLimits()  # when tasks began; a timeout, once one happened
+        self.calling = threading.local()  # the tool call about to run on this thread
+
+    def tool_key(self, ctx: ToolCallHookContext) -> tuple[str | None, str, str]:
+        """(task, tool, input) of a call, as ``tool_used`` records it."""
+        return (self.task_name_of(ctx.task), ctx.tool_name,
+                json.dumps(ctx.tool_input, sort_keys=True, ensure_ascii=False, default=str))
 
     def task_name_of(self, task: Any) -> str | None:
         """The run's task a model call or tool use belongs to. Work that a hierarchical
@@ -100,6 +113,24 @@ class _RunObjects:
 
     def owns(self, agent: Any, crew: Any) -> bool:
         return (crew is not None and crew is self.crew) or id(agent) in self.agent_ids
+
+
+def _replaying(tool: BaseTool, hooks: RunHooks, run: _RunObjects) -> BaseTool:
+    """``tool``, answering a call the log already holds with its recorded result."""
+    original = tool._run
+
+    @functools.wraps(original)  # CrewAI reads the signature for the tool's arguments
+    def _run(*args: Any, **kwargs: Any) -> Any:
+        key = getattr(run.calling, "key", None)
+        run.calling.key = None
+        if key is not None:
+            recorded = hooks.recorded_tool_result(*key)
+            if recorded is not None:
+                return recorded
+        return original(*args, **kwargs)
+
+    object.__setattr__(tool, "_run", _run)  # the instance's, before CrewAI wraps the tool
+    return tool
 
 
 def _cancelled_in(error: BaseException) -> RunCancelled | None:
@@ -153,20 +184,23 @@ class CrewAIEngine:
         run = _RunObjects()
         crew_obj = self._build(crew, agents, hooks, run)
 
+        def before_tool(ctx: ToolCallHookContext) -> None:
+            if run.owns(ctx.agent, ctx.crew):
+                run.calling.key = run.tool_key(ctx)  # for the tool itself (_replaying)
+            return None
+
         def after_tool(ctx: ToolCallHookContext) -> None:
             if not run.owns(ctx.agent, ctx.crew):
                 return None
+            run.calling.key = None
             try:
-                hooks.tool_used(
-                    run.task_name_of(ctx.task),
-                    ctx.tool_name,
-                    json.dumps(ctx.tool_input, sort_keys=True, ensure_ascii=False, default=str),
-                    "" if ctx.tool_result is None else str(ctx.tool_result),
-                )
+                hooks.tool_used(*run.tool_key(ctx),
+                                "" if ctx.tool_result is None else str(ctx.tool_result))
             except Exception as error:  # CrewAI's hook dispatch swallows all but HookAborted
                 raise HookAborted(reason=f"recording the tool use failed: {error}") from error
             return None
 
+        register_before_tool_call_hook(before_tool)
         register_after_tool_call_hook(after_tool)
         try:
             output = crew_obj.kickoff(inputs=dict(inputs))
@@ -178,6 +212,7 @@ class CrewAIEngine:
                 raise cancelled from None
             raise
         finally:
+            unregister_before_tool_call_hook(before_tool)
             unregister_after_tool_call_hook(after_tool)
         hooks.cancelled()  # raises a hook's failure that CrewAI swallowed
         run.limits.raise_if_timed_out()  # a coworker's, that delegation turned into text
@@ -198,8 +233,9 @@ class CrewAIEngine:
                 backstory=agent_spec.backstory,
                 llm=self._llm(agent_spec.llm, hooks, run, CallLimits(
                     run.limits, agent_spec.max_rpm, agent_spec.max_execution_time)),
-                tools=build_tools(agent_spec.tools, Workspace(self.workspaces, hooks.tenant_id),
-                                  agent_spec.tool_config),
+                tools=[_replaying(tool, hooks, run) for tool in build_tools(
+                    agent_spec.tools, Workspace(self.workspaces, hooks.tenant_id),
+                    agent_spec.tool_config)],
                 allow_delegation=agent_spec.allow_delegation,
                 max_iter=agent_spec.max_iter,  # max_rpm, max_execution_time: CallLimits
                 # the gateway retries transient model errors; CrewAI re-running a whole

@@ -32,6 +32,8 @@ class RecordingHooks:
     cancel_after_calls: int | None = None
     tenant_id: str = "acme"  # the run's tenant (its tools' workspace)
     recorded: dict[str, str] = field(default_factory=dict)
+    # tool results by (task, tool, input), in order, as a resumed run would have them
+    recorded_tools: dict[tuple[str | None, str, str], list[str]] = field(default_factory=dict)
     memories: list[str] = field(default_factory=list)  # what recall_memory returns
     log: list[tuple[str, Any]] = field(default_factory=list)
     lookups: list[str] = field(default_factory=list)
@@ -60,6 +62,12 @@ class RecordingHooks:
         with self._lock:
             self.lookups.append(request_hash)
             return self.recorded.get(request_hash)
+
+    def recorded_tool_result(self, task_name: str | None, tool: str,
+                             tool_input: str) -> str | None:
+        with self._lock:
+            results = self.recorded_tools.get((task_name, tool, tool_input))
+            return results.pop(0) if results else None
 
     def task_started(self, task_name: str) -> None:
         self._add("task_started", task_name)

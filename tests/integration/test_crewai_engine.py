@@ -16,6 +16,7 @@ from litellm.exceptions import InternalServerError, RateLimitError
 
 from adapters.crewai.engine import CrewAIEngine
 from adapters.crewai.llm_gateway import GatewayLLM
+from adapters.crewai.workspace import Workspace
 from domain.crew import TaskSpec
 from streams.engine import RunCancelled
 
@@ -144,11 +145,40 @@ def test_runs_are_deterministic_and_replay_from_recorded_responses(
     assert resumed.lookups == hashes
     assert result_3.output == result_1.output
     assert resumed.started == ["multiply", "report"]
-    assert [t.output for t in resumed.tools] == ["42"]  # tools still run on a replay
+    assert [t.output for t in resumed.tools] == ["42"]  # reported: the hooks skip recorded
 
     partly = RecordingHooks(recorded={hashes[0]: first.calls[0].response})
     engine.run(spec, agents, {"what": "product"}, partly)
     assert [c.request_hash for c in partly.calls] == hashes[1:]
+
+
+def test_a_resumed_run_gets_its_tools_results_from_the_log_instead_of_calling_them(
+    engine: CrewAIEngine, tmp_path: Path,
+) -> None:
+    """A tool with an effect (file_write) runs once: resumed with the calls and the tool
+    results of the first run, the file is not written again, and nothing is paid for."""
+    agents = {"f": agent("Filer", tools=("file_write",))}
+    spec = crew(task("save", "Write a short note and save it as out/note.md.", "f"),
+                agents=("f",))
+    first = RecordingHooks()
+    engine.run(spec, agents, {}, first)
+    (used,) = first.tools
+    assert used.tool == "file_writer_tool"
+    written = Workspace(tmp_path / "workspaces", "acme").root / "out" / "note.md"
+    assert written.is_file()
+    written.unlink()
+
+    resumed = RecordingHooks(
+        recorded={c.request_hash: c.response for c in first.calls},
+        recorded_tools={(used.task_name, used.tool, used.tool_input): [used.output]})
+    engine.run(spec, agents, {}, resumed)
+    assert not written.exists()  # answered from the log: the tool did not run
+    assert resumed.tools == [used]  # reported as made (the recorder knows it is logged)
+    assert resumed.calls == []  # the same result, so the same requests: all replayed
+
+    again = RecordingHooks(recorded={c.request_hash: c.response for c in first.calls})
+    engine.run(spec, agents, {}, again)  # no recorded tool result: the tool runs
+    assert written.is_file()
 
 
 def test_cancel_after_the_first_call_stops_the_run(engine: CrewAIEngine) -> None:

@@ -342,3 +342,49 @@ def test_call_limits_hold_a_minutes_calls_and_a_tasks_time() -> None:
     with pytest.raises(TaskTimedOut, match="task 't'"):  # sticky: every later call
         CallLimits(run).check_time(3, "another")
     assert CallLimits(RunLimits()).take_call() == 0.0  # no limits: never waits
+
+
+async def test_a_resumed_run_answers_its_tool_calls_from_the_log_and_records_none_twice() -> None:
+    made: list[str] = []
+
+    def write_tool(hooks: RunHooks, task: str) -> str:  # what the engine does for a Kasal tool
+        result = hooks.recorded_tool_result(task, "file_writer_tool", '{"path": "a.md"}')
+        if result is None:
+            made.append(task)
+            result = f"wrote a.md for {task}"
+        hooks.tool_used(task, "file_writer_tool", '{"path": "a.md"}', result)
+        return result
+
+    def dies_after_its_tools(crew: CrewSpec, hooks: RunHooks) -> RunResult:
+        hooks.task_started("find")
+        write_tool(hooks, "find")
+        hooks.tool_used("find", "Search memory", '{"q": "owls"}', "nothing")  # CrewAI's own
+        hooks.recorded_response("d" * 64)  # the steps are durable; the model call dies with us
+        assert isinstance(hooks, RunRecorder)
+        hooks.stop(StopKind.SHUTDOWN)
+        raise RunCancelled("shutdown")
+
+    def whole_run(crew: CrewSpec, hooks: RunHooks) -> RunResult:
+        for task in crew.tasks:
+            hooks.task_started(task.name)
+            assert write_tool(hooks, task.name) == f"wrote a.md for {task.name}"
+            if task.name == "find":  # made again: not answerable from the log, yet logged
+                hooks.tool_used("find", "Search memory", '{"q": "owls"}', "nothing")
+            hooks.task_completed(task.name, "done")
+        return RunResult(output="done")
+
+    bus, store, runner, crew_id = await setup(ScriptedEngine(dies_after_its_tools))
+    run_id = await request(bus, crew_id)
+    await feed(store, runner, runner.start_position)
+    await runner.wait_idle()
+    fresh = ExecutionRunner(store, bus, ScriptedEngine(whole_run))
+    await fresh.resume_unfinished([run_id])
+    await fresh.wait_idle()
+    assert made == ["find", "write"]  # find's write ran once, before the crash
+    events = await store.read_stream(run_id)
+    used = [(e.payload["task_name"], e.payload["tool"]) for e in events
+            if e.type == "ExecutionToolUsed"]
+    assert used == [("find", "file_writer_tool"), ("find", "Search memory"),
+                    ("write", "file_writer_tool")]
+    assert events[-1].type == "ExecutionCompleted"
+    assert events[-1].payload["usage"]["replayed_tool_calls"] == 1
