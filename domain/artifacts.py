@@ -1,7 +1,9 @@
 """A task's ``output_file``: the file CrewAI would write its answer to becomes an artifact of
 the execution instead, kept in the log (``ExecutionArtifactStored``: path, SHA-256, size,
-media type and content) and served by the read side. Nothing is written to a disk the run
-shares: the path only names the artifact within its execution.
+media type, and the content when it is not the task's output as it stands: the JSON of a
+task with an output schema; otherwise the output in ``ExecutionTaskCompleted`` of the same
+append is the content, not copied again) and served by the read side. Nothing is written
+to a disk the run shares: the path only names the artifact within its execution.
 
 A path is relative, ``/``-separated, of at most ``MAX_SEGMENTS`` parts of letters, digits
 and ``._- `` (no ``.`` or ``..`` part, no leading dot), and may use the crew's
@@ -42,7 +44,7 @@ def path_problem(path: str) -> str | None:
     for part in parts:
         if part in ("", ".", ".."):
             return "must not have an empty, '.' or '..' part"
-        if not SEGMENT.match(part) or part.endswith((" ", ".")):
+        if not SEGMENT.fullmatch(part) or part.endswith((" ", ".")):
             return (f"part {part!r} must be letters, digits, spaces, '_', '.' or '-', not "
                     "starting with '.' or '-' nor ending with a space or '.'")
     return None
@@ -84,8 +86,8 @@ class Artifact:
 
     @classmethod
     def of(cls, path: str, output: str, output_json: dict[str, Any] | None) -> Artifact:
-        """What CrewAI would have written: the validated JSON of a task with an output
-        schema (indented), else the answer's text."""
+        """The task's answer as a file: its validated JSON for a task with an output schema
+        (indented, as CrewAI writes an ``output_json``), else the answer's text."""
         content = (json.dumps(output_json, indent=2, ensure_ascii=False)
                    if output_json is not None else output)
         data = content.encode("utf-8")

@@ -146,7 +146,7 @@ def check_crew_spec(spec: CrewSpec) -> CrewSpec:
     tasks = []
     for index, task in enumerate(spec.tasks):
         where = f"tasks[{index}]"
-        if not TASK_NAME.match(task.name):
+        if not TASK_NAME.fullmatch(task.name):
             raise InvalidDefinition(
                 f"{where}.name must be 1-100 letters, digits, spaces, '_', '.' or '-'"
             )

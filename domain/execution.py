@@ -55,10 +55,12 @@ def check_inputs(
     for task in crew.tasks:
         if task.output_file is not None:
             path = check_rendered(f"task {task.name!r}'s output_file", task.output_file, inputs)
-            if path in files:
-                raise InvalidDefinition(
-                    f"tasks {files[path]!r} and {task.name!r} would both write {path!r} with "
-                    "these inputs: each task needs a file of its own")
+            for other, by in files.items():
+                if path == other or other.startswith(path + "/") or path.startswith(other + "/"):
+                    raise InvalidDefinition(
+                        f"tasks {by!r} and {task.name!r} would write {other!r} and {path!r} "
+                        "with these inputs: each task needs a file of its own, and a file "
+                        "is not a folder")
             files[path] = task.name
     return dict(inputs)
 
@@ -179,9 +181,11 @@ class Execution(KasalAggregate):
         [spec] = [t for t in self.crew.tasks if t.name == task_name]
         if spec.output_file is not None:
             artifact = Artifact.of(render(spec.output_file, self.inputs), output, output_json)
+            # the output itself is in TaskCompleted, just above: not copied (the log's size)
             self._artifact_stored(task_name=task_name, path=artifact.path,
                                   sha256=artifact.sha256, size=artifact.size,
-                                  media_type=artifact.media_type, content=artifact.content)
+                                  media_type=artifact.media_type,
+                                  content=None if artifact.content == output else artifact.content)
 
     @event("TaskCompleted")
     def _task_completed(self, task_name: str, output: str) -> None:
@@ -198,7 +202,7 @@ class Execution(KasalAggregate):
 
     @event("ArtifactStored")
     def _artifact_stored(self, task_name: str, path: str, sha256: str, size: int,
-                         media_type: str, content: str) -> None:
+                         media_type: str, content: str | None) -> None:
         pass
 
     @event("Completed")

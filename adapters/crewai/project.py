@@ -30,6 +30,7 @@ from adapters.crewai.project_layout import (
 from adapters.crewai.project_tools import carry_tool
 from adapters.crewai.tool_names import BUILTIN_TOOL_NAMES
 from commands import messages as m
+from domain.artifacts import PLACEHOLDER, path_problem
 from domain.envelope import canonical_json
 
 __all__ = ["CrewProject", "ProjectError", "load_project"]
@@ -161,13 +162,28 @@ class _Builder:
                 f"{where}: task {key!r} has no agent, which a sequential crew needs: bind it "
                 f"in config/tasks.yaml (agent: <name>) or in crew.py (Task(..., "
                 f"agent=self.<name>())); the agents: {', '.join(self.agents)}")
+        output_file = self.output_file(key, values.get("output_file"), where)
         self.tasks.append({
             "name": key, "description": _text(values.get("description", "")),
             "expected_output": _text(values.get("expected_output", "")), "agent": agent,
             "context": [str(c) for c in values.get("context") or []],
             **({"output_schema": values["output_schema"]} if values.get("output_schema") else {}),
-            **({"output_file": _text(values["output_file"])} if values.get("output_file") else {}),
+            **({"output_file": output_file} if output_file else {}),
         })
+
+    def output_file(self, key: str, value: Any, where: str) -> str | None:
+        """A task's output_file as an artifact path (CrewAI drops a leading '/'); one that
+        cannot name an artifact is reported, and the answer stays in the result only."""
+        if not value:
+            return None
+        path = str(_text(value)).strip().lstrip("/")
+        problem = path_problem(PLACEHOLDER.sub("x", path))
+        if problem is None:
+            return path
+        self.drop(f"task {key!r}: output_file = {path!r}", where,
+                  f"no artifact is kept (an artifact path {problem}); the answer is in the "
+                  "execution's result")
+        return None
 
     def from_yaml(self, agents: dict[str, Any], tasks: dict[str, Any], process: str,
                   where: tuple[str, dict[tuple[str, ...], int], str, dict[tuple[str, ...], int]]

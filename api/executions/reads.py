@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Response
 
@@ -49,8 +50,8 @@ async def list_artifacts(execution_id: str, read: ViewerRead) -> dict[str, Any]:
     if (await read.models.get_execution(read.tenant_id, execution_id)).item is None:
         raise ResourceNotFound("execution", execution_id)
     page = await read.models.execution_artifacts(read.tenant_id, execution_id)
-    items = [{**row, "url": f"/api/v1/executions/{execution_id}/artifacts/{row['path']}"}
-             for row in page.items]
+    items = [{**row, "url": f"/api/v1/executions/{execution_id}/artifacts/"
+                            f"{quote(row['path'], safe='/')}"} for row in page.items]
     return {"execution_id": execution_id, "position": read.at(page.position), "items": items}
 
 
@@ -60,7 +61,9 @@ ARTIFACT_TYPES = sorted({*MEDIA_TYPES.values(), "text/plain"})
 @router.get("/{execution_id}/artifacts/{path:path}", response_class=Response,
             responses={200: {"description": "the artifact's bytes (UTF-8 text), with its "
                              "SHA-256 as the ETag",
-                             "content": {t: {"schema": {"type": "string"}}
+                             # a JSON or YAML artifact is any value; the others, text
+                             "content": {t: {"schema": {"type": "string"}
+                                             if t.startswith("text/") else {}}
                                          for t in ARTIFACT_TYPES}}})
 async def download_artifact(execution_id: str, path: str, read: ViewerRead) -> Response:
     """One artifact's content, as the task wrote it."""
@@ -71,4 +74,5 @@ async def download_artifact(execution_id: str, path: str, read: ViewerRead) -> R
     name = path.rsplit("/", 1)[-1]
     return Response(content=row["content"], media_type=f"{row['media_type']}; charset=utf-8",
                     headers={"ETag": f'"{row["sha256"]}"', POSITION_HEADER: str(found.position),
-                             "Content-Disposition": f'attachment; filename="{name}"'})
+                             "Content-Disposition": f'attachment; filename="{name}"',
+                             "X-Content-Type-Options": "nosniff"})

@@ -367,3 +367,26 @@ async def replayed_tables(database: Database, events: list[RecordedEvent]) -> di
     await reference.rebuild()
     await reference.handle(events)
     return await dump_tables(reference.engine)
+
+
+async def run_filed_run(bus: CommandBus, tenant_id: str = TENANT) -> str:
+    """A crew whose tasks keep their answers as artifacts (text, and JSON), and a run of it
+    recorded to its end: the artifacts' tables (not in ``run_scenario``, whose counts other
+    tests assert)."""
+    agent = await bus.dispatch(agent_command("Filer"), ctx(tenant_id))
+    filed = crew_command([agent.aggregate_id], name="filed").model_dump()
+    filed["tasks"][0]["output_file"] = "notes/{topic}.md"
+    filed["tasks"][1] |= {"output_file": "report.json", "output_schema": {"type": "object"}}
+    crew = await bus.dispatch(m.DefineCrew(**filed), ctx(tenant_id))
+    run = await bus.dispatch(m.RequestExecution(crew_id=crew.aggregate_id,
+                                                inputs={"topic": "owls"}), ctx(tenant_id))
+    await bus.dispatch(m.RecordSteps(execution_id=run.aggregate_id, steps=[
+        m.Step(kind="start"),
+        m.Step(kind="task_started", task_name="find"),
+        m.Step(kind="task_completed", task_name="find", output="Owls hunt at night."),
+        m.Step(kind="task_started", task_name="write"),
+        m.Step(kind="task_completed", task_name="write", output='{"owls": 2}',
+               output_json={"owls": 2}),
+        m.Step(kind="complete", output='{"owls": 2}', usage={}),
+    ]), ctx(tenant_id))
+    return run.aggregate_id

@@ -39,6 +39,7 @@ from .conftest import (
     ctx,
     dump_tables,
     new_events,
+    run_filed_run,
     run_scenario,
 )
 
@@ -252,11 +253,15 @@ async def test_rebuild_then_replay_from_zero_reproduces_every_table(database: Da
     store = await database.open_store()
     await run_scenario(CommandBus(store))
     await run_scenario(CommandBus(store))
+    await run_filed_run(CommandBus(store))
     projector = await database.open_projector()
     head = await store.head_position()
     assert await project_all(projector, store) == head
     before = await dump_tables(projector.engine)
     assert all(before[t.name] for t in s.read_model_tables()), "every read model has rows"
+    assert [a["path"] for a in before["execution_artifacts"]] == ["notes/owls.md", "report.json"]
+    blobs = {b["sha256"]: b["content"] for b in before["artifact_blobs"]}
+    assert blobs[before["execution_artifacts"][0]["sha256"]] == b"Owls hunt at night."
 
     await projector.rebuild()
     assert await projector.position() == 0

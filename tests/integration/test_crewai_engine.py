@@ -181,6 +181,21 @@ def test_a_resumed_run_gets_its_tools_results_from_the_log_instead_of_calling_th
     assert written.is_file()
 
 
+def test_an_output_file_is_never_written_by_crewai(
+    engine: CrewAIEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Kasal keeps a task's output_file as an artifact (the domain's ArtifactStored): CrewAI,
+    which would write it relative to the working directory, is never given it."""
+    monkeypatch.chdir(tmp_path)
+    agents = {"w": agent("Writer")}
+    spec = crew(replace(task("note", "Write a note.", "w"), output_file="out/note.md"),
+                agents=("w",))
+    hooks = RecordingHooks()
+    engine.run(spec, agents, {}, hooks)
+    assert [name for name, _ in hooks.completed] == ["note"]
+    assert not list(tmp_path.rglob("note.md"))
+
+
 def test_cancel_after_the_first_call_stops_the_run(engine: CrewAIEngine) -> None:
     agents = {"m": agent("Mathematician", tools=("calculator",)), "w": agent("Writer")}
     spec = crew(

@@ -35,6 +35,7 @@ def test_relative_paths_of_plain_parts_name_artifacts(path: str) -> None:
     ("a\\b", "relative"), ("../up.md", "'..'"), ("a/./b", "'.'"), ("a//b", "empty"),
     (".hidden", "part '.hidden'"), ("-flag", "part '-flag'"), ("trailing.", "part"),
     ("a/b/c/d/e/f/g/h/i", "at most 8"), ("semi;colon", "part"), ("nul\x00", "part"),
+    ("owls\n", "part"), ("a\n/b.md", "part"), ("a/b.md\n", "part"),
 ])
 def test_other_paths_are_refused_with_the_reason(path: str, why: str) -> None:
     problem = path_problem(path)
@@ -57,8 +58,12 @@ def test_placeholders_in_an_output_file_are_inputs_filled_and_checked_at_request
         Execution.request("t1", "c", crew, {AGENT: agent_spec()},  # type: ignore[arg-type]
                           {"topic": "..", "year": 2026})
     clash = with_files("{topic}.md", "owls.md")
-    with pytest.raises(InvalidDefinition, match=r"would both write 'owls\.md'"):
+    with pytest.raises(InvalidDefinition, match=r"would write 'owls\.md' and 'owls\.md'"):
         Execution.request("t1", "c", clash, {AGENT: agent_spec()},  # type: ignore[arg-type]
+                          {"topic": "owls"})
+    folder = with_files("{topic}", "owls/b.md")
+    with pytest.raises(InvalidDefinition, match="a file is not a folder"):
+        Execution.request("t1", "c", folder, {AGENT: agent_spec()},  # type: ignore[arg-type]
                           {"topic": "owls"})
 
 
@@ -75,7 +80,7 @@ def test_a_completed_task_with_an_output_file_stores_its_answer_as_an_artifact()
     assert (event.task_name, event.path, event.media_type) == ("find", "notes/owls.md",
                                                                "text/markdown")
     assert (event.sha256, event.size) == (hashlib.sha256(data).hexdigest(), len(data))
-    assert event.content == "Owls are nocturnal. Ünïcode too."
+    assert event.content is None  # the output in TaskCompleted is the content: not copied
 
 
 def test_a_task_with_an_output_schema_stores_its_validated_json() -> None:

@@ -96,3 +96,17 @@ def test_a_project_s_crew_yaml_reports_what_it_does_not_carry(tmp_path: Path) ->
     assert project.name == "planned"
     assert [str(d) for d in project.dropped] == [
         "config/crew.yaml:2: crew: planning: the crew runs without a planning step"]
+
+
+def test_an_output_file_kasal_cannot_keep_as_an_artifact_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "agents.yaml").write_text("a:\n  role: r\n  goal: g\n  backstory: b\n")
+    (tmp_path / "config" / "tasks.yaml").write_text(
+        "t:\n  description: d\n  expected_output: o\n  agent: a\n  output_file: /report.md\n"
+        "u:\n  description: d\n  expected_output: o\n  agent: a\n  output_file: ../up.md\n")
+    project = load_project(tmp_path)
+    assert project.tasks[0]["output_file"] == "report.md"  # CrewAI drops a leading '/' too
+    assert "output_file" not in project.tasks[1]
+    (item,) = project.dropped
+    assert item.what == "task 'u': output_file = '../up.md'"
+    assert item.instead.startswith("no artifact is kept (an artifact path must not have")
