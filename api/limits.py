@@ -71,16 +71,13 @@ def check_url(scope: Scope) -> None:
     """The path and the query parameters, as the routes will read them (percent-decoded), are
     text every store can hold: a NUL in an id or a filter would reach PostgreSQL, which refuses
     it (an error of the database, not of the request)."""
-    problem = problem_of(str(scope.get("path", "")))
-    where = "the path"
     query = bytes(scope.get("query_string", b"")).decode("latin-1")
-    for name, value in parse_qsl(query, keep_blank_values=True):
-        if problem is not None:
-            break
-        problem = problem_of(name) or problem_of(value)
-        where = f"query parameter {name!r}"
-    if problem is not None:
-        raise InvalidQuery(f"{where} {problem}")
+    texts = [("the path", str(scope.get("path", "")))] + [
+        (f"query parameter {name!r}", text)
+        for name, value in parse_qsl(query, keep_blank_values=True) for text in (name, value)]
+    for where, text in texts:
+        if (problem := problem_of(text)) is not None:
+            raise InvalidQuery(f"{where} {problem}")
 
 
 class RequestGuard:

@@ -125,6 +125,15 @@ cmd_up() {
     echo "$URL"
 }
 
+gone() { # waits up to $2 tenths of a second for pid $1 to end; fails if it did not
+    local _
+    for _ in $(seq 1 "$2"); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    ! kill -0 "$1" 2>/dev/null
+}
+
 cmd_down() {
     local pid
     if ! pid="$(running_pid)"; then
@@ -133,17 +142,10 @@ cmd_down() {
     fi
     log "stopping server (pid $pid)"
     kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
+    if ! gone "$pid" 100; then
         log "still running after 10 s: SIGKILL"
         kill -KILL "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
+        gone "$pid" 50 || true
     fi
     rm -f "$PID_FILE"
 }

@@ -25,8 +25,8 @@ class TaskBody(Body):
         default=None, description="a JSON Schema (type object) the task's answer must satisfy "
         "(CrewAI's output_json / output_pydantic); the execution returns the validated JSON")
     output_file: Name | None = Field(
-        default=None, description="CrewAI's output_file: the answer becomes an artifact of the "
-        "execution under this relative path (may use {placeholders}), listed at "
+        default=None, description="the output_file of CrewAI: the answer becomes an artifact "
+        "of the execution under this relative path (may use {placeholders}), listed at "
         "/executions/{id}/artifacts")
 
 
