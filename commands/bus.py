@@ -21,7 +21,7 @@ from domain.base import KasalAggregate
 from domain.envelope import NewEvent, canonical_json, format_time
 from domain.errors import DomainError
 from domain.ids import creating_for, new_id
-from domain.registry import SCHEMA_VERSION, event_payload, event_type
+from domain.registry import event_payload, event_type, schema_version_of
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def envelope(
         aggregate_id=aggregate.aggregate_id,
         version=domain_event.originator_version,
         type=event_type(domain_event).value,
-        schema_version=SCHEMA_VERSION,
+        schema_version=schema_version_of(event_type(domain_event)),
         occurred_at=format_time(domain_event.timestamp),
         tenant_id=aggregate.tenant_id,
         actor=ctx.actor,

@@ -178,7 +178,8 @@ def apply_step(execution: Execution, step: m.Step) -> None:
         case "llm_call":
             execution.record_llm_call(dict(step.call or {}))
         case "tool_used":
-            execution.record_tool_use(step.task_name, str(step.tool), step.tool_input, step.output)
+            execution.record_tool_use(step.task_name, str(step.tool), step.tool_input, step.output,
+                                      step.error, step.duration_ms)
         case "task_completed":
             execution.complete_task(str(step.task_name), step.output, step.output_json,
                                     step.output_problem)

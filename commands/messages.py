@@ -148,6 +148,8 @@ class Step(BaseModel):
     tool: Name | None = None
     tool_input: str = ""
     output: str = ""
+    error: str | None = None  # a tool call that failed (tool_used)
+    duration_ms: Annotated[int, Field(ge=0)] | None = None  # how long a tool call ran
     output_json: dict[str, Any] | None = None  # a task with an output schema (task_completed)
     output_problem: str | None = None
     usage: dict[str, Any] | None = None

@@ -156,13 +156,19 @@ class Execution(KasalAggregate):
         pass
 
     def record_tool_use(
-        self, task_name: str | None, tool: str, tool_input: str, output: str
+        self, task_name: str | None, tool: str, tool_input: str, output: str,
+        error: str | None = None, duration_ms: int | None = None,
     ) -> None:
+        """A tool call: its result as the agent saw it, why it failed (``error``: the tool
+        raised, or reported a failure) and how long it ran. Events recorded before error and
+        duration were kept read as None for both."""
         self.check_live("a tool use")
-        self._tool_used(task_name=task_name, tool=tool, input=tool_input, output=output)
+        self._tool_used(task_name=task_name, tool=tool, input=tool_input, output=output,
+                        error=error, duration_ms=duration_ms)
 
     @event("ToolUsed")
-    def _tool_used(self, task_name: str | None, tool: str, input: str, output: str) -> None:
+    def _tool_used(self, task_name: str | None, tool: str, input: str, output: str,
+                   error: str | None = None, duration_ms: int | None = None) -> None:
         pass
 
     def complete_task(self, task_name: str, output: str,

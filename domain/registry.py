@@ -25,7 +25,7 @@ from domain.vocabulary import AggregateType, EventType
 
 A = TypeVar("A", bound=KasalAggregate)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # of an event type whose payload never changed
 ENVELOPE_ATTRIBUTES = frozenset(
     {"originator_id", "originator_version", "timestamp", "originator_topic"}
 )
@@ -34,7 +34,12 @@ AGGREGATES: dict[AggregateType, type[KasalAggregate]] = {
 }
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 # (event type, schema version it upgrades from) -> function returning the next version
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+UPCASTERS: dict[tuple[str, int], Upcaster] = {
+    # v2 (2026-12-02): why a tool call failed, and how long it ran (unknown before)
+    (EventType.EXECUTION_TOOL_USED, 1): lambda p: {"error": None, "duration_ms": None, **p},
+}
+# an event type's current schema version: where its chain of upcasters leads
+SCHEMA_VERSIONS: dict[str, int] = {EventType.EXECUTION_TOOL_USED: 2}
 
 
 class UnknownEventType(DomainError):
@@ -67,6 +72,10 @@ if set(EVENT_CLASSES) != set(EventType):  # the vocabulary is the aggregates' ev
         f"{sorted(set(EVENT_CLASSES) ^ set(EventType))}"
     )
 EVENT_TYPES = {cls: EventType(name) for name, cls in EVENT_CLASSES.items()}
+_MISSING_UPCASTERS = [(t, v) for t, top in SCHEMA_VERSIONS.items() for v in range(1, top)
+                      if (t, v) not in UPCASTERS]
+if _MISSING_UPCASTERS:  # an event stored at any earlier version must still read
+    raise ImportError(f"domain.registry.UPCASTERS lacks {_MISSING_UPCASTERS}")
 
 
 def event_type(domain_event: CanMutateAggregate[UUID]) -> EventType:
@@ -77,8 +86,13 @@ def event_payload(domain_event: CanMutateAggregate[UUID]) -> dict[str, Any]:
     return {k: v for k, v in vars(domain_event).items() if k not in ENVELOPE_ATTRIBUTES}
 
 
+def schema_version_of(type_: str) -> int:
+    """The schema version an event of ``type_`` is written with today."""
+    return SCHEMA_VERSIONS.get(type_, SCHEMA_VERSION)
+
+
 def upcast(type_: str, schema_version: int, payload: dict[str, Any]) -> dict[str, Any]:
-    while schema_version < SCHEMA_VERSION:
+    while schema_version < schema_version_of(type_):
         payload = UPCASTERS[(type_, schema_version)](payload)
         schema_version += 1
     return payload

@@ -83,9 +83,11 @@ class RunHooks(Protocol):
         same order), to be returned instead of calling the tool again; else None."""
         ...
 
-    def tool_used(self, task_name: str | None, tool: str, tool_input: str, output: str) -> None:
-        """A tool call and its result (one answered by ``recorded_tool_result`` too: the
-        hooks know it is in the log already)."""
+    def tool_used(self, task_name: str | None, tool: str, tool_input: str, output: str, *,
+                  error: str | None = None, duration_ms: int | None = None) -> None:
+        """A tool call and its result as the agent saw it (one answered by
+        ``recorded_tool_result`` too: the hooks know it is in the log already), why it
+        failed where it did, and how long it ran."""
         ...
 
     def recall_memory(self, query: str, limit: int) -> list[str]:

@@ -192,14 +192,17 @@ class RunRecorder:
         self._raise_failure()
         return self.tools.result(tool_key(task_name, tool, tool_input))
 
-    def tool_used(self, task_name: str | None, tool: str, tool_input: str, output: str) -> None:
+    def tool_used(self, task_name: str | None, tool: str, tool_input: str, output: str, *,
+                  error: str | None = None, duration_ms: int | None = None) -> None:
         self._check()
         if task_name in self.completed_tasks:  # replaying a task the log already holds
             return
         if self.tools.in_log(tool_key(task_name, tool, tool_input)):
             return
         self._queue(kind="tool_used", task_name=task_name, tool=tool,
-                    tool_input=tool_input[:MAX_TOOL_TEXT], output=output[:MAX_TOOL_TEXT])
+                    tool_input=tool_input[:MAX_TOOL_TEXT], output=output[:MAX_TOOL_TEXT],
+                    error=None if error is None else error[:MAX_TOOL_TEXT],
+                    duration_ms=duration_ms)
 
     def recall_memory(self, query: str, limit: int) -> list[str]:
         self._check()

@@ -34,9 +34,6 @@ error, and ``run()`` raises it.
 
 from __future__ import annotations
 
-import functools
-import json
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -55,10 +52,11 @@ from crewai.tasks.task_output import TaskOutput
 from crewai.tools import BaseTool
 from pydantic import PrivateAttr
 
-from adapters.crewai.call_limits import CallLimits, RunLimits
+from adapters.crewai.call_limits import CallLimits
 from adapters.crewai.llm_gateway import GatewayLLM
 from adapters.crewai.memory import build_memory
 from adapters.crewai.structured import instructed, structured
+from adapters.crewai.tool_calls import RunObjects, replaying
 from adapters.crewai.tools import build_tools, check_tools
 from adapters.crewai.workspace import Workspace
 from domain.agent import AgentSpec
@@ -87,50 +85,6 @@ class _HookedTask(Task):
         if self._kasal_on_done is not None:
             self._kasal_on_done(self, output)
         return output
-
-
-class _RunObjects:
-    """The CrewAI objects one run built: a process-global hook (tool calls) or a delegated
-    task CrewAI made up is matched to its run by them."""
-
-    def __init__(self) -> None:
-        self.task_names: dict[int, str] = {}  # id(crewai Task) -> task name
-        self.agent_ids: set[int] = set()
-        self.crew: Crew | None = None
-        self.current_task: str | None = None
-        self.limits = RunLimits()  # when tasks began; a timeout, once one happened
-        self.calling = threading.local()  # the tool call about to run on this thread
-
-    def tool_key(self, ctx: ToolCallHookContext) -> tuple[str | None, str, str]:
-        """(task, tool, input) of a call, as ``tool_used`` records it."""
-        return (self.task_name_of(ctx.task), ctx.tool_name,
-                json.dumps(ctx.tool_input, sort_keys=True, ensure_ascii=False, default=str))
-
-    def task_name_of(self, task: Any) -> str | None:
-        """The run's task a model call or tool use belongs to. Work that a hierarchical
-        manager delegates runs in a task CrewAI made up: it belongs to the current task."""
-        return self.task_names.get(id(task), self.current_task)
-
-    def owns(self, agent: Any, crew: Any) -> bool:
-        return (crew is not None and crew is self.crew) or id(agent) in self.agent_ids
-
-
-def _replaying(tool: BaseTool, hooks: RunHooks, run: _RunObjects) -> BaseTool:
-    """``tool``, answering a call the log already holds with its recorded result."""
-    original = tool._run
-
-    @functools.wraps(original)  # CrewAI reads the signature for the tool's arguments
-    def _run(*args: Any, **kwargs: Any) -> Any:
-        key = getattr(run.calling, "key", None)
-        run.calling.key = None
-        if key is not None:
-            recorded = hooks.recorded_tool_result(*key)
-            if recorded is not None:
-                return recorded
-        return original(*args, **kwargs)
-
-    object.__setattr__(tool, "_run", _run)  # the instance's, before CrewAI wraps the tool
-    return tool
 
 
 def _cancelled_in(error: BaseException) -> RunCancelled | None:
@@ -163,7 +117,7 @@ class CrewAIEngine:
         self.retry_max_delay = retry_max_delay
         self.timeout = timeout
 
-    def _llm(self, model: str, hooks: RunHooks, run: _RunObjects,
+    def _llm(self, model: str, hooks: RunHooks, run: RunObjects,
              limits: CallLimits | None = None) -> GatewayLLM:
         return GatewayLLM(
             model,
@@ -181,21 +135,22 @@ class CrewAIEngine:
         _check_runnable(crew, agents)
         if hooks.cancelled():
             raise RunCancelled("the run was cancelled before it started")
-        run = _RunObjects()
+        run = RunObjects()
         crew_obj = self._build(crew, agents, hooks, run)
 
         def before_tool(ctx: ToolCallHookContext) -> None:
             if run.owns(ctx.agent, ctx.crew):
-                run.calling.key = run.tool_key(ctx)  # for the tool itself (_replaying)
+                run.before(ctx)
             return None
 
         def after_tool(ctx: ToolCallHookContext) -> None:
             if not run.owns(ctx.agent, ctx.crew):
                 return None
-            run.calling.key = None
+            error, duration_ms = run.after(ctx)
             try:
                 hooks.tool_used(*run.tool_key(ctx),
-                                "" if ctx.tool_result is None else str(ctx.tool_result))
+                                "" if ctx.tool_result is None else str(ctx.tool_result),
+                                error=error, duration_ms=duration_ms)
             except Exception as error:  # CrewAI's hook dispatch swallows all but HookAborted
                 raise HookAborted(reason=f"recording the tool use failed: {error}") from error
             return None
@@ -222,7 +177,7 @@ class CrewAIEngine:
 
     def _build(
         self, spec: CrewSpec, agent_specs: dict[str, AgentSpec], hooks: RunHooks,
-        run: _RunObjects,
+        run: RunObjects,
     ) -> Crew:
         built: dict[str, Agent] = {}
         for agent_id in spec.agents:
@@ -233,7 +188,7 @@ class CrewAIEngine:
                 backstory=agent_spec.backstory,
                 llm=self._llm(agent_spec.llm, hooks, run, CallLimits(
                     run.limits, agent_spec.max_rpm, agent_spec.max_execution_time)),
-                tools=[_replaying(tool, hooks, run) for tool in build_tools(
+                tools=[replaying(tool, hooks, run) for tool in build_tools(
                     agent_spec.tools, Workspace(self.workspaces, hooks.tenant_id),
                     agent_spec.tool_config)],
                 allow_delegation=agent_spec.allow_delegation,

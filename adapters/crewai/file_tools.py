@@ -4,6 +4,8 @@
 descriptions and argument schemas; every path the agent gives (and the configured one) is
 resolved by ``Workspace.resolve`` before the tool touches the disk, and a path that leaves
 the workspace comes back to the agent as an error message, never as a read or a write.
+Errors are ``ToolFailure``s: the agent reads the same ``Error: ...`` text, and the call is
+recorded as failed (``ExecutionToolUsed.error``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from pathlib import PurePosixPath
 from typing import Any
 
+from crewai.tools.tool_failure import ToolFailure
 from crewai_tools import DirectoryReadTool, FileReadTool, FileWriterTool
 from pydantic import PrivateAttr
 
@@ -19,41 +22,51 @@ from adapters.crewai.workspace import Workspace, WorkspaceError
 MAX_LISTED = 500
 
 
+def failed(message: str) -> ToolFailure:
+    return ToolFailure(message=f"Error: {message}")
+
+
+# crewai-tools declares ``-> str``; CrewAI's BaseTool takes a ToolFailure as well (the
+# override's ``type: ignore``)
 class WorkspaceFileReadTool(FileReadTool):
     _workspace: Workspace = PrivateAttr()
 
-    def _run(self, file_path: str | None = None, start_line: int | None = 1,
-             line_count: int | None = None) -> str:
+    def _run(  # type: ignore[override]
+        self, file_path: str | None = None, start_line: int | None = 1,
+        line_count: int | None = None,
+    ) -> str | ToolFailure:
         if file_path is not None:
             try:
                 file_path = str(self._workspace.resolve(file_path, must_exist=True))
             except WorkspaceError as error:
-                return f"Error: {error}"
+                return failed(str(error))
         try:
             result: str = super()._run(file_path=file_path, start_line=start_line,
                                        line_count=line_count)
         except OSError as error:
-            return f"Error: {error.strerror or type(error).__name__}"
+            return failed(error.strerror or type(error).__name__)
         return result.replace(str(self._workspace.root) + "/", "")
 
 
 class WorkspaceFileWriterTool(FileWriterTool):
     _workspace: Workspace = PrivateAttr()
 
-    def _run(self, filename: str, content: str, directory: str | None = "./",
-             overwrite: str | bool = False) -> str:
+    def _run(  # type: ignore[override]
+        self, filename: str, content: str, directory: str | None = "./",
+        overwrite: str | bool = False,
+    ) -> str | ToolFailure:
         try:
             target = self._workspace.resolve(str(PurePosixPath(directory or ".") / filename))
         except (WorkspaceError, TypeError) as error:
-            return f"Error: {error}"
+            return failed(str(error))
         try:
             if target == self._workspace.root or target.is_dir():
-                return "Error: name a file to write, not a directory"
+                return failed("name a file to write, not a directory")
             target.parent.mkdir(parents=True, exist_ok=True)
             result: str = super()._run(filename=target.name, content=content,
                                        directory=str(target.parent), overwrite=overwrite)
         except OSError as error:
-            return f"Error: {error.strerror or type(error).__name__}: {filename!r}"
+            return failed(f"{error.strerror or type(error).__name__}: {filename!r}")
         if result.startswith("Content successfully written"):
             return f"Content successfully written to {self._workspace.relative(target)}"
         return result.replace(str(self._workspace.root) + "/", "")
@@ -62,12 +75,12 @@ class WorkspaceFileWriterTool(FileWriterTool):
 class WorkspaceDirectoryReadTool(DirectoryReadTool):
     _workspace: Workspace = PrivateAttr()
 
-    def _run(self, **kwargs: Any) -> str:
+    def _run(self, **kwargs: Any) -> str | ToolFailure:
         directory = kwargs.get("directory", self.directory) or "."
         try:
             folder = self._workspace.resolve(str(directory), must_exist=True)
         except WorkspaceError as error:
-            return f"Error: {error}"
+            return failed(str(error))
         files = [self._workspace.relative(f) for f in sorted(folder.rglob("*"))
                  if f.is_file() and f.resolve().is_relative_to(self._workspace.root)]
         shown = files[:MAX_LISTED]

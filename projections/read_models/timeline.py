@@ -75,7 +75,9 @@ SUMMARIES: dict[EventType, Callable[[Mapping[str, Any]], str]] = {
         f"task {p['task_name']!r} output: "
         + ("valid JSON" if p["problem"] is None else f"not valid: {p['problem']}")),
     EventType.EXECUTION_LLM_CALL_COMPLETED: lambda p: f"LLM call to {p['call'].get('model', '?')}",
-    EventType.EXECUTION_TOOL_USED: lambda p: f"tool {p['tool']!r} used",
+    EventType.EXECUTION_TOOL_USED: lambda p: (
+        f"tool {p['tool']!r} used" if p.get("error") is None
+        else f"tool {p['tool']!r} failed: {p['error']}"),
     EventType.EXECUTION_ARTIFACT_STORED: lambda p: (
         f"task {p['task_name']!r} wrote {p['path']!r} ({p['size']} bytes)"),
     EventType.EXECUTION_COMPLETED: lambda _: ExecutionStatus.COMPLETED.value,

@@ -115,6 +115,7 @@ async def test_an_agent_uses_the_calculator_tool(acme: httpx.AsyncClient) -> Non
     events = await stream(acme, execution_id)
     tools = [e["data"]["data"] for e in events if e["event"] == "ExecutionToolUsed"]
     assert tools and tools[0]["tool"] == "calculator" and "391" in tools[0]["output"]
+    assert tools[0]["error"] is None and isinstance(tools[0]["duration_ms"], int)
     view = await finished(acme, execution_id)
     assert "391" in view["result"]
 

@@ -19,6 +19,8 @@ class ToolUse:
     tool: str
     tool_input: str
     output: str
+    error: str | None = None
+    duration_ms: int | None = None
 
 
 @dataclass
@@ -82,8 +84,9 @@ class RecordingHooks:
     def llm_call(self, call: LlmCall) -> None:
         self._add("llm_call", call)
 
-    def tool_used(self, task_name: str | None, tool: str, tool_input: str, output: str) -> None:
-        self._add("tool_used", ToolUse(task_name, tool, tool_input, output))
+    def tool_used(self, task_name: str | None, tool: str, tool_input: str, output: str, *,
+                  error: str | None = None, duration_ms: int | None = None) -> None:
+        self._add("tool_used", ToolUse(task_name, tool, tool_input, output, error, duration_ms))
 
     def recall_memory(self, query: str, limit: int) -> list[str]:
         self._add("recall_memory", (query, limit))

@@ -108,7 +108,10 @@ def test_agent_uses_the_calculator(engine: CrewAIEngine) -> None:
 
     result = engine.run(spec, agents, {}, hooks)
 
-    assert hooks.tools == [ToolUse("multiply", "calculator", '{"expression": "17 * 23"}', "391")]
+    [used] = hooks.tools
+    assert used == ToolUse("multiply", "calculator", '{"expression": "17 * 23"}', "391",
+                           error=None, duration_ms=used.duration_ms)
+    assert isinstance(used.duration_ms, int) and used.duration_ms >= 0
     assert "391" in result.output
     assert hooks.kinds() == [
         ("task_started", "multiply"),
@@ -118,6 +121,51 @@ def test_agent_uses_the_calculator(engine: CrewAIEngine) -> None:
         ("task_completed", "multiply"),
     ]
     assert "Action: calculator" in hooks.calls[0].response
+
+
+def test_a_failed_tool_call_is_recorded_with_its_error(engine: CrewAIEngine,
+                                                      tmp_path: Path) -> None:
+    """A tool that reports a failure (the calculator's ToolFailure, a file tool's refused
+    path) and one that raises are each recorded with why; the agent reads the same text."""
+    agents = {"m": agent("Mathematician", tools=("calculator",)),
+              "r": agent("Reader", tools=("file_read",))}
+    spec = crew(task("divide", "What is 7 / 0?", "m", expected="The number."),
+                task("read", "Read the file missing.txt and summarise it.", "r"),
+                agents=("m", "r"))
+    hooks = RecordingHooks()
+
+    engine.run(spec, agents, {}, hooks)
+
+    by_tool = {t.tool: t for t in hooks.tools}
+    calc = by_tool["calculator"]
+    assert calc.error is not None and "division by zero" in calc.error
+    assert calc.output.startswith("calculator error: division by zero")  # what the agent read
+    read = by_tool["read_a_files_content"]
+    assert read.error is not None and "is not in the workspace" in read.error
+    assert read.output == read.error
+    assert all(isinstance(t.duration_ms, int) and t.duration_ms >= 0 for t in hooks.tools)
+
+
+def test_a_tool_that_raises_is_recorded_with_the_exception(tmp_path: Path) -> None:
+    """A tool's exception: CrewAI turns it into text for the agent, Kasal records its type
+    and message as the call's error."""
+    from crewai.tools import BaseTool
+
+    from adapters.crewai.tool_calls import RunObjects, replaying
+
+    class Broken(BaseTool):
+        name: str = "broken"
+        description: str = "always fails"
+
+        def _run(self) -> str:
+            raise RuntimeError("the disk is on fire")
+
+    hooks, run = RecordingHooks(), RunObjects()
+    tool = replaying(Broken(), hooks, run)
+    run.calling.key, run.calling.started, run.calling.error = (None, "broken", "{}"), 0.0, None
+    with pytest.raises(RuntimeError):
+        tool._run()
+    assert run.calling.error == "RuntimeError: the disk is on fire"
 
 
 def test_runs_are_deterministic_and_replay_from_recorded_responses(
@@ -173,7 +221,9 @@ def test_a_resumed_run_gets_its_tools_results_from_the_log_instead_of_calling_th
         recorded_tools={(used.task_name, used.tool, used.tool_input): [used.output]})
     engine.run(spec, agents, {}, resumed)
     assert not written.exists()  # answered from the log: the tool did not run
-    assert resumed.tools == [used]  # reported as made (the recorder knows it is logged)
+    # reported as made (the recorder knows it is logged), its duration the replay's own
+    assert [replace(t, duration_ms=None) for t in resumed.tools] == [
+        replace(used, duration_ms=None)]
     assert resumed.calls == []  # the same result, so the same requests: all replayed
 
     again = RecordingHooks(recorded={c.request_hash: c.response for c in first.calls})
@@ -457,11 +507,11 @@ def test_an_agents_limits_are_kept_by_the_gateway_and_a_task_past_its_time_fails
     model calls and fails naming the limit."""
     from dataclasses import replace
 
-    from adapters.crewai.engine import _RunObjects
+    from adapters.crewai.tool_calls import RunObjects
 
     limited = replace(agent("Researcher"), max_rpm=7, max_execution_time=30)
     spec = crew(task("research", "Research {topic}.", "r"), agents=("r",))
-    built = engine._build(spec, {"r": limited}, RecordingHooks(), _RunObjects())
+    built = engine._build(spec, {"r": limited}, RecordingHooks(), RunObjects())
     limits = built.agents[0].llm._limits  # type: ignore[union-attr]
     assert (limits.max_rpm, limits.max_execution_time) == (7, 30)
     assert built.agents[0].max_rpm is None  # CrewAI's own (a minute's sleep) stays off

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from crewai.tools.tool_failure import ToolFailure
 
 from adapters.crewai.file_tools import directory_read, file_read, file_write
 from adapters.crewai.tool_names import tool_config_problem
@@ -35,6 +36,11 @@ def sandbox_env(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setenv("ALLOW_UNSAFE_PATHS", "true")
 
 
+def refused(answer: object) -> bool:
+    """The tool's answer is a failure (recorded as one) whose text says so."""
+    return isinstance(answer, ToolFailure) and answer.as_agent_message().startswith("Error: ")
+
+
 ESCAPES = ["../secret.txt", "/etc/passwd", "docs/../../secret.txt", "link/secret.txt",
            "notes.txt\x00.md"]
 
@@ -48,7 +54,7 @@ def test_file_read_reads_inside_and_refuses_every_way_out(
     assert tool.run(file_path="notes.txt", start_line=2, line_count=1) == "They fly silently.\n"
     for path in ESCAPES:
         answer = tool.run(file_path=path)
-        assert answer.startswith("Error: ") and "not yours" not in answer, (path, answer)
+        assert refused(answer) and "not yours" not in answer.message, (path, answer)
     assert file_read(space, "notes.txt").run().startswith("Owls")  # the configured file
 
 
@@ -62,14 +68,14 @@ def test_file_write_writes_inside_only(space: Workspace, tmp_path: Path,
     for filename, directory in [("../x.txt", "./"), ("x.txt", "../"), (str(outside), "./"),
                                 (outside.name, str(tmp_path))]:
         answer = tool.run(filename=filename, content="no", directory=directory)
-        assert answer.startswith("Error: "), (filename, directory, answer)
+        assert refused(answer), (filename, directory, answer)
     assert not outside.exists() and not (space.root.parent / "x.txt").exists()
     # what the disk refuses comes back as a message, with no host path in it
     for filename, directory in [("notes.txt/x", "./"), ("x.txt", "notes.txt"),
                                 ("n" * 300 + ".txt", "./")]:
         answer = tool.run(filename=filename, content="no", directory=directory)
-        assert answer.startswith("Error: ") and str(space.root) not in answer, answer
-    assert file_read(space).run(file_path="n" * 300 + ".txt").startswith("Error: ")
+        assert refused(answer) and str(space.root) not in answer.message, answer
+    assert refused(file_read(space).run(file_path="n" * 300 + ".txt"))
 
 
 def test_directory_read_lists_the_workspace_only(space: Workspace, tmp_path: Path) -> None:
@@ -77,13 +83,13 @@ def test_directory_read_lists_the_workspace_only(space: Workspace, tmp_path: Pat
     listing = directory_read(space).run(directory=".")
     assert "notes.txt" in listing and "docs/plan.md" in listing
     assert "secret" not in listing
-    assert directory_read(space).run(directory="..").startswith("Error: ")
+    assert refused(directory_read(space).run(directory=".."))
 
 
 def test_tenants_never_share_files(tmp_path: Path) -> None:
     acme, globex = Workspace(tmp_path, "acme"), Workspace(tmp_path, "globex")
     acme.put("plan.md", b"acme's plan")
-    assert file_read(globex).run(file_path="plan.md").startswith("Error: ")
+    assert refused(file_read(globex).run(file_path="plan.md"))
     assert globex.files() == [] and acme.files() == [("plan.md", 11)]
     odd = Workspace(tmp_path, "../globex")  # a tenant id that is not a folder name
     assert odd.root.parent == tmp_path.resolve() and odd.root.name.startswith("t-")

@@ -168,3 +168,34 @@ async def test_listeners_hear_every_append(bus: CommandBus) -> None:
     await bus.dispatch(register_agent(), ctx())
     await bus.dispatch(register_agent(), ctx())
     assert heard == [1, 2]
+
+
+async def test_a_tool_use_is_written_at_v2_and_one_written_at_v1_still_reads(
+    bus: CommandBus, store: InMemoryEventStore
+) -> None:
+    """ExecutionToolUsed v2 adds why a call failed and how long it ran; an event an older
+    Kasal stored (v1, without both) is never rewritten and reads as unknown for both."""
+    import dataclasses
+
+    from domain.execution import Execution
+
+    agent = await bus.dispatch(register_agent(), ctx())
+    crew = await bus.dispatch(define_crew([agent.aggregate_id]), ctx())
+    run = await bus.dispatch(m.RequestExecution(crew_id=crew.aggregate_id,
+                                                inputs={"topic": "owls"}), ctx())
+    step = m.Step(kind="tool_used", task_name=None, tool="calculator", tool_input="1/0",
+                  output="calculator error: division by zero", error="division by zero",
+                  duration_ms=3)
+    await bus.dispatch(m.RecordSteps(execution_id=run.aggregate_id,
+                                     steps=[m.Step(kind="start"), step]), ctx())
+    events = await store.read_stream(run.aggregate_id)
+    used = events[-1]
+    assert (used.type, used.schema_version) == ("ExecutionToolUsed", 2)
+    assert (used.payload["error"], used.payload["duration_ms"]) == ("division by zero", 3)
+
+    old = dataclasses.replace(used, schema_version=1, payload={
+        k: v for k, v in used.payload.items() if k not in ("error", "duration_ms")})
+    loaded = rehydrate(Execution, [*events[:-1], old])
+    assert loaded is not None and loaded.version == used.version
+    with pytest.raises(ValueError):
+        m.Step(kind="tool_used", tool="calculator", duration_ms=-1)
