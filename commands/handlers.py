@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -27,6 +27,17 @@ class HandlerDeps:
     # why a model cannot be routed / which credentials its run lacks (None: anything goes)
     llm_problem: Callable[[str], str | None] | None = None
     llm_credentials_problem: Callable[[str], str | None] | None = None
+    # which environment variables a tool lacks on this server (None: not checked)
+    tool_credentials_problem: Callable[[str], str | None] | None = None
+
+
+def check_tool_credentials(tools: Sequence[str], deps: HandlerDeps) -> None:
+    """An agent's tools whose credentials this server lacks: refused before it is defined,
+    and before a run of it is requested (it could only fail)."""
+    for index, name in enumerate(tools):
+        problem = deps.tool_credentials_problem(name) if deps.tool_credentials_problem else None
+        if problem is not None:
+            raise MissingCredentials(f"tools[{index}]: {problem}")
 
 
 def check_llm(field: str, model: str, deps: HandlerDeps) -> str:
@@ -54,6 +65,7 @@ def agent_spec(cmd: m.AgentFields, deps: HandlerDeps) -> AgentSpec:
             problem = deps.tool_config_problem(name, options)
             if problem is not None:
                 raise InvalidDefinition(f"tool_config.{name}: {problem}")
+    check_tool_credentials(cmd.tools, deps)
     return AgentSpec(
         role=cmd.role,
         goal=cmd.goal,
@@ -150,6 +162,7 @@ async def request_execution(
     for agent_id in crew.spec.agents:
         agent = await repo.get(Agent, agent_id)
         agents[agent_id] = agent.spec
+        check_tool_credentials(agent.spec.tools, deps)
     if deps.llm_credentials_problem is not None:  # before a run that could only fail
         models = {spec.llm for spec in agents.values()}
         if crew.spec.manager_llm:

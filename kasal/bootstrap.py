@@ -13,7 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.crewai import offline_env
 from adapters.crewai.llm_check import credentials_problem, model_problem
-from adapters.crewai.tool_names import BUILTIN_TOOL_NAMES, tool_config_problem
+from adapters.crewai.tool_names import (
+    BUILTIN_TOOL_NAMES,
+    tool_config_problem,
+    tool_credentials_problem,
+)
 from adapters.eventstore.encryption import EncryptingEventStore, PayloadCipher
 from adapters.eventstore.integrity import integrity_problems
 from adapters.eventstore.sql_log import SqlEventLog
@@ -266,7 +270,9 @@ async def _wire(
     deps = HandlerDeps(default_llm=settings.default_llm, known_tools=BUILTIN_TOOL_NAMES,
                        tool_config_problem=tool_config_problem, llm_problem=model_problem,
                        llm_credentials_problem=credentials_problem
-                       if settings.check_llm_credentials else None)
+                       if settings.check_llm_credentials else None,
+                       tool_credentials_problem=tool_credentials_problem
+                       if settings.check_tool_credentials else None)
     bus = CommandBus(store, deps)
     read_engine = make_engine(settings.read_model_url, echo=settings.sql_debug, durable=False)
     # the projector writes through its own engine: on SQLite it takes the write lock up front

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     # refuse a run whose models' provider keys this process lacks (off where only the
     # workers hold them)
     check_llm_credentials: bool = Field(True, validation_alias="KASAL_CHECK_LLM_CREDENTIALS")
+    # refuse an agent (and a run) whose network tools' keys this process lacks (likewise)
+    check_tool_credentials: bool = Field(True, validation_alias="KASAL_CHECK_TOOL_CREDENTIALS")
     # the first admin key, the operator's own (kept in their secret store); without it
     # development makes one and writes it to DATA_DIR/admin.key, production refuses to serve
     admin_key: str | None = Field(None, validation_alias="KASAL_ADMIN_KEY")

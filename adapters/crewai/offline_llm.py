@@ -8,7 +8,8 @@ real runs:
 - when the prompt offers a tool named like ``calculator`` and the task holds an arithmetic
   expression, it calls it (``Action: calculator`` / ``Action Input: {"expression": ...}``);
   likewise ``current_time`` when the task asks for the time or the date, and the file
-  tools when the task names a file or asks to list files (``offline_tools``);
+  tools when the task names a file or asks to list files, and the web tools when it names a
+  URL or asks to search (``offline_tools``);
 - a hierarchical crew's manager (offered ``delegate_work_to_coworker``) delegates the task
   to the coworker whose role best matches it;
 - once an ``Observation:`` is in the conversation it gives the ``Final Answer:`` built on
@@ -36,7 +37,7 @@ from litellm.types.utils import Choices, Message, ModelResponse, Usage
 
 from adapters.crewai.offline_env import OFFLINE_PROVIDER
 from adapters.crewai.offline_json import instance
-from adapters.crewai.offline_tools import file_action
+from adapters.crewai.offline_tools import file_action, web_action
 from adapters.crewai.structured import schema_in
 
 PROVIDER = OFFLINE_PROVIDER
@@ -120,6 +121,7 @@ class _Prompt:
     last_action: str | None
     last_observation: str | None
     schema: dict[str, Any] | None = None  # the task's output schema (adapters.crewai.structured)
+    everything: str = ""  # every message's text (the tools' descriptions among them)
 
     @classmethod
     def parse(cls, messages: list[Any]) -> _Prompt:
@@ -166,10 +168,19 @@ class _Prompt:
             last_action=last_action,
             last_observation=last_observation,
             schema=schema_in(user),
+            everything=everything,
         )
 
     def tool_like(self, word: str) -> str | None:
         return next((t for t in self.tools if word in t.lower()), None)
+
+    def takes(self, tool: str, argument: str) -> bool:
+        """Whether ``tool``'s described arguments (CrewAI's "Tool Arguments:") name it."""
+        start = self.everything.find(f"Tool Name: {tool}\n")
+        if start < 0:
+            return False
+        block = self.everything[start:].split("Tool Description:", 1)[0]
+        return f'"{argument}"' in block
 
 
 def find_arithmetic(text: str) -> str | None:
@@ -268,7 +279,8 @@ def answer(label: str, messages: list[Any]) -> str:
         body += f" It builds on: {_one_line(prompt.context, 300)}"
     if prompt.memories:
         body += f" It remembers: {_one_line(prompt.memories, 400)}"
-    action = file_action(prompt.task, prompt.tool_like, body)
+    action = file_action(prompt.task, prompt.tool_like, body) or web_action(
+        prompt.task, prompt.tool_like, prompt.takes)
     if action is not None:
         return _act(label, *action)
     return _final(label, body, prompt.schema)

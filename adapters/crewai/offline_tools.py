@@ -1,10 +1,15 @@
-"""Which file tool the offline model calls, and with what: a pure function of the task.
+"""Which file or web tool the offline model calls, and with what: a pure function of the task.
 
 A task that names a file (``notes.txt``, ``out/report.md``) and offers a tool to read or
 write files gets that tool: "write"/"save" with a writer writes the file (its content the
 model's own answer), otherwise a reader reads it; a task that asks to list files gets the
 directory tool. The tools are found by their CrewAI names ("Read a file's content", "File
 Writer Tool", "List files in directory").
+
+A task that names an http(s) URL and offers a website reader ("Read website content") gets
+it with that URL (or without one, where the tool was configured with its own); a task that
+asks to search ("search for ...", "look up ...") and offers a search tool gets the rest of
+the sentence as its query, under the argument name the tool's schema takes.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from collections.abc import Callable
 FILE_NAME = re.compile(r"(?<![\w/.-])((?:[\w-]+/)*[\w-]+\.(?:txt|md|csv|json|yaml|yml|log))\b")
 WRITE_WORDS = re.compile(r"\b(write|save|store)\b", re.IGNORECASE)
 LIST_WORDS = re.compile(r"\blist\b.*\bfiles?\b", re.IGNORECASE)
+URL = re.compile(r"https?://[^\s\"'<>)]+[^\s\"'<>).,;:!?]")
+SEARCH = re.compile(r"\b(?:search(?: the web| the internet)?(?: for)?|look up)\s+([^.?!\n]+)",
+                    re.IGNORECASE)
 
 Action = tuple[str, str, dict[str, str]]  # (thought, tool, arguments)
 
@@ -41,4 +49,24 @@ def file_action(task: str, tool_like: Callable[[str], str | None], body: str) ->
         return f"I need to read {path} with the {reader}.", reader, {"file_path": path}
     if lister and LIST_WORDS.search(task):
         return f"I will list the files with the {lister}.", lister, {"directory": "."}
+    return None
+
+
+def web_action(task: str, tool_like: Callable[[str], str | None],
+               takes: Callable[[str, str], bool]) -> Action | None:
+    """The website or search tool call for ``task``, or None; ``takes(tool, argument)``
+    says whether the tool's schema has that argument."""
+    reader = tool_like("website")
+    url = URL.search(task)
+    if reader and (url or not takes(reader, "website_url")):
+        arguments = {"website_url": url.group(0)} if url and takes(reader, "website_url") else {}
+        where = url.group(0) if url else "the configured site"
+        return f"I will read {where} with the {reader}.", reader, arguments
+    searcher = tool_like("search")
+    query = SEARCH.search(task)
+    if searcher and query:
+        argument = next((a for a in ("search_query", "query", "q") if takes(searcher, a)),
+                        "search_query")
+        text = query.group(1).strip()
+        return f"I will search for {text} with the {searcher}.", searcher, {argument: text}
     return None

@@ -1,4 +1,6 @@
-"""The built-in tools an agent may name in its ``tools`` list: safe, local, no network.
+"""The built-in tools an agent may name in its ``tools`` list: Kasal's own (local, no
+network), crewai-tools' file tools confined to the tenant's workspace, and crewai-tools'
+network tools (``network_tools``).
 
 Each entry of ``BUILTIN_TOOLS`` builds a fresh CrewAI tool (tools keep usage counters, so
 runs never share an instance). ``calculator`` evaluates arithmetic by walking the ``ast``
@@ -18,7 +20,11 @@ from crewai.tools import BaseTool
 from crewai.tools.tool_failure import ToolFailure
 from pydantic import BaseModel, Field
 
-from adapters.crewai.tool_names import BUILTIN_TOOL_NAMES, tool_config_problem
+from adapters.crewai.tool_names import (
+    BUILTIN_TOOL_NAMES,
+    tool_config_problem,
+    tool_credentials_problem,
+)
 from adapters.crewai.workspace import Workspace
 
 MAX_EXPRESSION_LENGTH = 500
@@ -234,6 +240,18 @@ def _file_tool(name: str) -> Callable[[Workspace, Mapping[str, str]], BaseTool]:
     return build
 
 
+def _network_tool(name: str) -> Callable[[Workspace, Mapping[str, str]], BaseTool]:
+    """The builder of crewai-tools' network tool ``name`` (no workspace: it fetches)."""
+
+    def build(_: Workspace, options: Mapping[str, str]) -> BaseTool:
+        from adapters.crewai import network_tools
+
+        builder: Callable[..., BaseTool] = getattr(network_tools, name)
+        return builder(**options)
+
+    return build
+
+
 # each builds a fresh instance (tools keep usage counters, so runs never share one) from the
 # tenant's workspace and the agent's options for it (crewai-tools is imported on first use)
 BUILTIN_TOOLS: dict[str, Callable[[Workspace, Mapping[str, str]], BaseTool]] = {
@@ -242,6 +260,10 @@ BUILTIN_TOOLS: dict[str, Callable[[Workspace, Mapping[str, str]], BaseTool]] = {
     "file_read": _file_tool("file_read"),
     "file_write": _file_tool("file_write"),
     "directory_read": _file_tool("directory_read"),
+    "serper_search": _network_tool("serper_search"),
+    "brave_search": _network_tool("brave_search"),
+    "serply_search": _network_tool("serply_search"),
+    "scrape_website": _network_tool("scrape_website"),
 }
 
 
@@ -254,8 +276,8 @@ assert tool_names() == BUILTIN_TOOL_NAMES, "adapters/tool_names.py must list eve
 
 def check_tools(names: tuple[str, ...] | list[str],
                 config: Mapping[str, Mapping[str, str]] | None = None) -> None:
-    """Unknown names raise ``KeyError``; options a tool does not take, or a path outside
-    the workspace, ``ValueError``."""
+    """Unknown names raise ``KeyError``; options a tool does not take, a path outside
+    the workspace, or credentials missing from this process's environment, ``ValueError``."""
     unknown = [name for name in names if name not in BUILTIN_TOOLS]
     if unknown:
         raise KeyError(
@@ -263,7 +285,8 @@ def check_tools(names: tuple[str, ...] | list[str],
             f"available: {', '.join(sorted(BUILTIN_TOOLS))}"
         )
     for name in names:
-        problem = tool_config_problem(name, (config or {}).get(name, {}))
+        problem = tool_config_problem(name, (config or {}).get(name, {})) or \
+            tool_credentials_problem(name)
         if problem is not None:
             raise ValueError(problem)
 

@@ -68,3 +68,29 @@ def test_only_secrets_count_as_missing_credentials(monkeypatch: pytest.MonkeyPat
     assert model_problem("kasal-offline/anything") is None
     assert credentials_problem("kasal-offline/anything") is None
     assert model_problem("xyz") is not None
+
+
+async def test_a_network_tool_without_its_key_is_refused_naming_the_variable(
+    app: App, acme: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A network tool's credentials are checked where the agent is defined, and again when
+    a run of it is requested: 422 naming the variable, nothing appended."""
+    monkeypatch.delenv("SERPER_API_KEY", raising=False)
+    head = await app.kasal.store.head_position()
+    refused = await acme.post("/api/v1/agents", json={**AGENT, "tools": ["serper_search"]})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"] == "missing_credentials"
+    assert refused.json()["message"] == (
+        "tools[0]: tool 'serper_search' needs SERPER_API_KEY in the environment of the "
+        "processes that run it: set it there, or remove the tool")
+    assert await app.kasal.store.head_position() == head
+
+    monkeypatch.setenv("SERPER_API_KEY", "not-a-real-key")
+    agent = await create_agent(acme, tools=["serper_search"])
+    crew = await create_crew(acme, agent)
+    monkeypatch.delenv("SERPER_API_KEY")
+    head = await app.kasal.store.head_position()
+    run = await acme.post("/api/v1/executions", json={"crew_id": crew, "inputs": {"topic": "x"}})
+    assert run.status_code == 422, run.text
+    assert "needs SERPER_API_KEY" in run.json()["message"]
+    assert await app.kasal.store.head_position() == head

@@ -333,14 +333,12 @@ def test_a_project_with_crewai_tools_file_tools_runs_in_the_tenant_workspace(
     project: Callable[[str], CrewProject], tmp_path: Path,
 ) -> None:
     files = project("file_crew")
-    assert files.agents["librarian"].tools == ["file_read", "file_write"]
+    assert files.agents["librarian"].tools == ["file_read", "file_write", "scrape_website"]
     assert files.agents["librarian"].tool_config == {
         "file_read": {"file_path": "knowledge/facts.txt"}}
     assert dropped(files) == {
         "agent 'librarian': tool FileWriterTool (crewai_tools.tools.file_writer_tool."
         "file_writer_tool) option base_dir": "src/file_crew/crew.py:11",
-        "agent 'librarian': tool ScrapeWebsiteTool (crewai_tools.tools.scrape_website_tool."
-        "scrape_website_tool)": "src/file_crew/crew.py:11",
     }
     # a tool's options count in the fingerprint only when set: projects imported before
     # tool options existed keep theirs (their re-import stays a no-op)

@@ -159,3 +159,22 @@ def test_test_models_fail_and_rate_limit_as_named() -> None:
     else:
         raise AssertionError("the first call of a request to kasal-test/flaky succeeded")
     assert "[kasal-test/flaky]" in complete(flaky, models.FLAKY)
+
+
+def test_calls_a_search_tool_with_the_argument_its_schema_names() -> None:
+    """A task that asks to search gets the search tool, its query under the argument name
+    the tool describes (Serper's ``search_query``, Brave's ``q``)."""
+    for tool, argument in [("search_the_internet_with_serper", "search_query"),
+                           ("brave_search", "q")]:
+        system = REACT_SYSTEM.replace("calculator", tool).replace(
+            "Tool Arguments: {}", f'Tool Arguments: {{"properties": {{"{argument}": {{}}}}}}')
+        user = REACT_USER.replace("What is 17 * 23?", "Search the web for barn owl hearing.")
+        text = answer("kasal-offline/default", [{"role": "system", "content": system},
+                                                {"role": "user", "content": user}])
+        assert f"Action: {tool}" in text, text
+        assert json.loads(text.split("Action Input:", 1)[1].strip()) == {
+            argument: "barn owl hearing"}
+    plain = answer("kasal-offline/default", [{"role": "system", "content": REACT_SYSTEM},
+                                             {"role": "user", "content": REACT_USER.replace(
+                                                 "What is 17 * 23?", "Describe owls.")}])
+    assert "Action:" not in plain  # no search asked for, no search tool offered
