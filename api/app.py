@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import agents, api_keys, audit, crews, executions, search
+from api import agents, api_keys, audit, crews, executions, knowledge, search
 from api.errors import ErrorBody, install_error_handlers, respond
 from api.limits import Limits, RequestGuard
 from api.problems import InvalidCorrelationId
@@ -39,8 +39,8 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
         (503, "a backing service is away, or the read models are behind; see Retry-After"),
     )
 }
-ROUTERS = (agents.router, crews.router, executions.router, api_keys.router, audit.router,
-           search.router)
+ROUTERS = (agents.router, crews.router, executions.router, knowledge.router, api_keys.router,
+           audit.router, search.router)
 
 
 @asynccontextmanager

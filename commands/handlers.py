@@ -16,6 +16,7 @@ from domain.base import KasalAggregate
 from domain.crew import Crew, CrewSpec, TaskSpec
 from domain.errors import InvalidDefinition
 from domain.execution import Execution
+from domain.knowledge import KnowledgeSource
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,20 @@ class HandlerDeps:
     llm_credentials_problem: Callable[[str], str | None] | None = None
     # which environment variables a tool lacks on this server (None: not checked)
     tool_credentials_problem: Callable[[str], str | None] | None = None
+
+
+async def check_knowledge(where: str, ids: Sequence[str], repo: Repository) -> tuple[str, ...]:
+    """Knowledge sources an agent or crew names: the tenant's, not archived."""
+    for index, knowledge_id in enumerate(ids):
+        try:
+            source = await repo.get(KnowledgeSource, knowledge_id)
+        except NotFound:
+            raise InvalidDefinition(
+                f"{where}[{index}]: knowledge source {knowledge_id} not found") from None
+        if source.archived:
+            raise InvalidDefinition(
+                f"{where}[{index}]: knowledge source {knowledge_id} is archived")
+    return tuple(ids)
 
 
 def check_tool_credentials(tools: Sequence[str], deps: HandlerDeps) -> None:
@@ -77,6 +92,7 @@ def agent_spec(cmd: m.AgentFields, deps: HandlerDeps) -> AgentSpec:
         max_rpm=cmd.max_rpm,
         max_execution_time=cmd.max_execution_time,
         tool_config={name: dict(options) for name, options in cmd.tool_config.items()},
+        knowledge_sources=tuple(cmd.knowledge_sources),
     )
 
 
@@ -112,6 +128,7 @@ async def crew_spec(cmd: m.CrewFields, repo: Repository, deps: HandlerDeps) -> C
         ),
         manager_llm=manager_llm,
         memory=cmd.memory,
+        knowledge_sources=await check_knowledge("knowledge_sources", cmd.knowledge_sources, repo),
     )
 
 
@@ -131,7 +148,23 @@ def on(aggregate_class: type[A], id_field: str, change: Change[A]) -> Handler:
 async def register_agent(
     cmd: m.RegisterAgent, repo: Repository, ctx: CommandContext, deps: HandlerDeps
 ) -> KasalAggregate:
+    await check_knowledge("knowledge_sources", cmd.knowledge_sources, repo)
     return Agent.register(ctx.tenant_id, agent_spec(cmd, deps))
+
+
+async def update_agent(
+    cmd: m.UpdateAgent, repo: Repository, ctx: CommandContext, deps: HandlerDeps
+) -> KasalAggregate:
+    agent = await repo.get(Agent, cmd.agent_id)
+    await check_knowledge("knowledge_sources", cmd.knowledge_sources, repo)
+    agent.update(agent_spec(cmd, deps))
+    return agent
+
+
+async def add_knowledge_source(
+    cmd: m.AddKnowledgeSource, repo: Repository, ctx: CommandContext, deps: HandlerDeps
+) -> KasalAggregate:
+    return KnowledgeSource.add(ctx.tenant_id, cmd.name, cmd.text, cmd.media_type, cmd.origin)
 
 
 async def define_crew(
@@ -215,7 +248,7 @@ RUNNER_HANDLERS: dict[type[m.Command], Handler] = {
 
 HANDLERS: dict[type[m.Command], Handler] = {
     m.RegisterAgent: register_agent,
-    m.UpdateAgent: on(Agent, "agent_id", lambda a, c, deps: a.update(agent_spec(c, deps))),
+    m.UpdateAgent: update_agent,
     m.ArchiveAgent: on(Agent, "agent_id", lambda agent, _, __: agent.archive()),
     m.DefineCrew: define_crew,
     m.UpdateCrew: update_crew,
@@ -224,5 +257,8 @@ HANDLERS: dict[type[m.Command], Handler] = {
     m.CancelExecution: on(Execution, "execution_id", lambda e, c, _: e.request_cancel(c.reason)),
     m.IssueApiKey: issue_api_key,
     m.RevokeApiKey: on(ApiKey, "api_key_id", lambda key, _, __: key.revoke()),
+    m.AddKnowledgeSource: add_knowledge_source,
+    m.ArchiveKnowledgeSource: on(KnowledgeSource, "knowledge_id",
+                                 lambda source, _, __: source.archive()),
     **RUNNER_HANDLERS,
 }

@@ -40,6 +40,7 @@ class AgentFields(Command):
     tool_config: dict[Name, ToolOptions] = Field(default_factory=dict, max_length=32)
     max_rpm: int | None = Field(default=None, ge=1, le=10_000)
     max_execution_time: int | None = Field(default=None, ge=1, le=86_400)
+    knowledge_sources: list[Id] = Field(default_factory=list, max_length=20)
 
 
 class RegisterAgent(AgentFields):
@@ -74,6 +75,7 @@ class CrewFields(Command):
     tasks: list[TaskFields] = Field(min_length=1, max_length=50)
     manager_llm: Name | None = None
     memory: bool = False
+    knowledge_sources: list[Id] = Field(default_factory=list, max_length=20)
 
 
 class DefineCrew(CrewFields):
@@ -110,16 +112,31 @@ class RevokeApiKey(Command):
     api_key_id: Id
 
 
+class AddKnowledgeSource(Command):
+    """A document's text (extracted from its file where it was one), chunked by the domain."""
+
+    name: Name
+    text: Annotated[str, StringConstraints(min_length=1, max_length=400_000), Storable]
+    media_type: Literal["text/plain", "text/markdown", "text/csv", "application/json",
+                        "application/pdf"] = "text/plain"
+    origin: Annotated[str, StringConstraints(max_length=500), Storable] | None = None
+
+
+class ArchiveKnowledgeSource(Command):
+    knowledge_id: Id
+
+
 # fields added after commands were first fingerprinted: left out while unset, so a command
 # sent before they existed (a re-import, a client's retry) keeps its fingerprint
 ADDED_LATER = frozenset({"output_schema", "output_json", "output_problem", "max_rpm",
-                         "max_execution_time", "output_file"})
+                         "max_execution_time", "output_file", "error", "duration_ms",
+                         "knowledge_sources"})
 
 
 def _without_unset_later(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _without_unset_later(v) for k, v in value.items()
-                if not (k in ADDED_LATER and v is None)}
+                if not (k in ADDED_LATER and v in (None, []))}
     if isinstance(value, list):
         return [_without_unset_later(v) for v in value]
     return value

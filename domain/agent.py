@@ -10,6 +10,7 @@ from eventsourcing.domain import event
 
 from domain.base import Definition, check_text
 from domain.errors import InvalidDefinition
+from domain.knowledge import check_sources
 from domain.vocabulary import AggregateType
 
 MAX_TOOLS = 32
@@ -31,6 +32,9 @@ class AgentSpec:
     # CrewAI's limits: model calls a minute, seconds a task may take (None: none)
     max_rpm: int | None = None
     max_execution_time: int | None = None
+    # the knowledge sources (ids) the agent's tasks are given, as CrewAI's
+    # Agent(knowledge_sources=...)
+    knowledge_sources: tuple[str, ...] = ()
 
     def as_payload(self) -> dict[str, Any]:
         data = asdict(self)
@@ -39,12 +43,16 @@ class AgentSpec:
         for limit in LIMITS:  # unset: the payload agents had before the limits existed
             if data[limit] is None:
                 del data[limit]
+        data["knowledge_sources"] = list(self.knowledge_sources)
+        if not self.knowledge_sources:  # likewise
+            del data["knowledge_sources"]
         return data
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> AgentSpec:
         return cls(**{**data, "tools": tuple(data.get("tools", ())),
-                      "tool_config": dict(data.get("tool_config") or {})})
+                      "tool_config": dict(data.get("tool_config") or {}),
+                      "knowledge_sources": tuple(data.get("knowledge_sources", ()))})
 
 
 def check_agent_spec(spec: AgentSpec) -> AgentSpec:
@@ -73,6 +81,7 @@ def check_agent_spec(spec: AgentSpec) -> AgentSpec:
         max_iter=spec.max_iter,
         max_rpm=spec.max_rpm,
         max_execution_time=spec.max_execution_time,
+        knowledge_sources=check_sources("knowledge_sources", spec.knowledge_sources),
         tool_config={name: {check_text("tool option", k, max_length=100):
                             check_text(f"tool_config.{name}.{k}", v, max_length=1000)
                             for k, v in options.items()}

@@ -14,6 +14,7 @@ from jsonschema.exceptions import SchemaError
 from domain.artifacts import check_template
 from domain.base import Definition, check_text
 from domain.errors import InvalidDefinition
+from domain.knowledge import check_sources
 from domain.vocabulary import AggregateType
 
 PROCESSES = ("sequential", "hierarchical")
@@ -60,9 +61,11 @@ class CrewSpec:
     tasks: tuple[TaskSpec, ...]
     manager_llm: str | None = None
     memory: bool = False
+    # the knowledge sources (ids) every task of the crew is given: Crew(knowledge_sources=)
+    knowledge_sources: tuple[str, ...] = ()
 
     def as_payload(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "name": self.name,
             "process": self.process,
             "agents": list(self.agents),
@@ -70,6 +73,9 @@ class CrewSpec:
             "manager_llm": self.manager_llm,
             "memory": self.memory,
         }
+        if self.knowledge_sources:  # the events of crews without them stay as they were
+            data["knowledge_sources"] = list(self.knowledge_sources)
+        return data
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> CrewSpec:
@@ -80,6 +86,7 @@ class CrewSpec:
             tasks=tuple(TaskSpec.from_payload(t) for t in data["tasks"]),
             manager_llm=data.get("manager_llm"),
             memory=bool(data.get("memory", False)),
+            knowledge_sources=tuple(data.get("knowledge_sources", ())),
         )
 
     def required_inputs(self) -> set[str]:
@@ -195,6 +202,7 @@ def check_crew_spec(spec: CrewSpec) -> CrewSpec:
         tasks=tuple(tasks),
         manager_llm=spec.manager_llm,
         memory=spec.memory,
+        knowledge_sources=check_sources("knowledge_sources", spec.knowledge_sources),
     )
 
 

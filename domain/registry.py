@@ -21,6 +21,7 @@ from domain.crew import Crew
 from domain.envelope import RecordedEvent, is_unreadable
 from domain.errors import DomainError, InvalidTransition
 from domain.execution import Execution
+from domain.knowledge import KnowledgeSource
 from domain.vocabulary import AggregateType, EventType
 
 A = TypeVar("A", bound=KasalAggregate)
@@ -30,7 +31,7 @@ ENVELOPE_ATTRIBUTES = frozenset(
     {"originator_id", "originator_version", "timestamp", "originator_topic"}
 )
 AGGREGATES: dict[AggregateType, type[KasalAggregate]] = {
-    cls.AGGREGATE_TYPE: cls for cls in (Agent, Crew, Execution, ApiKey)
+    cls.AGGREGATE_TYPE: cls for cls in (Agent, Crew, Execution, ApiKey, KnowledgeSource)
 }
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 # (event type, schema version it upgrades from) -> function returning the next version

@@ -17,6 +17,7 @@ class AggregateType(StrEnum):
     CREW = "crew"
     EXECUTION = "execution"
     API_KEY = "api_key"
+    KNOWLEDGE = "knowledge"
 
     @property
     def label(self) -> str:
@@ -50,6 +51,9 @@ class EventType(StrEnum):
 
     API_KEY_ISSUED = "ApiKeyIssued"
     API_KEY_REVOKED = "ApiKeyRevoked"
+
+    KNOWLEDGE_SOURCE_ADDED = "KnowledgeSourceAdded"
+    KNOWLEDGE_SOURCE_ARCHIVED = "KnowledgeSourceArchived"
 
 
 class ExecutionStatus(StrEnum):

@@ -21,6 +21,7 @@ from projections.read_models.artifacts import artifact_blobs, execution_artifact
 from projections.read_models.audit_log import audit_log
 from projections.read_models.crews import crews
 from projections.read_models.executions import executions
+from projections.read_models.knowledge import knowledge_sources
 from projections.read_models.timeline import execution_timeline
 from projections.sql_projector import SqlProjector
 from projections.tracking import tracked_position
@@ -103,6 +104,15 @@ class ReadModels:
 
     async def get_crew(self, tenant_id: str, crew_id: str) -> One:
         return await self._by_id(crews, tenant_id, crew_id)
+
+    async def list_knowledge_sources(
+        self, tenant_id: str, *, include_archived: bool = False, limit: int = 50, offset: int = 0
+    ) -> Page:
+        return await self._definitions(knowledge_sources, tenant_id, include_archived, limit,
+                                       offset)
+
+    async def get_knowledge_source(self, tenant_id: str, knowledge_id: str) -> One:
+        return await self._by_id(knowledge_sources, tenant_id, knowledge_id)
 
     # --- executions -------------------------------------------------------------------
     async def list_executions(

@@ -1,9 +1,10 @@
 """Semantic search over the vector read model, always within one tenant; and crew memory
-recall (the ``streams.memory.MemoryRecall`` port) over the same index."""
+and knowledge recall (the ``streams.memory.MemoryRecall`` port) over the same index."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from projections.clock import ProjectionClock
@@ -50,5 +51,18 @@ class VectorSearch:
         hits = await self.index.search_memory(
             self.projector.collection, vector, tenant_id=tenant_id, crew_id=crew_id,
             before_position=before_position, limit=limit,
+        )
+        return [h.text for h in hits]
+
+    async def recall_knowledge(
+        self, tenant_id: str, source_ids: Sequence[str], query: str, limit: int
+    ) -> list[str]:
+        """The chunks of those knowledge sources nearest to ``query``, best first."""
+        if not query.strip() or limit <= 0 or not source_ids:
+            return []
+        [vector] = await asyncio.to_thread(self.embedder.embed, [query])
+        hits = await self.index.search_knowledge(
+            self.projector.collection, vector, tenant_id=tenant_id, source_ids=source_ids,
+            limit=limit,
         )
         return [h.text for h in hits]

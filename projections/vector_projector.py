@@ -11,6 +11,10 @@ point (id from execution and task; payload ``extra``: crew_id, execution_id, tas
 event's log ``position``), which later runs of that crew recall (``search_memory``) when
 the crew has ``memory`` on. Every crew's outputs are indexed, so memory can be turned on
 later and still find the past.
+
+Knowledge likewise: each chunk of a ``KnowledgeSourceAdded`` is a ``knowledge`` point (id
+from source and chunk index), recalled by runs of the agents and crews that name the source
+(``search_knowledge``). Archiving a source keeps its points: what names it keeps it.
 """
 
 from __future__ import annotations
@@ -96,9 +100,9 @@ class VectorProjector:
         # the last change of each point in the batch wins, in log order
         changes: dict[str, VectorPoint | None] = {}
         for event in fresh:
-            change = await self._change(event)
-            if change is not None:
-                changes[change[0]] = change[1]
+            for change in [await self._change(event), *self._knowledge(event)]:
+                if change is not None:
+                    changes[change[0]] = change[1]
         upserts = [p for p in changes.values() if p is not None]
         deletes = [pid for pid, p in changes.items() if p is None]
         if upserts:
@@ -150,6 +154,18 @@ class VectorProjector:
             case EventType.EXECUTION_FAILED | EventType.EXECUTION_CANCELLED:
                 self.crew_of_execution.pop(e.aggregate_id, None)
         return None
+
+    def _knowledge(self, e: RecordedEvent) -> list[tuple[str, VectorPoint]]:
+        if e.type != EventType.KNOWLEDGE_SOURCE_ADDED:
+            return []
+        points = []
+        for index, chunk in enumerate(e.payload["chunks"]):
+            pid = point_id("knowledge", f"{e.aggregate_id}:{index}")
+            points.append((pid, VectorPoint(
+                id=pid, vector=[], tenant_id=e.tenant_id, kind="knowledge",
+                aggregate_id=e.aggregate_id, title=str(e.payload["name"])[:200],
+                text=str(chunk)[:MAX_TEXT], extra={"chunk": index, "position": e.position})))
+        return points
 
     def _point(self, kind: Kind, e: RecordedEvent, title: str, text: str,
                **extra: Any) -> tuple[str, VectorPoint]:

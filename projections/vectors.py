@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-Kind = Literal["agent", "crew", "execution", "memory"]
+Kind = Literal["agent", "crew", "execution", "memory", "knowledge"]
+# recalled by runs only, never listed by search
+RECALLED_ONLY: tuple[Kind, ...] = ("memory", "knowledge")
 
 
 class Embedder(Protocol):
@@ -60,7 +62,8 @@ class VectorIndex(Protocol):
     async def search(self, collection: str, vector: list[float], *, tenant_id: str,
                      kind: Kind | None = None, limit: int = 10) -> list[VectorHit]:
         """Nearest points of ONE tenant (always filtered), best first; ``kind=None``: of
-        every kind but ``memory`` (recalled only through ``search_memory``)."""
+        every kind but those ``RECALLED_ONLY`` (through ``search_memory``,
+        ``search_knowledge``)."""
         ...
 
     async def search_memory(self, collection: str, vector: list[float], *, tenant_id: str,
@@ -68,6 +71,11 @@ class VectorIndex(Protocol):
                             ) -> list[VectorHit]:
         """Nearest ``memory`` points of ONE tenant and ONE crew recorded before a log
         position (``extra.position < before_position``), best first."""
+        ...
+
+    async def search_knowledge(self, collection: str, vector: list[float], *, tenant_id: str,
+                               source_ids: Sequence[str], limit: int = 5) -> list[VectorHit]:
+        """Nearest ``knowledge`` chunks of ONE tenant from the sources named, best first."""
         ...
 
     async def count(self, collection: str, tenant_id: str | None = None) -> int: ...

@@ -12,6 +12,7 @@ catches an error and carries on (as CrewAI does in places) still stops at its ne
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -88,6 +89,13 @@ class RunHooks(Protocol):
         """A tool call and its result as the agent saw it (one answered by
         ``recorded_tool_result`` too: the hooks know it is in the log already), why it
         failed where it did, and how long it ran."""
+        ...
+
+    def recall_knowledge(self, source_ids: Sequence[str], query: str, limit: int) -> list[str]:
+        """Knowledge: the chunks of those knowledge sources (of the run's agents and crew)
+        nearest to ``query``, best first; a resumed run recalls the same. Raises when
+        knowledge cannot be recalled (no vector index): a run never goes on without the
+        knowledge it was given. Blocks (called on the engine's threads)."""
         ...
 
     def recall_memory(self, query: str, limit: int) -> list[str]:

@@ -1,13 +1,20 @@
-"""The port through which runs recall crew memory (``projections.search.VectorSearch``).
+"""The port through which runs recall crew memory and knowledge
+(``projections.search.VectorSearch``).
 
 Crew memory is a projection of the log: the vector projector indexes every task output as
 a ``memory`` point carrying its log position. A run recalls only points of its own tenant
 and crew recorded before its ``ExecutionRequested`` event (``before_position``), so it never
 recalls itself or later runs, and a resumed run recalls exactly what its first attempt did.
+
+Knowledge is a projection too: each chunk of a ``KnowledgeSourceAdded`` is a ``knowledge``
+point. A source never changes and every source a run names was added before the run was
+requested, so once the index reflects the log up to the request a resumed run recalls the
+same chunks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -21,4 +28,10 @@ class MemoryRecall(Protocol):
         self, tenant_id: str, crew_id: str, before_position: int, query: str, limit: int
     ) -> list[str]:
         """Texts of the crew's memory points nearest to ``query``, best first."""
+        ...
+
+    async def recall_knowledge(
+        self, tenant_id: str, source_ids: Sequence[str], query: str, limit: int
+    ) -> list[str]:
+        """Texts of the chunks of those knowledge sources nearest to ``query``, best first."""
         ...

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 ACTOR = "service:execution-runner"
 MEMORY_WAIT_S = 10.0  # before a run's first recall: for the vector projector to pass its cut
 MEMORY_RECALL_TIMEOUT_S = 60.0
+KNOWLEDGE_WAIT_S = 30.0  # for the vector index to reach the run's request
 # a task's completion is appended this soon, unless the next step's append (before the next
 # paid call, or the run's end) takes it along first: live within 50 ms, no extra append
 COMPLETION_FLUSH_S = 0.05
@@ -217,6 +218,28 @@ class RunRecorder:
             future.cancel()
             log.exception("execution %s: recalling crew memory failed", self.execution_id)
             return []
+
+    def recall_knowledge(self, source_ids: Sequence[str], query: str, limit: int) -> list[str]:
+        self._check()
+        if self.memory is None:
+            raise RuntimeError("this crew's knowledge sources need the vector index, and it is "
+                               "off here (KASAL_VECTOR_SEARCH)")
+        future = asyncio.run_coroutine_threadsafe(
+            self._knowledge(self.memory, source_ids, query, limit), self.loop)
+        try:
+            return future.result(MEMORY_RECALL_TIMEOUT_S)
+        except Exception as error:  # the run fails: it never goes on without its knowledge
+            future.cancel()
+            raise RuntimeError(f"recalling the crew's knowledge failed: {error}") from error
+
+    async def _knowledge(self, memory: MemoryRecall, source_ids: Sequence[str], query: str,
+                         limit: int) -> list[str]:
+        # unlike memory, knowledge is never recalled in part: the index must hold the log
+        # up to the request (every source the run names was added before it)
+        if not await memory.wait_until_indexed(self.memory_cut, KNOWLEDGE_WAIT_S):
+            raise RuntimeError(f"the vector index has not reached log position "
+                               f"{self.memory_cut} within {KNOWLEDGE_WAIT_S:.0f} s")
+        return await memory.recall_knowledge(self.tenant_id, source_ids, query, limit)
 
     async def _recall(self, memory: MemoryRecall, query: str, limit: int) -> list[str]:
         if not self.memory_ready:

@@ -53,6 +53,7 @@ from crewai.tools import BaseTool
 from pydantic import PrivateAttr
 
 from adapters.crewai.call_limits import CallLimits
+from adapters.crewai.knowledge import build_knowledge
 from adapters.crewai.llm_gateway import GatewayLLM
 from adapters.crewai.memory import build_memory
 from adapters.crewai.structured import instructed, structured
@@ -193,6 +194,8 @@ class CrewAIEngine:
                     agent_spec.tool_config)],
                 allow_delegation=agent_spec.allow_delegation,
                 max_iter=agent_spec.max_iter,  # max_rpm, max_execution_time: CallLimits
+                # recall-only knowledge over the log's projection (adapters.crewai.knowledge)
+                knowledge=build_knowledge(hooks, agent_spec.knowledge_sources, agent_spec.role),
                 # the gateway retries transient model errors; CrewAI re-running a whole
                 # task after any error would pay for its calls twice
                 max_retry_limit=0,
@@ -241,6 +244,7 @@ class CrewAIEngine:
             else None,
             # recall-only crew memory over the log's projection (adapters.crewai.memory)
             memory=build_memory(hooks, spec.name) if spec.memory else False,
+            knowledge=build_knowledge(hooks, spec.knowledge_sources, "crew"),
             verbose=False,
         )
         run.crew = crew

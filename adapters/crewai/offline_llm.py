@@ -28,7 +28,6 @@ import hashlib
 import json
 import re
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 import litellm
@@ -37,8 +36,9 @@ from litellm.types.utils import Choices, Message, ModelResponse, Usage
 
 from adapters.crewai.offline_env import OFFLINE_PROVIDER
 from adapters.crewai.offline_json import instance
+from adapters.crewai.offline_prompt import Prompt, text_of
+from adapters.crewai.offline_query import rewritten_query
 from adapters.crewai.offline_tools import file_action, web_action
-from adapters.crewai.structured import schema_in
 
 PROVIDER = OFFLINE_PROVIDER
 DEFAULT_MODEL = f"{PROVIDER}/default"
@@ -46,28 +46,6 @@ MAX_ANSWER_CHARS = 1200
 
 _register_lock = threading.Lock()
 
-_TOOL_LIST = re.compile(r"only one name of \[([^\]]*)\]")
-_TOOL_NAME = re.compile(r"^Tool Name: *(\S[^\n]*)$", re.MULTILINE)
-_ROLE = re.compile(r"^You are ([^\n]+?)\.(?: |\n|$)")
-_TASK = re.compile(
-    r"Current Task: (.*?)(?:\n\nThis is the expected criteria|\n\nThis is the context|"
-    r"\n\nBegin!|\n\nProvide your complete response|\Z)",
-    re.DOTALL,
-)
-_EXPECTED = re.compile(r"This is the expected criteria for your final answer: ([^\n]*)")
-_CONTEXT = re.compile(
-    r"This is the context you're working with:\n(.*?)"
-    r"(?:\n\nBegin!|\n\nProvide your complete response|\n\n# Memories from past|\Z)",
-    re.DOTALL,
-)
-_MEMORIES = re.compile(
-    r"# Memories from past conversations:\n(?:Relevant memories:\n)?(.*?)"
-    r"(?:\n\nIMPORTANT:|\n\nBegin!|\Z)",
-    re.DOTALL,
-)
-_COWORKERS = re.compile(r"to one of the following coworkers: ([^\n]*)")
-_ACTION = re.compile(r"^Action: *([^\n]+)$", re.MULTILINE)
-_OBSERVATION = re.compile(r"\nObservation: *(.*)\Z", re.DOTALL)
 _ARITHMETIC_RUN = re.compile(r"[\d\s.+\-*/%()^]+")
 _DATE_OR_TIME = re.compile(r"\d{4}-\d\d-\d\d|\d\d?:\d\d")
 _OPERATOR_BETWEEN = re.compile(r"[\d)]\s*(?:\*\*|//|[-+*/%^])\s*[-+(]*\s*[\d.(]")
@@ -75,14 +53,6 @@ _TIME_WORDS = re.compile(r"\b(?:time|date|today|day is it|clock|timestamp)\b", r
 _PROTOCOL_WORDS = re.compile(r"(Final Answer|Action Input|Action|Observation|Thought)\s*:")
 # the expected output crewai gives a coworker's delegated task: never delegate it again
 _DELEGATED_TASK_MARK = "coworker asking you this"
-
-
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content blocks
-        return "\n".join(str(block.get("text", "")) for block in content if isinstance(block, dict))
-    return "" if content is None else str(content)
 
 
 def _one_line(text: str, limit: int) -> str:
@@ -105,82 +75,6 @@ def request_key(model: str, messages: list[Any]) -> str:
         default=str,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class _Prompt:
-    """What the model reads out of CrewAI's messages."""
-
-    role: str | None
-    tools: tuple[str, ...]
-    task: str
-    expected: str
-    context: str
-    memories: str
-    coworkers: tuple[str, ...]
-    last_action: str | None
-    last_observation: str | None
-    schema: dict[str, Any] | None = None  # the task's output schema (adapters.crewai.structured)
-    everything: str = ""  # every message's text (the tools' descriptions among them)
-
-    @classmethod
-    def parse(cls, messages: list[Any]) -> _Prompt:
-        texts = [
-            (str(m.get("role", "")), _text(m.get("content")))
-            for m in messages
-            if isinstance(m, dict)
-        ]
-        system = next((t for r, t in texts if r == "system"), "")
-        everything = "\n".join(t for _, t in texts)
-        user = next((t for r, t in texts if r == "user"), everything)
-
-        tool_list = _TOOL_LIST.search(everything)
-        if tool_list:
-            tools = tuple(n.strip() for n in tool_list.group(1).split(",") if n.strip())
-        else:
-            tools = tuple(dict.fromkeys(n.strip() for n in _TOOL_NAME.findall(everything)))
-        role = _ROLE.search(system.strip())
-        task = _TASK.search(user)
-        expected = _EXPECTED.search(user)
-        context = _CONTEXT.search(user)
-        memories = _MEMORIES.search(user)
-        coworkers = _COWORKERS.search(everything)
-
-        last_action = last_observation = None
-        for speaker, text in texts:
-            if speaker != "assistant":
-                continue
-            observation = _OBSERVATION.search(text)
-            if observation:
-                action = _ACTION.search(text)
-                last_action = action.group(1).strip() if action else None
-                last_observation = observation.group(1).strip()
-        return cls(
-            role=role.group(1).strip() if role else None,
-            tools=tools,
-            task=(task.group(1) if task else user).strip(),
-            expected=expected.group(1).strip() if expected else "",
-            context=context.group(1).strip() if context else "",
-            memories=memories.group(1).strip() if memories else "",
-            coworkers=tuple(
-                c.strip() for c in (coworkers.group(1).split(",") if coworkers else []) if c.strip()
-            ),
-            last_action=last_action,
-            last_observation=last_observation,
-            schema=schema_in(user),
-            everything=everything,
-        )
-
-    def tool_like(self, word: str) -> str | None:
-        return next((t for t in self.tools if word in t.lower()), None)
-
-    def takes(self, tool: str, argument: str) -> bool:
-        """Whether ``tool``'s described arguments (CrewAI's "Tool Arguments:") name it."""
-        start = self.everything.find(f"Tool Name: {tool}\n")
-        if start < 0:
-            return False
-        block = self.everything[start:].split("Tool Description:", 1)[0]
-        return f'"{argument}"' in block
 
 
 def find_arithmetic(text: str) -> str | None:
@@ -232,7 +126,10 @@ def _final(label: str, body: str, schema: dict[str, Any] | None = None) -> str:
 
 def answer(label: str, messages: list[Any]) -> str:
     """The offline model's reply to ``messages``: a pure function of its inputs."""
-    prompt = _Prompt.parse(messages)
+    query = rewritten_query(messages)
+    if query is not None:  # CrewAI's knowledge query rewrite: no ReAct, just the query
+        return query
+    prompt = Prompt.parse(messages)
     task = _one_line(prompt.task, 300)
 
     if prompt.last_observation is not None:
@@ -279,6 +176,8 @@ def answer(label: str, messages: list[Any]) -> str:
         body += f" It builds on: {_one_line(prompt.context, 300)}"
     if prompt.memories:
         body += f" It remembers: {_one_line(prompt.memories, 400)}"
+    if prompt.knowledge:
+        body += f" It knows: {_one_line(prompt.knowledge, 400)}"
     action = file_action(prompt.task, prompt.tool_like, body) or web_action(
         prompt.task, prompt.tool_like, prompt.takes)
     if action is not None:
@@ -302,7 +201,7 @@ class OfflineModel(CustomLLM):
         label = f"{self.provider}/{name}"
         text = _apply_stop(answer(label, messages), stop)
         prompt_tokens = sum(
-            count_tokens(_text(m.get("content"))) for m in messages if isinstance(m, dict)
+            count_tokens(text_of(m.get("content"))) for m in messages if isinstance(m, dict)
         )
         completion_tokens = count_tokens(text)
         return ModelResponse(

@@ -32,7 +32,7 @@ from typing import Any, TypeVar, cast
 from qdrant_client import AsyncQdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from projections.vectors import Kind, VectorHit, VectorPoint
+from projections.vectors import RECALLED_ONLY, Kind, VectorHit, VectorPoint
 
 T = TypeVar("T")
 
@@ -157,6 +157,7 @@ class QdrantVectorIndex:
             "kind": models.PayloadSchemaType.KEYWORD,
             "extra.crew_id": models.PayloadSchemaType.KEYWORD,  # memory recall
             "extra.position": models.PayloadSchemaType.INTEGER,
+            "aggregate_id": models.PayloadSchemaType.KEYWORD,  # knowledge recall
         }
         for field, field_schema in wanted.items():
             if field not in schema:
@@ -184,8 +185,9 @@ class QdrantVectorIndex:
         must_not: list[models.Condition] = []
         if kind is not None:
             must.append(_match("kind", kind))
-        else:  # crew memory is recalled by runs (search_memory), not listed by search
-            must_not.append(_match("kind", "memory"))
+        else:  # crew memory and knowledge are recalled by runs, not listed by search
+            must_not.append(models.FieldCondition(
+                key="kind", match=models.MatchAny(any=list(RECALLED_ONLY))))
         return await self._query(collection, vector, must, limit, must_not)
 
     async def search_memory(self, collection: str, vector: list[float], *, tenant_id: str,
@@ -196,6 +198,17 @@ class QdrantVectorIndex:
             _match("kind", "memory"),
             _match("extra.crew_id", crew_id),
             models.FieldCondition(key="extra.position", range=models.Range(lt=before_position)),
+        ]
+        return await self._query(collection, vector, must, limit)
+
+    async def search_knowledge(self, collection: str, vector: list[float], *, tenant_id: str,
+                               source_ids: Sequence[str], limit: int = 5) -> list[VectorHit]:
+        if not source_ids:
+            return []
+        must: list[models.Condition] = [
+            _match("tenant_id", tenant_id),
+            _match("kind", "knowledge"),
+            models.FieldCondition(key="aggregate_id", match=models.MatchAny(any=list(source_ids))),
         ]
         return await self._query(collection, vector, must, limit)
 

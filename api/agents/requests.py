@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from commands.messages import Name, Text, ToolOptions
+from commands.messages import Id, Name, Text, ToolOptions
 
 
 class AgentBody(BaseModel):
@@ -24,3 +24,6 @@ class AgentBody(BaseModel):
     tool_config: dict[Name, ToolOptions] = Field(
         default_factory=dict, max_length=32,
         description="options per tool, e.g. {\"file_read\": {\"file_path\": \"notes.txt\"}}")
+    knowledge_sources: list[Id] = Field(
+        default_factory=list, max_length=20,
+        description="knowledge source ids (/api/v1/knowledge) the agent's tasks are given")

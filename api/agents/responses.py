@@ -17,6 +17,7 @@ class AgentOut(Model):
     max_iter: int
     max_rpm: int | None = None
     max_execution_time: int | None = None
+    knowledge_sources: list[str] = []
     archived: bool
     version: int
     created_at: str

@@ -37,3 +37,6 @@ class CrewBody(Body):
     tasks: list[TaskBody] = Field(min_length=1, max_length=50)
     manager_llm: Name | None = Field(default=None, description="hierarchical: the manager")
     memory: bool = Field(default=False, description="recall this crew's earlier task outputs")
+    knowledge_sources: list[Id] = Field(
+        default_factory=list, max_length=20,
+        description="knowledge source ids (/api/v1/knowledge) every task of the crew is given")

@@ -26,6 +26,7 @@ class CrewOut(Model):
     tasks: list[TaskOut]
     manager_llm: str | None
     memory: bool
+    knowledge_sources: list[str] = []
     archived: bool
     version: int
     created_at: str

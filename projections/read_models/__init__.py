@@ -10,6 +10,7 @@ from projections.read_models.audit_log import AuditLog
 from projections.read_models.base import ReadModel
 from projections.read_models.crews import Crews
 from projections.read_models.executions import Executions
+from projections.read_models.knowledge import KnowledgeSources
 from projections.read_models.timeline import Timeline
 
 
@@ -22,4 +23,5 @@ def read_models() -> tuple[ReadModel, ...]:
         Timeline(),
         ApiKeys(),
         Artifacts(),
+        KnowledgeSources(),
     )

@@ -19,6 +19,7 @@ agents = definition_table(
     Column("tool_config", JSON, nullable=False),
     Column("max_rpm", Integer),
     Column("max_execution_time", Integer),
+    Column("knowledge_sources", JSON, nullable=False),
 )
 
 
@@ -27,6 +28,7 @@ class Agents(DefinitionReadModel):
     defined, updated, archived = (
         EventType.AGENT_REGISTERED, EventType.AGENT_UPDATED, EventType.AGENT_ARCHIVED)
     fields = ("role", "goal", "backstory", "llm", "tools", "allow_delegation", "max_iter",
-              "tool_config", "max_rpm", "max_execution_time")
-    # agents defined before tool options or limits existed
-    defaults = {"tool_config": {}, "max_rpm": None, "max_execution_time": None}
+              "tool_config", "max_rpm", "max_execution_time", "knowledge_sources")
+    # agents defined before tool options, limits or knowledge existed
+    defaults = {"tool_config": {}, "max_rpm": None, "max_execution_time": None,
+                "knowledge_sources": []}

@@ -15,6 +15,7 @@ crews = definition_table(
     Column("tasks", JSON, nullable=False),
     Column("manager_llm", String(200)),
     Column("memory", Boolean, nullable=False),
+    Column("knowledge_sources", JSON, nullable=False),
 )
 
 
@@ -22,5 +23,6 @@ class Crews(DefinitionReadModel):
     table = crews
     defined, updated, archived = (
         EventType.CREW_DEFINED, EventType.CREW_UPDATED, EventType.CREW_ARCHIVED)
-    fields = ("name", "process", "agents", "tasks", "manager_llm", "memory")
-    defaults = {"memory": False}  # crews defined before crew memory existed
+    fields = ("name", "process", "agents", "tasks", "manager_llm", "memory", "knowledge_sources")
+    # crews defined before crew memory, or knowledge, existed
+    defaults = {"memory": False, "knowledge_sources": []}

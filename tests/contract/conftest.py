@@ -271,8 +271,9 @@ class Scenario:
 
 
 async def run_scenario(bus: CommandBus, tenant_id: str = TENANT) -> Scenario:
-    """Two agents, a crew, an agent update, an execution requested then cancelled,
-    the crew archived, an API key issued and revoked: every table the projector keeps."""
+    """Two agents, a crew, a knowledge source, an agent update naming it, an execution
+    requested then cancelled, the crew and the source archived, an API key issued and
+    revoked: every table the projector keeps."""
     out = Scenario()
 
     async def send(command: m.Command) -> AppendResult:
@@ -285,6 +286,7 @@ async def run_scenario(bus: CommandBus, tenant_id: str = TENANT) -> Scenario:
     out.agents = [first.aggregate_id, second.aggregate_id]
     crew = await send(crew_command(out.agents))
     out.crews = [crew.aggregate_id]
+    knowledge = await send(m.AddKnowledgeSource(name="owls.txt", text="Owls hunt at night."))
     await send(
         m.UpdateAgent(
             agent_id=first.aggregate_id,
@@ -293,12 +295,14 @@ async def run_scenario(bus: CommandBus, tenant_id: str = TENANT) -> Scenario:
             backstory="A careful analyst, promoted.",
             tools=["calculator", "search"],
             max_iter=7,
+            knowledge_sources=[knowledge.aggregate_id],
         )
     )
     execution = await send(m.RequestExecution(crew_id=crew.aggregate_id, inputs={"topic": "owls"}))
     out.executions = [execution.aggregate_id]
     await send(m.CancelExecution(execution_id=execution.aggregate_id, reason="changed my mind"))
     await send(m.ArchiveCrew(crew_id=crew.aggregate_id))
+    await send(m.ArchiveKnowledgeSource(knowledge_id=knowledge.aggregate_id))
     key = await send(
         m.IssueApiKey(
             name="ci",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,7 @@ class RecordingHooks:
     # tool results by (task, tool, input), in order, as a resumed run would have them
     recorded_tools: dict[tuple[str | None, str, str], list[str]] = field(default_factory=dict)
     memories: list[str] = field(default_factory=list)  # what recall_memory returns
+    knowledge: dict[str, list[str]] = field(default_factory=dict)  # source id -> its chunks
     log: list[tuple[str, Any]] = field(default_factory=list)
     lookups: list[str] = field(default_factory=list)
     threads: set[str] = field(default_factory=set)
@@ -91,6 +93,11 @@ class RecordingHooks:
     def recall_memory(self, query: str, limit: int) -> list[str]:
         self._add("recall_memory", (query, limit))
         return list(self.memories[:limit])
+
+    def recall_knowledge(self, source_ids: Sequence[str], query: str, limit: int) -> list[str]:
+        """The chunks of ``knowledge`` (source id -> chunks) of the sources named, in order."""
+        self._add("recall_knowledge", (tuple(source_ids), query, limit))
+        return [c for s in source_ids for c in self.knowledge.get(s, [])][:limit]
 
     # views
     def of(self, kind: str) -> list[Any]:

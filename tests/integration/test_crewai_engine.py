@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -562,3 +563,45 @@ def test_a_coworkers_timeout_fails_the_run_though_delegation_hands_it_back_as_te
     hooks = RecordingHooks()
     with pytest.raises(Exception, match="ran past its agent's max_execution_time of 1 s"):
         engine.run(spec, agents, {"topic": "owls"}, hooks)
+
+
+def test_an_agents_and_a_crews_knowledge_reach_the_task_as_crewai_gives_it(
+    engine: CrewAIEngine,
+) -> None:
+    """CrewAI's own knowledge retrieval, over Kasal's recall: the agent's model rewrites the
+    task into a query (a recorded call), the agent's sources are searched (5) and then the
+    crew's (3), and both reach the task's prompt; nothing is embedded or saved by CrewAI."""
+    expert = replace(agent("Owl expert"), knowledge_sources=("k1",))
+    spec = replace(crew(task("facts", "Tell me how barn owls hunt.", "a", expected="Two lines."),
+                        agents=("a",)), knowledge_sources=("k2", "k3"))
+    hooks = RecordingHooks(knowledge={"k1": ["Barn owls hunt by sound alone."],
+                                      "k3": ["Owls swallow prey whole."]})
+
+    result = engine.run(spec, {"a": expert}, {}, hooks)
+
+    assert hooks.of("recall_knowledge") == [
+        (("k1",), "Tell me how barn owls hunt.", 5),
+        (("k2", "k3"), "Tell me how barn owls hunt.", 3)]
+    rewrite, answer = hooks.calls
+    assert rewrite.response == "Tell me how barn owls hunt." and rewrite.task_name == "facts"
+    assert "It knows: Barn owls hunt by sound alone. Owls swallow prey whole." in answer.response
+    assert result.output.endswith("It knows: Barn owls hunt by sound alone. Owls swallow "
+                                  "prey whole.")
+    resumed = RecordingHooks(knowledge=hooks.knowledge,
+                             recorded={c.request_hash: c.response for c in hooks.calls})
+    assert engine.run(spec, {"a": expert}, {}, resumed).output == result.output
+    assert resumed.calls == []  # the same knowledge, so the same prompts: all replayed
+
+
+def test_a_knowledge_recall_that_fails_fails_the_run(engine: CrewAIEngine) -> None:
+    """CrewAI turns a failed knowledge search into "no knowledge"; Kasal's does not let it."""
+
+    class NoIndex(RecordingHooks):
+        def recall_knowledge(self, source_ids: Sequence[str], query: str,
+                             limit: int) -> list[str]:
+            raise RuntimeError("the vector index is away")
+
+    spec = replace(crew(task("facts", "Tell me about owls.", "a"), agents=("a",)),
+                   knowledge_sources=("k1",))
+    with pytest.raises(Exception, match="recalling knowledge failed: the vector index is away"):
+        engine.run(spec, {"a": agent("Owl expert")}, {}, NoIndex())
