@@ -16,6 +16,8 @@ from api.errors import ErrorBody, install_error_handlers, respond
 from api.limits import Limits, RequestGuard
 from api.problems import InvalidCorrelationId
 from api.services import QueryServices
+from api.workspace import routes as workspace
+from api.workspace.port import WorkspaceFiles
 from api.writes import CORRELATION_HEADER
 from commands.bus import CommandBus
 from commands.context import correlated
@@ -40,7 +42,7 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
     )
 }
 ROUTERS = (agents.router, crews.router, executions.router, knowledge.router, api_keys.router,
-           audit.router, search.router)
+           audit.router, search.router, workspace.router)
 
 
 @asynccontextmanager
@@ -95,7 +97,9 @@ def create_app(
     docs_enabled: bool = True,
     lifespan: Lifespan | None = None,
     limits: Limits | None = None,
+    workspace_files: WorkspaceFiles | None = None,
 ) -> FastAPI:
+    """The app. Without ``workspace_files`` the workspace routes answer 503."""
     app = FastAPI(
         title="Kasal",
         version="1",
@@ -107,6 +111,7 @@ def create_app(
     )
     app.state.bus = bus
     app.state.query_services = query_services
+    app.state.workspace_files = workspace_files
     install_error_handlers(app)
     # added first, so inside the correlation middleware: its refusals carry the request's id
     app.add_middleware(RequestGuard, limits=limits or Limits())

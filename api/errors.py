@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api import problems as p
+from api.workspace.port import WorkspacePathRefused
 from commands.errors import (
     IdempotencyKeyReused,
     MissingCredentials,
@@ -47,6 +48,8 @@ ERROR_CODES: dict[type[Exception], tuple[int, str]] = {
     p.InvalidQuery: (422, "validation_error"),
     p.PositionAhead: (422, "min_position_ahead"),
     p.PayloadTooLarge: (413, "payload_too_large"),
+    p.FileTooLarge: (413, "file_too_large"),
+    WorkspacePathRefused: (422, "invalid_workspace_path"),
     p.HeadersTooLarge: (431, "headers_too_large"),
     p.RateLimited: (429, "rate_limited"),
     p.BodyTimeout: (408, "request_timeout"),
@@ -55,6 +58,7 @@ ERROR_CODES: dict[type[Exception], tuple[int, str]] = {
     p.RevocationPending: (503, "revocation_pending"),
     p.LiveFeedUnavailable: (503, "live_unavailable"),
     p.SearchUnavailable: (503, "search_unavailable"),
+    p.WorkspaceUnavailable: (503, "workspace_unavailable"),
     p.ApiError: (400, "bad_request"),
     # the command side and the domain
     NotFound: (404, "not_found"),

@@ -2,7 +2,13 @@
 keeps an unauthenticated or oversized request cheap. Headers (count, bytes: 431), the declared
 body size (413), the caller's key (401: before any body is read or parsed), the key's and the
 tenant's rate (429 with Retry-After), the URL's text (422: a NUL that PostgreSQL cannot compare
-with), then the body itself, read up to the limit (413)."""
+with), then the body itself, read up to the limit (413).
+
+One body is not held to ``max_body_bytes``: a workspace upload (``PUT`` under
+``UPLOAD_PREFIX``) is a file, not JSON to parse, and is held to the workspace's own file limit
+instead (20 MiB; its declared size is 413 up front as any body's). It is not read here but
+handed on as it arrives, each part within the body timeout, for the route to count up to that
+limit: a 20 MiB file is never buffered twice, nor anything past the limit at all."""
 
 from __future__ import annotations
 
@@ -17,12 +23,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import principal_for
 from api.errors import respond
-from api.problems import BodyTimeout, HeadersTooLarge, InvalidQuery, PayloadTooLarge, RateLimited
+from api.problems import (
+    BodyTimeout,
+    FileTooLarge,
+    HeadersTooLarge,
+    InvalidQuery,
+    PayloadTooLarge,
+    RateLimited,
+)
 from api.services import QueryServices
 from domain.text import problem_of
 
 OPEN_PATHS = ("/health/", "/api-docs", "/api-redoc", "/api-openapi.json")
 BODY_TIMEOUT_S = 30.0  # a body that does not arrive in this long is 408
+UPLOAD_PREFIX = "/api/v1/workspace/files/"  # PUT: streamed to the route (module docstring)
 
 
 class ClientGone(Exception):
@@ -67,6 +81,14 @@ def route_path(scope: Scope) -> str:
     return path[len(root):] if root and path.startswith(root) else path
 
 
+def upload_limit(scope: Scope) -> int | None:
+    """The file limit of a workspace upload this app serves; None for any other request."""
+    if scope.get("method") != "PUT" or not route_path(scope).startswith(UPLOAD_PREFIX):
+        return None
+    files = getattr(scope["app"].state, "workspace_files", None)
+    return None if files is None else int(files.max_file_bytes)
+
+
 def check_url(scope: Scope) -> None:
     """The path and the query parameters, as the routes will read them (percent-decoded), are
     text every store can hold: a NUL in an id or a filter would reach PostgreSQL, which refuses
@@ -104,7 +126,10 @@ class RequestGuard:
                 raise error from None
             await answer(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        try:
+            await self.app(scope, receive, send)
+        except ClientGone:  # an upload's client hung up while the route read it
+            return
 
     async def _admit(self, scope: Scope, receive: Receive) -> Receive:
         headers: list[tuple[bytes, bytes]] = scope["headers"]
@@ -116,8 +141,10 @@ class RequestGuard:
             raise HeadersTooLarge(f"headers of {size} bytes; at most {limits.max_header_bytes}")
         named = dict(headers)
         declared = named.get(b"content-length", b"").strip()
-        if declared.isdigit() and len(declared) < 20 and int(declared) > limits.max_body_bytes:
-            raise PayloadTooLarge(limits.max_body_bytes)
+        upload = upload_limit(scope)
+        cap = limits.max_body_bytes if upload is None else upload
+        if declared.isdigit() and len(declared) < 20 and int(declared) > cap:
+            raise PayloadTooLarge(cap) if upload is None else FileTooLarge(cap)
         if not route_path(scope).startswith(OPEN_PATHS):
             authorization = named.get(b"authorization")
             services: QueryServices = scope["app"].state.query_services
@@ -131,6 +158,8 @@ class RequestGuard:
             if wait > 0:
                 raise RateLimited(math.ceil(wait))
         check_url(scope)
+        if upload is not None:
+            return streamed(receive)
         try:
             async with asyncio.timeout(BODY_TIMEOUT_S):
                 return await self._read_body(receive)
@@ -162,3 +191,20 @@ class RequestGuard:
             return await receive()
 
         return replay
+
+
+def streamed(receive: Receive) -> Receive:
+    """``receive`` for a body the route reads itself: each part within the body timeout
+    (``BodyTimeout``: 408), and a client that hung up is ``ClientGone`` (nobody to answer)."""
+
+    async def each_part() -> Message:
+        try:
+            async with asyncio.timeout(BODY_TIMEOUT_S):
+                message = await receive()
+        except TimeoutError:
+            raise BodyTimeout(BODY_TIMEOUT_S) from None
+        if message["type"] != "http.request":
+            raise ClientGone
+        return message
+
+    return each_part

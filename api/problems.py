@@ -98,3 +98,16 @@ class PositionAhead(ApiError):
 class BodyTimeout(ApiError):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"the request body did not arrive within {seconds:g} s")
+
+
+class WorkspaceUnavailable(ApiError):
+    """This process serves no workspace (the app was built without one): 503."""
+
+
+class FileTooLarge(ApiError):
+    """A workspace upload over the workspace's file limit: the one body that is not held to
+    KASAL_MAX_BODY_BYTES (api/limits.py), but to this, as it streams in."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the file is over the workspace's limit of {limit} bytes "
+                         f"({limit / (1024 * 1024):g} MiB)")

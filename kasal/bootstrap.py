@@ -55,6 +55,7 @@ from streams.runtime import InProcessRuntime, Processor
 
 if TYPE_CHECKING:
     from adapters.kafka.client_store import KafkaEventStore as KafkaEventStoreT
+    from api.workspace.port import WorkspaceFiles
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +211,14 @@ def build_engine(settings: Settings) -> CrewEngine:
     register_offline_provider()
     return CrewAIEngine(max_retries=settings.llm_max_retries,
                         workspaces=settings.workspace_dir)
+
+
+def build_workspace_files(settings: Settings) -> WorkspaceFiles:
+    """The tenants' workspaces for the API's workspace routes: the directory the runners'
+    file tools use, so distributed it must be storage the API and every worker share."""
+    from adapters.crewai.workspace_files import DirectoryWorkspaceFiles
+
+    return DirectoryWorkspaceFiles(settings.workspace_dir)
 
 
 def build_search(settings: Settings, engine: AsyncEngine, reader: AsyncEngine) -> VectorSearch:

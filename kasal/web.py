@@ -14,7 +14,7 @@ from api.limits import Limits
 from api.services import QueryServices
 from api.tokens import TokenSettings, TokenVerifier
 from commands.errors import StoreUnavailable
-from kasal.bootstrap import Kasal
+from kasal.bootstrap import Kasal, build_workspace_files
 from kasal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ def build_app(kasal: Kasal, *, manage_lifecycle: bool = True) -> FastAPI:
         docs_enabled=settings.docs_enabled,
         lifespan=lifespan,
         limits=limits,
+        workspace_files=build_workspace_files(settings),
     )
 
 

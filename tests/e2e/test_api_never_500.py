@@ -41,7 +41,8 @@ raw_bodies = st.sampled_from([
 ])
 bodies = st.one_of(json_values, st.dictionaries(field_names, json_values, max_size=8), raw_bodies)
 ids = st.sampled_from(
-    ["KNOWN_AGENT", "KNOWN_CREW", "KNOWN_RUN", "nope", "0" * 36, "%00", "..", "a" * 65, "%20"]
+    ["KNOWN_AGENT", "KNOWN_CREW", "KNOWN_RUN", "nope", "0" * 36, "%00", "..", "a" * 65, "%20",
+     "%2E%2E/x", "a/%2E%2E/%2E%2E/b", "%2Fetc", "a%5Cb", ".env", "x" * 300, "d/", "%ED%A0%80"]
 )
 headers = st.fixed_dictionaries({}, optional={
     "If-Match": st.sampled_from(['"1"', "1", "W/\"2\"", "abc", "", '"-1"', "99999999999"]),
@@ -54,6 +55,8 @@ requests = st.tuples(
         ("PUT", "/api/v1/crews/{id}"), ("POST", "/api/v1/executions"),
         ("POST", "/api/v1/executions/{id}/cancel"), ("POST", "/api/v1/api-keys"),
         ("GET", "/api/v1/executions"), ("GET", "/api/v1/agents/{id}"),
+        ("PUT", "/api/v1/workspace/files/{id}"), ("GET", "/api/v1/workspace/files/{id}"),
+        ("DELETE", "/api/v1/workspace/files/{id}"),
     ]),
     ids,
     bodies,
