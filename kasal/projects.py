@@ -68,18 +68,29 @@ def place_files(kasal: Kasal, project: CrewProject, tenant: str, console: Consol
 
 
 async def import_project(kasal: Kasal, project: CrewProject, tenant: str) -> str:
-    """Define the project's agents and crew; the same project imported twice adds nothing."""
+    """Define the project's knowledge sources, agents and crew; the same project imported
+    twice adds nothing."""
     prefix = f"import:{project.name}:{project.fingerprint}"
+
+    def context(name: str) -> CommandContext:
+        return CommandContext(tenant_id=tenant, actor=ACTOR, command_id=f"{prefix}:{name}")
+
+    knowledge: dict[str, list[str]] = {}
+    for owner, docs in project.knowledge.items():
+        for index, doc in enumerate(docs):
+            added = await kasal.bus.dispatch(
+                m.AddKnowledgeSource(name=doc.name, text=doc.text, media_type=doc.media_type,
+                                     origin=doc.origin),
+                context(f"knowledge:{owner or '@crew'}:{index}"))
+            knowledge.setdefault(owner, []).append(added.aggregate_id)
     agent_ids: dict[str, str] = {}
     for key, command in project.agents.items():
-        result = await kasal.bus.dispatch(
-            command, CommandContext(tenant_id=tenant, actor=ACTOR, command_id=f"{prefix}:{key}")
-        )
+        if knowledge.get(key):
+            command = command.model_copy(update={"knowledge_sources": knowledge[key]})
+        result = await kasal.bus.dispatch(command, context(key))
         agent_ids[key] = result.aggregate_id
-    crew = await kasal.bus.dispatch(
-        project.crew_command(agent_ids),
-        CommandContext(tenant_id=tenant, actor=ACTOR, command_id=f"{prefix}:crew"),
-    )
+    crew = await kasal.bus.dispatch(project.crew_command(agent_ids, knowledge.get("")),
+                                    context("crew"))
     return crew.aggregate_id
 
 

@@ -87,6 +87,7 @@ class Describer:
 
     def value(self, value: Any, depth: int = 0) -> Any:  # one case per kind
         from crewai import Agent, Task
+        from crewai.knowledge.source.base_knowledge_source import BaseKnowledgeSource
         from crewai.llms.base_llm import BaseLLM
         from crewai.tools import BaseTool
         from pydantic import BaseModel
@@ -109,6 +110,8 @@ class Describer:
             return {"llm": model_name(value), "settings": llm_settings(value)}
         if isinstance(value, BaseTool):
             return self.tool(value, depth)
+        if isinstance(value, BaseKnowledgeSource):
+            return self.knowledge(value)
         if isinstance(value, type) and issubclass(value, BaseModel):
             return {"model": value.__qualname__, "schema": value.model_json_schema(),
                     **self.where(value)}
@@ -121,6 +124,22 @@ class Describer:
             return {"callable": getattr(target, "__qualname__", type(value).__qualname__),
                     **self.where(target)}
         return {"object": type(value).__qualname__}
+
+    def knowledge(self, source: Any) -> dict[str, Any]:
+        """A knowledge source by its class and the text it read, per file (as CrewAI's
+        class parsed it: a PDF's text, a JSON file flattened...)."""
+        content = getattr(source, "content", None)
+        documents: list[dict[str, str | None]]
+        if isinstance(content, dict):
+            documents = [{"origin": self._relative(str(path)), "text": str(text)}
+                         for path, text in content.items()]
+        elif isinstance(content, str):
+            documents = [{"origin": None, "text": content}]
+        else:
+            documents = []
+        return {"knowledge": type(source).__qualname__, "module": type(source).__module__,
+                "documents": documents, "chunk_size": getattr(source, "chunk_size", None),
+                "chunk_overlap": getattr(source, "chunk_overlap", None)}
 
     def tool(self, tool: Any, depth: int) -> dict[str, Any]:
         kind = type(tool)
@@ -215,7 +234,36 @@ def package_root(folder: Path) -> Path:
     return root
 
 
+def _no_knowledge_storage() -> None:
+    """A crew with knowledge sources saves them as it is built: into a storage that keeps
+    nothing here (CrewAI's default would embed them with a hosted model into chromadb)."""
+    from crewai.knowledge.storage.base_knowledge_storage import BaseKnowledgeStorage
+    from crewai.knowledge.storage.factory import set_knowledge_storage_factory
+
+    class Nowhere(BaseKnowledgeStorage):
+        def search(self, *_: Any, **__: Any) -> list[Any]:
+            return []
+
+        async def asearch(self, *_: Any, **__: Any) -> list[Any]:
+            return []
+
+        def save(self, documents: list[str]) -> None:
+            return None
+
+        async def asave(self, documents: list[str]) -> None:
+            return None
+
+        def reset(self) -> None:
+            return None
+
+        async def areset(self) -> None:
+            return None
+
+    set_knowledge_storage_factory(lambda _embedder, _name: Nowhere())
+
+
 def read(folder: Path, project_root: Path) -> dict[str, Any]:
+    _no_knowledge_storage()
     folder = folder.resolve()
     root = package_root(folder)
     sys.path[:0] = [str(root), str(project_root)]

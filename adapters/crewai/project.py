@@ -20,6 +20,7 @@ import yaml
 
 from adapters.crewai.carry import COSMETIC, Dropped, instead
 from adapters.crewai.project_code import from_code
+from adapters.crewai.project_knowledge import KnowledgeDoc, carry_knowledge
 from adapters.crewai.project_layout import (
     CrewFolder,
     ProjectError,
@@ -53,8 +54,11 @@ class CrewProject:
     dropped: tuple[Dropped, ...] = ()
     default_inputs: dict[str, Any] = field(default_factory=dict)  # main.py's literal inputs
     files: dict[str, Path] = field(default_factory=dict)  # workspace path -> the project's file
+    # the documents each agent (by key) and the crew ("") know
+    knowledge: dict[str, list[KnowledgeDoc]] = field(default_factory=dict)
 
-    def crew_command(self, agent_ids: dict[str, str]) -> m.DefineCrew:
+    def crew_command(self, agent_ids: dict[str, str],
+                     knowledge_ids: list[str] | None = None) -> m.DefineCrew:
         tasks = [
             m.TaskFields(**{**task, "agent": agent_ids[task["agent"]] if task.get("agent")
                             else None})
@@ -62,7 +66,8 @@ class CrewProject:
         ]
         return m.DefineCrew(name=self.name, process=self.process,
                             agents=[agent_ids[key] for key in self.agents], tasks=tasks,
-                            manager_llm=self.manager_llm, memory=self.memory)
+                            manager_llm=self.manager_llm, memory=self.memory,
+                            knowledge_sources=knowledge_ids or [])
 
 
 def _text(value: Any) -> Any:
@@ -112,6 +117,13 @@ class _Builder:
         self.dropped: list[Dropped] = []
         self.tool_config: dict[str, dict[str, dict[str, str]]] = {}  # by agent, by tool
         self.files: dict[str, Path] = {}
+        self.knowledge_docs: dict[str, list[KnowledgeDoc]] = {}  # by agent key; "": the crew
+
+    def knowledge(self, key: str, who: str, sources: Any, where: str) -> None:
+        docs, dropped = carry_knowledge(who, sources, where)
+        self.dropped.extend(dropped)
+        if docs:
+            self.knowledge_docs[key] = docs
 
     def drop(self, what: str, where: str, why: str) -> None:
         self.dropped.append(Dropped(what, where, why))
@@ -228,7 +240,13 @@ class _Builder:
                 if dumped.get(limit) is None:
                     dumped.pop(limit, None)
             agents[key] = dumped
-        return {**crew, "tasks": self.tasks, "agents": agents}
+        definition = {**crew, "tasks": self.tasks, "agents": agents}
+        if self.knowledge_docs:  # counts only when set (see above)
+            definition["knowledge"] = {
+                key: [{"name": d.name, "media_type": d.media_type, "origin": d.origin,
+                       "sha256": hashlib.sha256(d.text.encode()).hexdigest()} for d in docs]
+                for key, docs in sorted(self.knowledge_docs.items())}
+        return definition
 
 
 def load_project(path: Path, default_llm: str | None = None,
@@ -300,5 +318,6 @@ def _project(builder: _Builder, settings: dict[str, Any], inputs: dict[str, Any]
                        manager_llm=crew["manager_llm"], memory=crew["memory"],
                        agents=builder.agents, tasks=builder.tasks,
                        fingerprint=builder.fingerprint(crew), dropped=tuple(builder.dropped),
-                       default_inputs=inputs, files=dict(builder.files))
+                       default_inputs=inputs, files=dict(builder.files),
+                       knowledge=dict(builder.knowledge_docs))
 

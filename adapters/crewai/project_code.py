@@ -78,9 +78,13 @@ def _agent(builder: _Builder, entry: dict[str, Any], default_model: str,
     if llm and ("llm" in entry["yaml"] or _model_part(llm) != _model_part(default_model)):
         values["llm"] = llm
     values["tools"] = builder.tools(key, list(fields.get("tools") or []), where)
+    if fields.get("knowledge_sources"):
+        builder.knowledge(key, who, fields["knowledge_sources"],
+                          _at(entry, "agent", "knowledge_sources", lines))
     derived = {"planning_config"} if "reasoning" in fields else set()  # reasoning sets it
+    carried = (*AGENT_CARRIED, "llm", "tools", "knowledge_sources", *derived)
     for name, value in fields.items():
-        if name not in (*AGENT_CARRIED, "llm", "tools", *derived) and name not in COSMETIC:
+        if name not in carried and name not in COSMETIC:
             builder.drop(f"{who}: {name} = {describe(value)}", _at(entry, "agent", name, lines),
                          instead("agent", name))
     builder.agent(key, values, where)
@@ -160,8 +164,11 @@ def from_code(builder: _Builder, crew: dict[str, Any], settings: dict[str, Any],
         if not isinstance(memory, bool):
             builder.drop(f"crew: memory = {describe(memory)}", where,
                          "Kasal's crew memory (offline embeddings, per crew) is used instead")
+    if fields.get("knowledge_sources"):
+        builder.knowledge("", "crew", fields["knowledge_sources"], where)
     for name, value in fields.items():
-        if name not in ("process", "manager_llm", "memory") and name not in COSMETIC:
+        if name not in ("process", "manager_llm", "memory", "knowledge_sources") and \
+                name not in COSMETIC:
             builder.drop(f"crew: {name} = {describe(value)}", where, instead("crew", name))
     for name, line in crew.get("hooks", {}).items():
         builder.drop(f"crew: kickoff hook {name}", f"{crew['file']}:{line}", "not called")

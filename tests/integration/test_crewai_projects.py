@@ -169,8 +169,9 @@ def test_code_that_does_not_load_is_named_by_file_and_line(
         load_project(broken_project(tmp_path, extra, agent_body))
 
 
-def kasal(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KASAL_DATA_DIR": str(data_dir), "KASAL_VECTOR_SEARCH": "false"}
+def kasal(*args: str, data_dir: Path, vectors: bool = False) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KASAL_DATA_DIR": str(data_dir),
+           "KASAL_VECTOR_SEARCH": "true" if vectors else "false"}
     return subprocess.run([*KASAL, *args], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=300, check=False)
 
@@ -354,3 +355,68 @@ def test_a_project_with_crewai_tools_file_tools_runs_in_the_tenant_workspace(
     space = Workspace(tmp_path / "workspaces", "default")
     assert (space.root / "knowledge" / "facts.txt").read_text().startswith("Barn owls")
     assert "Barn owls can hear a mouse" in (space.root / "findings.md").read_text()
+
+
+def test_a_projects_knowledge_sources_are_imported_and_known_to_its_run(
+    project: Callable[[str], CrewProject], tmp_path: Path,
+) -> None:
+    """crew.py's knowledge sources (a text file, a CSV, a PDF in knowledge/, a string), read
+    by CrewAI's own source classes, become Kasal knowledge sources of the agent and the crew;
+    the run knows them, and importing the project again adds nothing."""
+    read = project("knowledge_crew")
+    assert {key: [(d.name, d.media_type) for d in docs] for key, docs in read.knowledge.items()
+            } == {"naturalist": [("owls.csv", "text/csv"), ("field_guide.pdf", "application/pdf")],
+                  "": [("user_preference.txt", "text/plain"),
+                       ("StringKnowledgeSource 1.0", "text/plain")]}
+    assert "facial disc funnels sound" in read.knowledge["naturalist"][1].text  # the PDF's
+    assert dropped(read) == {}
+
+    done = kasal("run", str(PROJECTS / "knowledge_crew"), data_dir=tmp_path, vectors=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    again = kasal("import", str(PROJECTS / "knowledge_crew"), data_dir=tmp_path, vectors=True)
+    assert again.returncode == 0, again.stdout + again.stderr
+
+    async def read_back() -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
+        settings = Settings(KASAL_DATA_DIR=tmp_path, KASAL_VECTOR_SEARCH=False)  # type: ignore[call-arg]
+        app = await bootstrap(settings)
+        await app.start()
+        try:
+            await app.wait_until_projected(10.0)
+            sources = (await app.read_models.list_knowledge_sources("default")).items
+            crews = (await app.read_models.list_crews("default")).items
+            [execution] = (await app.read_models.list_executions("default")).items
+            run = (await app.read_models.get_execution("default", str(execution["id"]))).item
+            assert run is not None and run["status"] == "completed", run
+            return sources, crews, str(run["result"])
+        finally:
+            await app.stop()
+
+    sources, crews, result = asyncio.run(read_back())
+    assert sorted(s["name"] for s in sources) == [
+        "StringKnowledgeSource 1.0", "field_guide.pdf", "owls.csv", "user_preference.txt"]
+    [crew] = crews  # the second import defined nothing new
+    assert len(crew["knowledge_sources"]) == 2
+    assert "It knows:" in result and "Owls cannot move their eyes." in result
+    assert "facial disc" in result and "User name is Ada." in result
+
+
+def test_kasal_knowledge_adds_files_read_as_crewai_reads_them(tmp_path: Path) -> None:
+    knowledge = PROJECTS / "knowledge_crew" / "knowledge"
+    added = kasal("knowledge", "add", str(knowledge / "field_guide.pdf"),
+                  str(knowledge / "owls.csv"), data_dir=tmp_path)
+    assert added.returncode == 0, added.stdout + added.stderr
+    lines = [line.split("\t") for line in added.stdout.strip().splitlines()]
+    assert [(name, media) for _, name, media, _ in lines] == [
+        ("field_guide.pdf", "application/pdf"), ("owls.csv", "text/csv")]
+    listed = kasal("knowledge", "list", data_dir=tmp_path)
+    assert sorted(line.split("\t")[1] for line in listed.stdout.strip().splitlines()) == [
+        "field_guide.pdf", "owls.csv"]
+    binary = tmp_path / "image.bin"
+    binary.write_bytes(b"\xff\xfe\x00\x01")
+    refused = kasal("knowledge", "add", str(knowledge / "owls.csv"), str(binary),
+                    data_dir=tmp_path)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == f"Error: {binary}: not UTF-8 text (Kasal reads .txt, " \
+                                     ".md, .csv, .json and .pdf files)"
+    after = kasal("knowledge", "list", data_dir=tmp_path)
+    assert len(after.stdout.strip().splitlines()) == 2  # nothing added: every file is read first

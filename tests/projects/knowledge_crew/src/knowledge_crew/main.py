@@ -1,0 +1,6 @@
+from knowledge_crew.crew import KnowledgeCrew
+
+
+def run():
+    inputs = {"user": "Ada"}
+    KnowledgeCrew().crew().kickoff(inputs=inputs)
