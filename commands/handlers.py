@@ -32,15 +32,17 @@ class HandlerDeps:
     tool_credentials_problem: Callable[[str], str | None] | None = None
 
 
-async def check_knowledge(where: str, ids: Sequence[str], repo: Repository) -> tuple[str, ...]:
-    """Knowledge sources an agent or crew names: the tenant's, not archived."""
+async def check_knowledge(where: str, ids: Sequence[str], repo: Repository,
+                          kept: Sequence[str] = ()) -> tuple[str, ...]:
+    """Knowledge sources an agent or crew names: the tenant's, and not archived unless the
+    definition named it already (``kept``: what names a source keeps it)."""
     for index, knowledge_id in enumerate(ids):
         try:
             source = await repo.get(KnowledgeSource, knowledge_id)
         except NotFound:
             raise InvalidDefinition(
                 f"{where}[{index}]: knowledge source {knowledge_id} not found") from None
-        if source.archived:
+        if source.archived and knowledge_id not in kept:
             raise InvalidDefinition(
                 f"{where}[{index}]: knowledge source {knowledge_id} is archived")
     return tuple(ids)
@@ -96,7 +98,8 @@ def agent_spec(cmd: m.AgentFields, deps: HandlerDeps) -> AgentSpec:
     )
 
 
-async def crew_spec(cmd: m.CrewFields, repo: Repository, deps: HandlerDeps) -> CrewSpec:
+async def crew_spec(cmd: m.CrewFields, repo: Repository, deps: HandlerDeps,
+                    kept: Sequence[str] = ()) -> CrewSpec:
     for index, agent_id in enumerate(cmd.agents):
         try:
             agent = await repo.get(Agent, agent_id)
@@ -128,7 +131,8 @@ async def crew_spec(cmd: m.CrewFields, repo: Repository, deps: HandlerDeps) -> C
         ),
         manager_llm=manager_llm,
         memory=cmd.memory,
-        knowledge_sources=await check_knowledge("knowledge_sources", cmd.knowledge_sources, repo),
+        knowledge_sources=await check_knowledge("knowledge_sources", cmd.knowledge_sources, repo,
+                                                kept),
     )
 
 
@@ -156,7 +160,8 @@ async def update_agent(
     cmd: m.UpdateAgent, repo: Repository, ctx: CommandContext, deps: HandlerDeps
 ) -> KasalAggregate:
     agent = await repo.get(Agent, cmd.agent_id)
-    await check_knowledge("knowledge_sources", cmd.knowledge_sources, repo)
+    await check_knowledge("knowledge_sources", cmd.knowledge_sources, repo,
+                          agent.spec.knowledge_sources)
     agent.update(agent_spec(cmd, deps))
     return agent
 
@@ -178,7 +183,7 @@ async def update_crew(
 ) -> KasalAggregate:
     crew = await repo.get(Crew, cmd.crew_id)
     crew.check_not_archived()
-    crew.update(await crew_spec(cmd, repo, deps))
+    crew.update(await crew_spec(cmd, repo, deps, crew.spec.knowledge_sources))
     return crew
 
 

@@ -93,6 +93,10 @@ def schema_version_of(type_: str) -> int:
 
 
 def upcast(type_: str, schema_version: int, payload: dict[str, Any]) -> dict[str, Any]:
+    if schema_version > schema_version_of(type_):  # never misread a newer Kasal's event
+        raise UnknownEventType(
+            f"{type_} v{schema_version} was written by a newer Kasal (this one reads up to "
+            f"v{schema_version_of(type_)}): upgrade this process")
     while schema_version < schema_version_of(type_):
         payload = UPCASTERS[(type_, schema_version)](payload)
         schema_version += 1

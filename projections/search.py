@@ -4,12 +4,13 @@ and knowledge recall (the ``streams.memory.MemoryRecall`` port) over the same in
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from projections.clock import ProjectionClock
-from projections.vector_projector import VectorProjector
-from projections.vectors import Embedder, Kind, VectorHit, VectorIndex
+from projections.vector_projector import POINT_NAMESPACE, VectorProjector
+from projections.vectors import Document, Embedder, Kind, VectorHit, VectorIndex, VectorPoint
 
 
 @dataclass(frozen=True)
@@ -65,4 +66,32 @@ class VectorSearch:
             self.projector.collection, vector, tenant_id=tenant_id, source_ids=source_ids,
             limit=limit,
         )
+        return [h.text for h in hits]
+
+    async def search_documents(self, tenant_id: str, documents: Sequence[Document], query: str,
+                               limit: int) -> list[str]:
+        """The chunks of ``documents`` nearest to ``query``, best first. A document is
+        indexed (as ``document`` points of the tenant, ids from tenant, key and chunk) the
+        first time it is searched: a cache beside the projection, rebuilt on demand."""
+        if not query.strip() or limit <= 0 or not documents:
+            return []
+        wanted = {
+            str(uuid.uuid5(POINT_NAMESPACE, f"document:{tenant_id}:{doc.key}:{index}")):
+                (doc, index, chunk)
+            for doc in documents for index, chunk in enumerate(doc.chunks)}
+        collection = self.projector.collection
+        indexed = await self.index.existing(collection, list(wanted))
+        missing = [pid for pid in wanted if pid not in indexed]
+        if missing:
+            texts = [wanted[pid][2] for pid in missing]
+            vectors = await asyncio.to_thread(self.embedder.embed, texts)
+            await self.index.upsert(collection, [
+                VectorPoint(id=pid, vector=vector, tenant_id=tenant_id, kind="document",
+                            aggregate_id=wanted[pid][0].key, title=wanted[pid][0].name[:200],
+                            text=wanted[pid][2], extra={"chunk": wanted[pid][1]})
+                for pid, vector in zip(missing, vectors, strict=True)])
+        [vector] = await asyncio.to_thread(self.embedder.embed, [query])
+        hits = await self.index.search_documents(
+            collection, vector, tenant_id=tenant_id,
+            document_keys=sorted({doc.key for doc in documents}), limit=limit)
         return [h.text for h in hits]

@@ -12,9 +12,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-Kind = Literal["agent", "crew", "execution", "memory", "knowledge"]
-# recalled by runs only, never listed by search
-RECALLED_ONLY: tuple[Kind, ...] = ("memory", "knowledge")
+Kind = Literal["agent", "crew", "execution", "memory", "knowledge", "document"]
+# recalled by runs only, never listed by search ("document": a workspace file's chunks, which
+# the search tools index when they first search it: a cache, not a projection of the log)
+RECALLED_ONLY: tuple[Kind, ...] = ("memory", "knowledge", "document")
+
+
+@dataclass(frozen=True)
+class Document:
+    """A file a search tool searches: its key (the SHA-256 of its text, so the same text is
+    indexed once per tenant), a name to show, and its chunks."""
+
+    key: str
+    name: str
+    chunks: tuple[str, ...]
 
 
 class Embedder(Protocol):
@@ -76,6 +87,16 @@ class VectorIndex(Protocol):
     async def search_knowledge(self, collection: str, vector: list[float], *, tenant_id: str,
                                source_ids: Sequence[str], limit: int = 5) -> list[VectorHit]:
         """Nearest ``knowledge`` chunks of ONE tenant from the sources named, best first."""
+        ...
+
+    async def existing(self, collection: str, point_ids: Sequence[str]) -> set[str]:
+        """Which of ``point_ids`` the collection holds."""
+        ...
+
+    async def search_documents(self, collection: str, vector: list[float], *, tenant_id: str,
+                               document_keys: Sequence[str], limit: int = 5
+                               ) -> list[VectorHit]:
+        """Nearest ``document`` chunks of ONE tenant from the documents named (by key)."""
         ...
 
     async def count(self, collection: str, tenant_id: str | None = None) -> int: ...

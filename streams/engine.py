@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from domain.agent import AgentSpec
 from domain.crew import CrewSpec
+from projections.vectors import Document
 
 
 class RunCancelled(Exception):
@@ -96,6 +97,13 @@ class RunHooks(Protocol):
         nearest to ``query``, best first; a resumed run recalls the same. Raises when
         knowledge cannot be recalled (no vector index): a run never goes on without the
         knowledge it was given. Blocks (called on the engine's threads)."""
+        ...
+
+    def search_documents(self, documents: Sequence[Document], query: str,
+                         limit: int) -> list[str]:
+        """A search tool's search: the chunks of ``documents`` (files of the run's tenant's
+        workspace) nearest to ``query``, best first. Raises when it cannot search (no
+        vector index). Blocks (called on the engine's threads)."""
         ...
 
     def recall_memory(self, query: str, limit: int) -> list[str]:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from projections.vectors import Document
+
 
 class MemoryRecall(Protocol):
     async def wait_until_indexed(self, position: int, timeout: float) -> bool:
@@ -34,4 +36,10 @@ class MemoryRecall(Protocol):
         self, tenant_id: str, source_ids: Sequence[str], query: str, limit: int
     ) -> list[str]:
         """Texts of the chunks of those knowledge sources nearest to ``query``, best first."""
+        ...
+
+    async def search_documents(self, tenant_id: str, documents: Sequence[Document], query: str,
+                               limit: int) -> list[str]:
+        """The chunks of ``documents`` nearest to ``query``, best first; a document's
+        chunks are embedded and indexed the first time it is searched."""
         ...

@@ -37,6 +37,7 @@ from domain.ids import uuid7
 from domain.text import storable
 from domain.usage import Usage
 from domain.vocabulary import EventType, ExecutionStatus
+from projections.vectors import Document
 from streams.engine import LlmCall, RunCancelled
 from streams.memory import MemoryRecall
 from streams.tool_replay import MAX_TOOL_TEXT, ToolReplay, tool_key
@@ -220,17 +221,39 @@ class RunRecorder:
             return []
 
     def recall_knowledge(self, source_ids: Sequence[str], query: str, limit: int) -> list[str]:
+        """Fails the run (stickily: even where CrewAI catches the error, as in a delegated
+        task) when knowledge cannot be recalled: a run never goes on without it."""
+        self._check()
+        try:
+            if self.memory is None:
+                raise RuntimeError("the vector index is off here (KASAL_VECTOR_SEARCH), and "
+                                   "this crew's knowledge sources need it")
+            future = asyncio.run_coroutine_threadsafe(
+                self._knowledge(self.memory, source_ids, query, limit), self.loop)
+            try:
+                return future.result(MEMORY_RECALL_TIMEOUT_S)
+            except BaseException:
+                future.cancel()
+                raise
+        except Exception as error:
+            failure = RuntimeError(f"recalling the crew's knowledge failed: {error}")
+            with self.lock:
+                self.failure = self.failure or failure
+            raise failure from error
+
+    def search_documents(self, documents: Sequence[Document], query: str,
+                         limit: int) -> list[str]:
         self._check()
         if self.memory is None:
-            raise RuntimeError("this crew's knowledge sources need the vector index, and it is "
-                               "off here (KASAL_VECTOR_SEARCH)")
+            raise RuntimeError("searching files needs the vector index, and it is off here "
+                               "(KASAL_VECTOR_SEARCH)")
         future = asyncio.run_coroutine_threadsafe(
-            self._knowledge(self.memory, source_ids, query, limit), self.loop)
+            self.memory.search_documents(self.tenant_id, documents, query, limit), self.loop)
         try:
             return future.result(MEMORY_RECALL_TIMEOUT_S)
-        except Exception as error:  # the run fails: it never goes on without its knowledge
+        except Exception:
             future.cancel()
-            raise RuntimeError(f"recalling the crew's knowledge failed: {error}") from error
+            raise
 
     async def _knowledge(self, memory: MemoryRecall, source_ids: Sequence[str], query: str,
                          limit: int) -> list[str]:

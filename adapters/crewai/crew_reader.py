@@ -33,7 +33,7 @@ INTERNAL = frozenset({
     "original_expected_output", "prompt_context", "knowledge", "adapted_agent", "_token_process",
 })
 TOOL_INTERNAL = frozenset({"name", "description", "args_schema", "env_vars",
-                           "package_dependencies", "current_usage_count"})
+                           "package_dependencies", "current_usage_count", "adapter"})
 DEPTH = 4
 CREW_DECORATORS = {"agent", "task", "crew", "before_kickoff", "after_kickoff"}
 
@@ -262,8 +262,32 @@ def _no_knowledge_storage() -> None:
     set_knowledge_storage_factory(lambda _embedder, _name: Nowhere())
 
 
+def _no_rag_adapter() -> None:
+    """A crewai-tools RAG tool indexes its file as it is built, through chromadb and a
+    hosted embedding model (and fails without its key): here, into an adapter that keeps
+    nothing (Kasal's search tools index the workspace themselves)."""
+    import crewai_tools.adapters.crewai_rag_adapter as rag
+    from crewai_tools.tools.rag.rag_tool import Adapter, RagTool
+
+    class Nowhere(Adapter):
+        def __init__(self, **_: Any) -> None:
+            super().__init__()
+
+        def query(self, question: str, similarity_threshold: float | None = None,
+                  limit: int | None = None) -> str:
+            return ""
+
+        def add(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    rag.CrewAIRagAdapter = Nowhere  # type: ignore[misc, assignment]
+    # its config names the embedding provider, built before the adapter: none is built here
+    RagTool._parse_config = lambda self, config: None  # type: ignore[method-assign]
+
+
 def read(folder: Path, project_root: Path) -> dict[str, Any]:
     _no_knowledge_storage()
+    _no_rag_adapter()
     folder = folder.resolve()
     root = package_root(folder)
     sys.path[:0] = [str(root), str(project_root)]

@@ -53,7 +53,7 @@ from crewai.tools import BaseTool
 from pydantic import PrivateAttr
 
 from adapters.crewai.call_limits import CallLimits
-from adapters.crewai.knowledge import build_knowledge
+from adapters.crewai.knowledge import KnowledgeAgent, build_knowledge
 from adapters.crewai.llm_gateway import GatewayLLM
 from adapters.crewai.memory import build_memory
 from adapters.crewai.structured import instructed, structured
@@ -183,7 +183,7 @@ class CrewAIEngine:
         built: dict[str, Agent] = {}
         for agent_id in spec.agents:
             agent_spec = agent_specs[agent_id]
-            agent = Agent(
+            agent = KnowledgeAgent(
                 role=agent_spec.role,
                 goal=agent_spec.goal,
                 backstory=agent_spec.backstory,
@@ -191,7 +191,7 @@ class CrewAIEngine:
                     run.limits, agent_spec.max_rpm, agent_spec.max_execution_time)),
                 tools=[replaying(tool, hooks, run) for tool in build_tools(
                     agent_spec.tools, Workspace(self.workspaces, hooks.tenant_id),
-                    agent_spec.tool_config)],
+                    agent_spec.tool_config, hooks)],
                 allow_delegation=agent_spec.allow_delegation,
                 max_iter=agent_spec.max_iter,  # max_rpm, max_execution_time: CallLimits
                 # recall-only knowledge over the log's projection (adapters.crewai.knowledge)

@@ -12,7 +12,8 @@ model rewrites the task into a search query (a model call like any other, record
 replayed), the agent's knowledge is searched (5 results) and then the crew's (3), and each
 result list is appended to the task prompt as ``Additional Information: ...``. A knowledge
 recall that fails raises ``HookAborted``, the one error CrewAI does not turn into "no
-knowledge": a run never goes on without what it was given.
+knowledge", and so does a rewrite the model did not answer (``KnowledgeAgent``; CrewAI would
+search nothing): a run never goes on without what it was given.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
+from crewai import Agent, Task
 from crewai.hooks import HookAborted
 from crewai.knowledge.knowledge import Knowledge
 from crewai.knowledge.storage.base_knowledge_storage import BaseKnowledgeStorage
@@ -70,6 +72,18 @@ class KasalKnowledgeStorage(BaseKnowledgeStorage):
         return None
 
 
+class KnowledgeAgent(Agent):
+    """CrewAI's agent, except that a knowledge query its model did not answer fails the task
+    (CrewAI returns no query then, and the task runs without its knowledge)."""
+
+    def _get_knowledge_search_query(self, task_prompt: str, task: Task) -> str | None:
+        query = super()._get_knowledge_search_query(task_prompt, task)
+        if not query:
+            raise HookAborted(reason="the agent's model did not answer CrewAI's knowledge "
+                                     "search query: the task cannot run without its knowledge")
+        return query
+
+
 def build_knowledge(hooks: RunHooks, source_ids: Sequence[str], name: str) -> Knowledge | None:
     """The ``Knowledge`` of an agent or a crew naming ``source_ids`` (None: none named)."""
     if not source_ids:
@@ -79,4 +93,4 @@ def build_knowledge(hooks: RunHooks, source_ids: Sequence[str], name: str) -> Kn
     return Knowledge(collection_name=name, sources=[], storage=storage)
 
 
-__all__ = ["KasalKnowledgeStorage", "build_knowledge"]
+__all__ = ["KasalKnowledgeStorage", "KnowledgeAgent", "build_knowledge"]

@@ -17,7 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-FILE_NAME = re.compile(r"(?<![\w/.-])((?:[\w-]+/)*[\w-]+\.(?:txt|md|csv|json|yaml|yml|log))\b")
+FILE_NAME = re.compile(
+    r"(?<![\w/.-])((?:[\w-]+/)*[\w-]+\.(?:txt|md|mdx|csv|json|yaml|yml|log|pdf|docx))\b")
+TRAILING = re.compile(r"\s+(?:in|from|of)(?: the (?:file|document))?\s*$", re.IGNORECASE)
+# the file arguments of crewai-tools' search tools (an unconfigured one names its file)
+SEARCHED_FILE = ("txt", "csv", "json_path", "pdf", "docx", "mdx")
 WRITE_WORDS = re.compile(r"\b(write|save|store)\b", re.IGNORECASE)
 LIST_WORDS = re.compile(r"\blist\b.*\bfiles?\b", re.IGNORECASE)
 URL = re.compile(r"https?://[^\s\"'<>)]+[^\s\"'<>).,;:!?]")
@@ -63,10 +67,17 @@ def web_action(task: str, tool_like: Callable[[str], str | None],
         where = url.group(0) if url else "the configured site"
         return f"I will read {where} with the {reader}.", reader, arguments
     searcher = tool_like("search")
-    query = SEARCH.search(task)
+    query = SEARCH.search(FILE_NAME.sub("", task))  # the file is an argument, not a word
     if searcher and query:
         argument = next((a for a in ("search_query", "query", "q") if takes(searcher, a)),
                         "search_query")
-        text = query.group(1).strip()
-        return f"I will search for {text} with the {searcher}.", searcher, {argument: text}
+        text = TRAILING.sub("", query.group(1).strip())
+        arguments = {argument: text}
+        named = FILE_NAME.search(task)
+        for option in SEARCHED_FILE:
+            if named and takes(searcher, option):
+                arguments[option] = named.group(1)
+        if takes(searcher, "directory"):
+            arguments["directory"] = "."
+        return f"I will search for {text} with the {searcher}.", searcher, arguments
     return None

@@ -10,7 +10,8 @@ from typing import Any
 
 from adapters.crewai.carry import Dropped
 from adapters.crewai.project_layout import ProjectError
-from domain.knowledge import CHUNK_CHARS, CHUNK_OVERLAP, MAX_TEXT_CHARS
+from domain.errors import InvalidDefinition
+from domain.knowledge import CHUNK_CHARS, CHUNK_OVERLAP, checked_chunks
 
 MEDIA_TYPES = {".md": "text/markdown", ".mdx": "text/markdown", ".csv": "text/csv",
                ".json": "application/json", ".pdf": "application/pdf"}
@@ -53,11 +54,11 @@ def carry_knowledge(owner: str, value: Any, where: str) -> tuple[list[KnowledgeD
                 dropped.append(Dropped(f"{label} {origin or kind}", where,
                                        "it is empty: nothing to know"))
                 continue
-            if len(text) > MAX_TEXT_CHARS:
-                raise ProjectError(
-                    f"{origin or where}: {owner}'s knowledge source is {len(text):,} "
-                    f"characters; Kasal's knowledge sources hold at most {MAX_TEXT_CHARS:,}: "
-                    "split the document into several files")
+            try:
+                checked_chunks(text)
+            except InvalidDefinition as error:
+                raise ProjectError(f"{origin or where}: {owner}'s knowledge source: {error}"
+                                   ) from None
             media = MEDIA_TYPES.get(PurePosixPath(str(origin or "")).suffix.lower(),
                                     "text/plain")
             docs.append(KnowledgeDoc(name[:200], text, media, str(origin or where)[:500]))
@@ -77,9 +78,10 @@ def read_document(path: Path) -> KnowledgeDoc:
                              "and .pdf files)") from None
     else:
         text = _read_with_crewai(path, media)
-    if len(text) > MAX_TEXT_CHARS:
-        raise ValueError(f"{path}: {len(text):,} characters; a knowledge source holds at most "
-                         f"{MAX_TEXT_CHARS:,}: split the document into several files")
+    try:
+        checked_chunks(text)
+    except InvalidDefinition as error:
+        raise ValueError(f"{path}: {error}") from None
     if not text.strip():
         raise ValueError(f"{path}: no text in it")
     return KnowledgeDoc(path.name[:200], text, media, str(path)[:500])

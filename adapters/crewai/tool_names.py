@@ -42,6 +42,14 @@ CATALOGUE: Mapping[str, ToolKind] = {
                            "FileWriterTool"),
     "directory_read": ToolKind("crewai-tools' DirectoryReadTool in the tenant's workspace",
                                "DirectoryReadTool", {"directory": "path"}),
+    # crewai-tools' RAG search tools, over the workspace with Kasal's embedder and index
+    **{name: ToolKind(f"crewai-tools' {cls} over the tenant's workspace (Kasal's embeddings)",
+                      cls, {option: "path"})
+       for name, cls, option in (
+           ("txt_search", "TXTSearchTool", "txt"), ("csv_search", "CSVSearchTool", "csv"),
+           ("json_search", "JSONSearchTool", "json_path"), ("pdf_search", "PDFSearchTool", "pdf"),
+           ("docx_search", "DOCXSearchTool", "docx"), ("mdx_search", "MDXSearchTool", "mdx"),
+           ("directory_search", "DirectorySearchTool", "directory"))},
     # network tools, run as crewai-tools runs them
     "serper_search": ToolKind("Google search through serper.dev (crewai-tools' SerperDevTool)",
                               "SerperDevTool", credentials=("SERPER_API_KEY",)),

@@ -14,6 +14,7 @@ import ast
 import math
 import operator
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from crewai.tools import BaseTool
@@ -26,6 +27,7 @@ from adapters.crewai.tool_names import (
     tool_credentials_problem,
 )
 from adapters.crewai.workspace import Workspace
+from streams.engine import RunHooks
 
 MAX_EXPRESSION_LENGTH = 500
 MAX_NODES = 200
@@ -227,23 +229,35 @@ class CurrentTimeTool(BaseTool):
         return datetime.now(UTC).replace(microsecond=0).isoformat()
 
 
-def _file_tool(name: str) -> Callable[[Workspace, Mapping[str, str]], BaseTool]:
+@dataclass(frozen=True)
+class ToolContext:
+    """What a tool is built with: the run's tenant's workspace, and the run's hooks (the
+    search tools search through them; None outside a run)."""
+
+    workspace: Workspace
+    hooks: RunHooks | None = None
+
+
+Builder = Callable[[ToolContext, Mapping[str, str]], BaseTool]
+
+
+def _file_tool(name: str) -> Builder:
     """The builder of crewai-tools' file tool ``name`` (crewai-tools is imported on first use:
     it takes seconds); the tool's options are its builder's keyword arguments."""
 
-    def build(workspace: Workspace, options: Mapping[str, str]) -> BaseTool:
+    def build(context: ToolContext, options: Mapping[str, str]) -> BaseTool:
         from adapters.crewai import file_tools
 
         builder: Callable[..., BaseTool] = getattr(file_tools, name)
-        return builder(workspace, **options)
+        return builder(context.workspace, **options)
 
     return build
 
 
-def _network_tool(name: str) -> Callable[[Workspace, Mapping[str, str]], BaseTool]:
+def _network_tool(name: str) -> Builder:
     """The builder of crewai-tools' network tool ``name`` (no workspace: it fetches)."""
 
-    def build(_: Workspace, options: Mapping[str, str]) -> BaseTool:
+    def build(_: ToolContext, options: Mapping[str, str]) -> BaseTool:
         from adapters.crewai import network_tools
 
         builder: Callable[..., BaseTool] = getattr(network_tools, name)
@@ -252,9 +266,21 @@ def _network_tool(name: str) -> Callable[[Workspace, Mapping[str, str]], BaseToo
     return build
 
 
+def _search_tool(name: str) -> Builder:
+    """The builder of a RAG search tool over the workspace (``search_tools``)."""
+
+    def build(context: ToolContext, options: Mapping[str, str]) -> BaseTool:
+        from adapters.crewai.search_tools import KINDS, search_tool
+
+        path = options.get(KINDS[name].file_option)
+        return search_tool(name, context.workspace, context.hooks, path)
+
+    return build
+
+
 # each builds a fresh instance (tools keep usage counters, so runs never share one) from the
 # tenant's workspace and the agent's options for it (crewai-tools is imported on first use)
-BUILTIN_TOOLS: dict[str, Callable[[Workspace, Mapping[str, str]], BaseTool]] = {
+BUILTIN_TOOLS: dict[str, Builder] = {
     "calculator": lambda _, __: CalculatorTool(),
     "current_time": lambda _, __: CurrentTimeTool(),
     "file_read": _file_tool("file_read"),
@@ -264,6 +290,9 @@ BUILTIN_TOOLS: dict[str, Callable[[Workspace, Mapping[str, str]], BaseTool]] = {
     "brave_search": _network_tool("brave_search"),
     "serply_search": _network_tool("serply_search"),
     "scrape_website": _network_tool("scrape_website"),
+    **{name: _search_tool(name) for name in ("txt_search", "csv_search", "json_search",
+                                             "pdf_search", "docx_search", "mdx_search",
+                                             "directory_search")},
 }
 
 
@@ -292,10 +321,12 @@ def check_tools(names: tuple[str, ...] | list[str],
 
 
 def build_tools(names: tuple[str, ...] | list[str], workspace: Workspace,
-                config: Mapping[str, Mapping[str, str]] | None = None) -> list[BaseTool]:
+                config: Mapping[str, Mapping[str, str]] | None = None,
+                hooks: RunHooks | None = None) -> list[BaseTool]:
     """Fresh instances of the named tools, checked first (``check_tools``)."""
     check_tools(names, config)
-    return [BUILTIN_TOOLS[name](workspace, (config or {}).get(name, {})) for name in names]
+    context = ToolContext(workspace, hooks)
+    return [BUILTIN_TOOLS[name](context, (config or {}).get(name, {})) for name in names]
 
 
 __all__ = [

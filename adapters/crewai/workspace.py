@@ -61,7 +61,7 @@ class Workspace:
     def relative(self, real: Path) -> str:
         return str(real.relative_to(self.root)) if real != self.root else "."
 
-    def put(self, path: str, content: bytes) -> Path:
+    def put(self, path: str, content: bytes | bytearray) -> Path:
         if len(content) > MAX_FILE_BYTES:
             raise WorkspaceError(f"{path!r} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
         target = self.resolve(path)

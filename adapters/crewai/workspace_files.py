@@ -58,7 +58,11 @@ class DirectoryWorkspaceFiles:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    async def put(self, tenant_id: str, path: str, content: bytes) -> tuple[StoredFile, bool]:
+    def check_path(self, path: str) -> None:
+        checked_path(path)
+
+    async def put(self, tenant_id: str, path: str,
+                  content: bytes | bytearray) -> tuple[StoredFile, bool]:
         return await asyncio.to_thread(self._put, tenant_id, path, content)
 
     async def list_files(self, tenant_id: str) -> list[StoredFile]:
@@ -94,7 +98,8 @@ class DirectoryWorkspaceFiles:
             raise WorkspacePathRefused(str(error)) from None
         return space, real, True
 
-    def _put(self, tenant_id: str, path: str, content: bytes) -> tuple[StoredFile, bool]:
+    def _put(self, tenant_id: str, path: str,
+             content: bytes | bytearray) -> tuple[StoredFile, bool]:
         space, real, existed = self._file(tenant_id, path)
         try:
             placed = space.put(space.relative(real), content)

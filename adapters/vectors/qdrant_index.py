@@ -212,6 +212,27 @@ class QdrantVectorIndex:
         ]
         return await self._query(collection, vector, must, limit)
 
+    async def existing(self, collection: str, point_ids: Sequence[str]) -> set[str]:
+        if not point_ids:
+            return set()
+        ids: list[models.ExtendedPointId] = [_check_id(point_id) for point_id in point_ids]
+        found = await self._run(self._get_client().retrieve(
+            collection, ids=ids, with_payload=False, with_vectors=False))
+        return {str(point.id) for point in found}
+
+    async def search_documents(self, collection: str, vector: list[float], *, tenant_id: str,
+                               document_keys: Sequence[str], limit: int = 5
+                               ) -> list[VectorHit]:
+        if not document_keys:
+            return []
+        must: list[models.Condition] = [
+            _match("tenant_id", tenant_id),
+            _match("kind", "document"),
+            models.FieldCondition(key="aggregate_id",
+                                  match=models.MatchAny(any=list(document_keys))),
+        ]
+        return await self._query(collection, vector, must, limit)
+
     async def _query(
         self,
         collection: str,

@@ -38,7 +38,12 @@ class WorkspaceFiles(Protocol):
         """The largest file the workspace takes (uploads above it are 413)."""
         ...
 
-    async def put(self, tenant_id: str, path: str, content: bytes) -> tuple[StoredFile, bool]:
+    def check_path(self, path: str) -> None:
+        """``WorkspacePathRefused`` for a path no file can have (before a body is read)."""
+        ...
+
+    async def put(self, tenant_id: str, path: str,
+                  content: bytes | bytearray) -> tuple[StoredFile, bool]:
         """Write the file whole (readers never see half of it); True if it is new."""
         ...
 

@@ -6,6 +6,7 @@ which no event records either (docs/2026-12-02-workspace-route.md)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -15,7 +16,7 @@ from pydantic import Field
 
 from api.auth import Editor, Viewer
 from api.errors import ErrorBody
-from api.problems import FileTooLarge, ResourceNotFound, WorkspaceUnavailable
+from api.problems import BodyTimeout, FileTooLarge, ResourceNotFound, WorkspaceUnavailable
 from api.reads import Model
 from api.workspace.port import WorkspaceFiles
 
@@ -50,16 +51,22 @@ class WorkspaceFileList(Model):
                                        "would read every file): the upload answers with one")
 
 
-async def read_upload(request: Request, limit: int) -> bytes:
-    """The body, counted as it arrives: past ``limit`` it is 413 before more is read."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise FileTooLarge(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
+UPLOAD_TIMEOUT_S = 300.0  # for a whole upload (each part also within the guard's 30 s)
+
+
+async def read_upload(request: Request, limit: int) -> bytearray:
+    """The body, counted as it arrives into one buffer: past ``limit`` it is 413 before
+    more is read, and one that takes longer than ``UPLOAD_TIMEOUT_S`` in all is 408."""
+    body = bytearray()
+    try:
+        async with asyncio.timeout(UPLOAD_TIMEOUT_S):
+            async for chunk in request.stream():
+                if len(body) + len(chunk) > limit:
+                    raise FileTooLarge(limit)
+                body += chunk
+    except TimeoutError:
+        raise BodyTimeout(UPLOAD_TIMEOUT_S) from None
+    return body
 
 
 def attachment(path: str) -> str:
@@ -84,6 +91,7 @@ def attachment(path: str) -> str:
 async def put_file(path: str, principal: Editor, files: FilesDep, request: Request,
                    response: Response) -> dict[str, Any]:
     """Upload a file to the tenant's workspace (its bytes are the body; any Content-Type)."""
+    files.check_path(path)  # a path no file can have: refused before the body is read
     content = await read_upload(request, files.max_file_bytes)
     stored, created = await files.put(principal.tenant_id, path, content)
     response.status_code = 201 if created else 200

@@ -9,7 +9,6 @@ from sqlalchemy import Column, Integer, String
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.envelope import RecordedEvent
-from domain.knowledge import CHUNK_OVERLAP
 from domain.vocabulary import EventType
 from projections.read_models.base import Apply, ReadModel, insert_row, update_row
 from projections.read_models.definitions import definition_table
@@ -34,12 +33,9 @@ class KnowledgeSources(ReadModel):
 
     async def _added(self, conn: AsyncConnection, e: RecordedEvent) -> None:
         p = e.payload
-        chunks = list(p["chunks"])
-        overlap = CHUNK_OVERLAP * max(0, len(chunks) - 1)
         await insert_row(conn, knowledge_sources, e, name=p["name"],
                          media_type=p["media_type"], origin=p.get("origin"), sha256=p["sha256"],
-                         chunks=len(chunks), characters=sum(map(len, chunks)) - overlap,
-                         archived=False)
+                         chunks=len(p["chunks"]), characters=p["characters"], archived=False)
 
     async def _archived(self, conn: AsyncConnection, e: RecordedEvent) -> None:
         await update_row(conn, knowledge_sources, e, archived=True)

@@ -102,6 +102,16 @@ async def test_knowledge_is_the_tenants_own_and_archived_knowledge_is_not_named_
     again = await acme.post("/api/v1/agents", json={**AGENT, "knowledge_sources": [owls]})
     assert again.status_code == 422
     assert again.json()["message"].endswith("is archived")
+    # what names it keeps it: an edit of the agent that names it already is accepted, and
+    # may add another source beside it; another agent may not take it up
+    bees = await add(acme, "bees.md", BEES)
+    edited = await acme.put(f"/api/v1/agents/{mine.json()['id']}",
+                            json={**AGENT, "goal": "Know owls", "knowledge_sources": [owls, bees]})
+    assert edited.status_code == 200, edited.text
+    plain = await acme.post("/api/v1/agents", json=AGENT)
+    taken = await acme.put(f"/api/v1/agents/{plain.json()['id']}",
+                           json={**AGENT, "knowledge_sources": [owls]})
+    assert taken.status_code == 422 and taken.json()["message"].endswith("is archived")
     twice = await acme.delete(f"/api/v1/knowledge/{owls}")
     assert twice.status_code == 409, twice.text
 
@@ -122,3 +132,34 @@ async def test_a_bad_knowledge_source_is_422_naming_the_field(
     if response.status_code == 422:
         assert field in response.text
     assert await app.kasal.store.head_position() == head
+
+
+async def test_a_search_tool_ranks_an_uploaded_files_chunks_with_the_index(
+    app: App, acme: httpx.AsyncClient, globex: httpx.AsyncClient,
+) -> None:
+    """txt_search over a file put through the workspace route: crewai-tools' chunker cuts
+    it, Kasal's embedder and vector index rank the chunks, the nearest comes first; another
+    tenant's same-named file is its own."""
+    others = [f"Kestrels hover over open fields while they watch for voles, number {i}. " * 12
+              for i in range(6)]
+    text = "\n\n".join([*others[:3], OWLS, *others[3:]])
+    put = await acme.put("/api/v1/workspace/files/notes/birds.txt", content=text.encode())
+    assert put.status_code == 201, put.text
+    theirs = await globex.put("/api/v1/workspace/files/notes/birds.txt",
+                              content=b"Globex's own notes: penguins.")
+    assert theirs.status_code == 201, theirs.text
+    for client, expected in ((acme, OWLS[:40]), (globex, "Globex's own notes")):
+        agent = await client.post("/api/v1/agents", json={
+            **AGENT, "tools": ["txt_search"],
+            "tool_config": {"txt_search": {"txt": "notes/birds.txt"}}})
+        assert agent.status_code == 201, agent.text
+        crew = await client.post("/api/v1/crews", json={
+            "name": "searchers", "agents": [agent.json()["id"]],
+            "tasks": [{"name": "find", "description": "Look up how barn owls hear {topic}.",
+                       "expected_output": "One line.", "agent": agent.json()["id"]}]})
+        events = await run_to_end(client, crew.json()["id"], "mice")
+        [used] = [e["data"]["data"] for e in events if e["event"] == "ExecutionToolUsed"]
+        assert used["error"] is None, used
+        first = used["output"].removeprefix("Relevant Content:\n").lstrip()
+        assert first.startswith(expected), used["output"][:300]
+        assert ("Kestrels" in used["output"]) is (client is acme)  # 5 of acme's chunks

@@ -125,7 +125,8 @@ async def test_an_unknown_tool_is_refused_when_the_agent_is_defined(
 ) -> None:
     response = await acme.post("/api/v1/agents", json={**AGENT, "tools": ["shell"]})
     assert response.status_code == 422
-    assert "unknown tools shell; available: calculator" in response.json()["message"]
+    assert "unknown tools shell; available: brave_search, calculator" in \
+        response.json()["message"]
 
 
 async def test_a_failing_model_fails_the_execution_with_its_cause(acme: httpx.AsyncClient) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from domain.agent import AgentSpec
 from domain.crew import CrewSpec, TaskSpec
+from projections.vectors import Document
 from streams.engine import LlmCall
 
 OFFLINE = "kasal-offline/default"
@@ -93,6 +94,14 @@ class RecordingHooks:
     def recall_memory(self, query: str, limit: int) -> list[str]:
         self._add("recall_memory", (query, limit))
         return list(self.memories[:limit])
+
+    def search_documents(self, documents: Sequence[Document], query: str,
+                         limit: int) -> list[str]:
+        """Every chunk that shares a word with the query, in order (no embeddings here)."""
+        self._add("search_documents", (tuple(d.name for d in documents), query, limit))
+        words = set(query.lower().split())
+        return [c for d in documents for c in d.chunks
+                if words & set(c.lower().split())][:limit]
 
     def recall_knowledge(self, source_ids: Sequence[str], query: str, limit: int) -> list[str]:
         """The chunks of ``knowledge`` (source id -> chunks) of the sources named, in order."""

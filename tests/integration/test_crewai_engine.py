@@ -605,3 +605,53 @@ def test_a_knowledge_recall_that_fails_fails_the_run(engine: CrewAIEngine) -> No
                    knowledge_sources=("k1",))
     with pytest.raises(Exception, match="recalling knowledge failed: the vector index is away"):
         engine.run(spec, {"a": agent("Owl expert")}, {}, NoIndex())
+
+
+def test_a_knowledge_recall_that_fails_in_a_delegated_task_fails_the_run(
+    engine: CrewAIEngine,
+) -> None:
+    """CrewAI's delegation tool turns a coworker's error into text for the manager; a failed
+    recall is sticky in Kasal's recorder, so the run still fails (here: a hooks stand-in
+    whose failure is sticky the same way)."""
+
+    class StickyNoIndex(RecordingHooks):
+        failed = False
+
+        def recall_knowledge(self, source_ids: Sequence[str], query: str,
+                             limit: int) -> list[str]:
+            self.failed = True
+            raise RuntimeError("the vector index is away")
+
+        def cancelled(self) -> bool:
+            if self.failed:
+                raise RuntimeError("recalling the crew's knowledge failed: the index is away")
+            return super().cancelled()
+
+    researcher = replace(agent("Researcher"), knowledge_sources=("k1",))
+    spec = crew(task("facts", "Research the history of the abacus.", None, expected="Notes."),
+                agents=("r",), process="hierarchical", manager_llm="kasal-offline/default")
+    with pytest.raises(Exception, match="recalling the crew's knowledge failed"):
+        engine.run(spec, {"r": researcher}, {}, StickyNoIndex())
+
+
+def test_a_knowledge_query_the_model_does_not_answer_fails_the_task(
+    engine: CrewAIEngine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CrewAI searches nothing when the rewrite call fails; Kasal's agent fails instead."""
+    from adapters.crewai.offline_query import REWRITE_MARK
+
+    original = GatewayLLM.call
+
+    def failing_rewrite(self: GatewayLLM, messages: object, *args: object,
+                        **kwargs: object) -> object:
+        if REWRITE_MARK in str(messages):
+            raise RuntimeError("the provider refused the rewrite")
+        return original(self, messages, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(GatewayLLM, "call", failing_rewrite)
+    hooks = RecordingHooks(knowledge={"k1": ["Owls hunt at night."]})
+    spec = crew(task("facts", "Tell me about owls.", "a"), agents=("a",))
+    expert = replace(agent("Owl expert"), knowledge_sources=("k1",))
+    with pytest.raises(Exception, match="did not answer CrewAI's knowledge search query"):
+        engine.run(spec, {"a": expert}, {}, hooks)
+    assert hooks.of("recall_knowledge") == []

@@ -370,6 +370,10 @@ def test_a_projects_knowledge_sources_are_imported_and_known_to_its_run(
                        ("StringKnowledgeSource 1.0", "text/plain")]}
     assert "facial disc funnels sound" in read.knowledge["naturalist"][1].text  # the PDF's
     assert dropped(read) == {}
+    # crewai-tools' TXTSearchTool, read without indexing anything, is Kasal's txt_search
+    assert read.agents["naturalist"].tools == ["txt_search"]
+    assert read.agents["naturalist"].tool_config == {
+        "txt_search": {"txt": "knowledge/user_preference.txt"}}
 
     done = kasal("run", str(PROJECTS / "knowledge_crew"), data_dir=tmp_path, vectors=True)
     assert done.returncode == 0, done.stdout + done.stderr

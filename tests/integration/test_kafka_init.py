@@ -30,9 +30,10 @@ pytestmark = pytest.mark.kafka
 BOOTSTRAP = os.environ.get("KASAL_TEST_KAFKA_BOOTSTRAP") or "127.0.0.1:59092"
 SUFFIXES = (
     "commands", "events.agent", "events.crew", "events.execution", "public.executions.v1",
-    "replies", "events.api_key",
+    "replies", "events.api_key", "events.knowledge",
 )
-EVENT_SUFFIXES = ("events.agent", "events.crew", "events.execution", "events.api_key")
+EVENT_SUFFIXES = ("events.agent", "events.crew", "events.execution", "events.api_key",
+                  "events.knowledge")
 
 
 @pytest.fixture
@@ -60,7 +61,7 @@ def ours(admin: KafkaTopicAdmin, prefix: str) -> set[str]:
     return {t for t in admin.list_topics() if t.startswith(prefix + ".")}
 
 
-def test_init_creates_exactly_the_five_topics(admin: KafkaTopicAdmin, prefix: str) -> None:
+def test_init_creates_exactly_kasals_topics(admin: KafkaTopicAdmin, prefix: str) -> None:
     report = admin.ensure_topics(kasal_topics(prefix=prefix, partitions=4))
 
     expected = {f"{prefix}.{suffix}" for suffix in SUFFIXES}
@@ -140,8 +141,8 @@ def distributed(prefix: str, data_dir: Path,
 
 def test_cli_kafka_init(admin: KafkaTopicAdmin, prefix: str) -> None:
     # the first run creates every topic; the second finds them all and changes nothing
-    for verb, summary in (("created ", "7 created, 0 already present"),
-                          ("exists  ", "0 created, 7 already present")):
+    for verb, summary in (("created ", "8 created, 0 already present"),
+                          ("exists  ", "0 created, 8 already present")):
         run = kasal_cli("kafka", "init", "--bootstrap", BOOTSTRAP, "--prefix", prefix,
                         "--partitions", "2")
         assert run.returncode == 0, run.stderr

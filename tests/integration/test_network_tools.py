@@ -37,6 +37,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.end_headers()
+        if self.path == "/endless":  # more than any page Kasal reads
+            for _ in range(7 * 16):
+                self.wfile.write(b"<p>" + b"owl " * 16_384 + b"</p>")
+            return
         self.wfile.write(PAGE)
 
     def do_POST(self) -> None:
@@ -93,6 +97,21 @@ def test_an_agent_reads_a_web_page_with_scrape_website(
                            "Owls Owls hunt at night.")  # crewai-tools' own rendering
     assert [(r[0], r[1]) for r in server.requests] == [("GET", "/owls.html")]
     assert "Owls hunt at night." in result.output
+
+
+def test_scrape_website_reads_no_more_than_its_page_limit(
+    engine: CrewAIEngine, server: _Server, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CREWAI_TOOLS_ALLOW_UNSAFE_PATHS", "true")  # the loopback server
+    agents = {"r": agent("Reader", tools=("scrape_website",))}
+    spec = crew(task("read", f"Summarise {_url(server, '/endless')} please.", "r"),
+                agents=("r",))
+    hooks = RecordingHooks()
+
+    engine.run(spec, agents, {}, hooks)
+
+    [used] = hooks.tools
+    assert used.error is not None and "exceeds the 5242880 byte limit" in used.error, used
 
 
 @pytest.mark.parametrize("where", ["loopback", "metadata"])

@@ -71,11 +71,15 @@ def test_current_time_is_utc_iso() -> None:
 
 
 def test_registry(tmp_path: Path) -> None:
-    assert tool_names() == frozenset({"calculator", "current_time", "file_read", "file_write",
-                                      "directory_read"}) == frozenset(BUILTIN_TOOLS)
+    assert tool_names() == frozenset({
+        "calculator", "current_time", "file_read", "file_write", "directory_read",
+        "serper_search", "brave_search", "serply_search", "scrape_website", "txt_search",
+        "csv_search", "json_search", "pdf_search", "docx_search", "mdx_search",
+        "directory_search"}) == frozenset(BUILTIN_TOOLS)
     space = Workspace(tmp_path, "acme")
     first, second = build_tools(["calculator", "current_time"], space)
     assert (first.name, second.name) == ("calculator", "current_time")
     assert build_tools(["calculator"], space)[0] is not first  # fresh instances per run
-    with pytest.raises(KeyError, match="unknown tool\\(s\\): web_search; available: calculator"):
+    with pytest.raises(KeyError, match="unknown tool\\(s\\): web_search; available: "
+                                       "brave_search, calculator"):
         build_tools(["calculator", "web_search"], space)

@@ -199,3 +199,36 @@ async def test_a_tool_use_is_written_at_v2_and_one_written_at_v1_still_reads(
     assert loaded is not None and loaded.version == used.version
     with pytest.raises(ValueError):
         m.Step(kind="tool_used", tool="calculator", duration_ms=-1)
+
+
+@pytest.mark.parametrize(("text", "limit"), [
+    ("a" * 400_001, "characters"),
+    ("ж" * 350_000, "bytes in its chunks"),  # 2 bytes each: within the characters, not bytes
+])
+async def test_a_knowledge_source_over_its_limits_is_refused_naming_the_limit(
+    bus: CommandBus, store: InMemoryEventStore, text: str, limit: str,
+) -> None:
+    from domain.knowledge import KnowledgeSource
+
+    with pytest.raises(InvalidDefinition, match=limit):
+        KnowledgeSource.add("t1", "big", text, "text/plain")
+    assert await store.head_position() == 0
+
+
+async def test_a_knowledge_source_counts_its_characters_and_keeps_its_chunks(
+    bus: CommandBus, store: InMemoryEventStore,
+) -> None:
+    text = "x" * 3900  # a last chunk inside the one before it (CrewAI's overlap)
+    added = await bus.dispatch(m.AddKnowledgeSource(name="n", text=text), ctx())
+    [event] = await store.read_stream(added.aggregate_id)
+    assert event.payload["characters"] == 3900
+    assert [len(c) for c in event.payload["chunks"]] == [3900, 100]
+
+
+def test_an_event_of_a_newer_schema_version_is_refused_not_misread() -> None:
+    from domain.registry import UnknownEventType, upcast
+
+    with pytest.raises(UnknownEventType, match="v3 was written by a newer Kasal"):
+        upcast("ExecutionToolUsed", 3, {})
+    assert upcast("ExecutionToolUsed", 1, {"tool": "t"}) == {
+        "error": None, "duration_ms": None, "tool": "t"}

@@ -72,8 +72,10 @@ def test_what_a_yaml_project_does_not_carry_is_named_with_its_line(tmp_path: Pat
     assert project.agents["a"].max_execution_time is None  # 0: CrewAI's "no limit"
     assert [str(d).split(":", 2)[1:] for d in project.dropped] == [
         ["8", " agent 'a': tool 'serper': Kasal has no such tool yet (it has brave_search, "
-              "calculator, current_time, directory_read, file_read, file_write, "
-              "scrape_website, serper_search, serply_search): the agent runs without it"],
+              "calculator, csv_search, current_time, directory_read, directory_search, "
+              "docx_search, file_read, file_write, json_search, mdx_search, pdf_search, "
+              "scrape_website, serper_search, serply_search, txt_search): the agent runs "
+              "without it"],
         ["6", " task 't': colour: ignored: Kasal does not carry it over"],
     ]
     assert project.tasks[0]["output_file"] == "out.md"  # carried: the execution's artifact

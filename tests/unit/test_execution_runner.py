@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from dataclasses import replace
 from typing import Any
@@ -388,3 +389,22 @@ async def test_a_resumed_run_answers_its_tool_calls_from_the_log_and_records_non
                     ("write", "file_writer_tool")]
     assert events[-1].type == "ExecutionCompleted"
     assert events[-1].payload["usage"]["replayed_tool_calls"] == 1
+
+
+async def test_a_failed_knowledge_recall_fails_the_run_even_where_the_engine_swallows_it(
+) -> None:
+    """CrewAI's delegation tool turns a coworker's error into text: the recorder's failure
+    is sticky, so the run's next step raises it and the run fails naming it."""
+
+    def swallowing(crew: CrewSpec, hooks: RunHooks) -> RunResult:
+        with contextlib.suppress(RuntimeError):  # as CrewAI's delegation tool would
+            hooks.recall_knowledge(["k1"], "owls", 3)  # no vector index in this runner
+        hooks.task_started(crew.tasks[0].name)
+        return RunResult(output="went on without its knowledge")
+
+    store, run_id = await run_to_end(swallowing)
+    events = await store.read_stream(run_id)
+    assert events[-1].type == "ExecutionFailed"
+    assert "recalling the crew's knowledge failed: the vector index is off" in \
+        events[-1].payload["error"]
+    assert "ExecutionCompleted" not in [e.type for e in events]

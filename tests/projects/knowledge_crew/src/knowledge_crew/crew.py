@@ -4,6 +4,7 @@ from crewai.knowledge.source.pdf_knowledge_source import PDFKnowledgeSource
 from crewai.knowledge.source.string_knowledge_source import StringKnowledgeSource
 from crewai.knowledge.source.text_file_knowledge_source import TextFileKnowledgeSource
 from crewai.project import CrewBase, agent, crew, task
+from crewai_tools import TXTSearchTool
 
 preferences = TextFileKnowledgeSource(file_paths=["user_preference.txt"])
 
@@ -13,6 +14,7 @@ class KnowledgeCrew:
     @agent
     def naturalist(self) -> Agent:
         return Agent(config=self.agents_config["naturalist"],
+                     tools=[TXTSearchTool(txt="knowledge/user_preference.txt")],
                      knowledge_sources=[CSVKnowledgeSource(file_paths=["owls.csv"]),
                                         PDFKnowledgeSource(file_paths=["field_guide.pdf"])])
 
