@@ -10,6 +10,7 @@ recorded as failed (``ExecutionToolUsed.error``).
 
 from __future__ import annotations
 
+import os
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -20,6 +21,8 @@ from pydantic import PrivateAttr
 from adapters.crewai.workspace import Workspace, WorkspaceError
 
 MAX_LISTED = 500
+# what one read may bring into a prompt: a larger file is read in windows of lines
+MAX_READ_CHARS = 200_000
 
 
 def failed(message: str) -> ToolFailure:
@@ -40,11 +43,21 @@ class WorkspaceFileReadTool(FileReadTool):
                 file_path = str(self._workspace.resolve(file_path, must_exist=True))
             except WorkspaceError as error:
                 return failed(str(error))
+        target = file_path or self._declared_realpath
         try:
+            size = os.path.getsize(target) if target and not line_count else 0
+            if size > MAX_READ_CHARS:  # bytes: at least as many as its characters, or more
+                return failed(
+                    f"the file is {size:,} bytes, more than one read takes "
+                    f"({MAX_READ_CHARS:,} characters): read it in windows of lines with "
+                    "start_line and line_count")
             result: str = super()._run(file_path=file_path, start_line=start_line,
                                        line_count=line_count)
         except OSError as error:
             return failed(error.strerror or type(error).__name__)
+        if len(result) > MAX_READ_CHARS:
+            return failed(f"those lines hold {len(result):,} characters, more than one read "
+                          f"takes ({MAX_READ_CHARS:,}): ask for fewer lines")
         return result.replace(str(self._workspace.root) + "/", "")
 
 

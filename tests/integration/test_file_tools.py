@@ -140,3 +140,16 @@ def test_kasal_workspace_puts_and_lists_a_tenant_s_files(tmp_path: Path) -> None
     assert refused.exit_code == 1
     assert refused.output.strip() == ("Error: '../x.txt' leaves the workspace ('..'): give a "
                                       "path inside it")
+
+
+def test_file_read_brings_no_more_than_one_read_into_a_prompt(space: Workspace) -> None:
+    space.put("big.log", b"".join(f"line {i}\n".encode() for i in range(40_000)))  # ~390 KB
+    space.put("wide.txt", b"x" * 300_000 + b"\n")
+    tool = file_read(space)
+    whole = tool.run(file_path="big.log")
+    assert refused(whole) and "read it in windows of lines" in whole.message
+    assert tool.run(file_path="big.log", start_line=39_999, line_count=2) == (
+        "line 39998\nline 39999\n")
+    wide = tool.run(file_path="wide.txt", line_count=1)
+    assert refused(wide) and "ask for fewer lines" in wide.message
+    assert refused(file_read(space, "big.log").run())  # the configured file, likewise
