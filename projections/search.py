@@ -12,6 +12,8 @@ from projections.clock import ProjectionClock
 from projections.vector_projector import POINT_NAMESPACE, VectorProjector
 from projections.vectors import Document, Embedder, Kind, VectorHit, VectorIndex, VectorPoint
 
+DOCUMENT_BATCH = 128  # chunks embedded and upserted at a time (a provider's request limits)
+
 
 @dataclass(frozen=True)
 class SearchResult:
@@ -82,14 +84,14 @@ class VectorSearch:
         collection = self.projector.collection
         indexed = await self.index.existing(collection, list(wanted))
         missing = [pid for pid in wanted if pid not in indexed]
-        if missing:
-            texts = [wanted[pid][2] for pid in missing]
-            vectors = await asyncio.to_thread(self.embedder.embed, texts)
+        for start in range(0, len(missing), DOCUMENT_BATCH):  # a retry resumes where it was
+            batch = missing[start:start + DOCUMENT_BATCH]
+            vectors = await asyncio.to_thread(self.embedder.embed, [wanted[p][2] for p in batch])
             await self.index.upsert(collection, [
                 VectorPoint(id=pid, vector=vector, tenant_id=tenant_id, kind="document",
                             aggregate_id=wanted[pid][0].key, title=wanted[pid][0].name[:200],
                             text=wanted[pid][2], extra={"chunk": wanted[pid][1]})
-                for pid, vector in zip(missing, vectors, strict=True)])
+                for pid, vector in zip(batch, vectors, strict=True)])
         [vector] = await asyncio.to_thread(self.embedder.embed, [query])
         hits = await self.index.search_documents(
             collection, vector, tenant_id=tenant_id,

@@ -26,12 +26,14 @@ class TaskTimedOut(Exception):
 
 @dataclass
 class RunLimits:
-    """What one run's agents share: when each task began, and a timeout once one happened."""
+    """What one run's agents share: when each task began, and a timeout (or a failure CrewAI
+    would have swallowed) once one happened."""
 
     clock: Callable[[], float] = time.monotonic
     started_at: dict[int, float] = field(default_factory=dict)  # id(crewai Task) -> start
     current: int | None = None  # the crew task running now (calls that name no task)
     timed_out: TaskTimedOut | None = None
+    failure: Exception | None = None  # e.g. a knowledge query a delegated task could not make
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def task_started(self, task_key: int) -> None:
@@ -39,9 +41,17 @@ class RunLimits:
             self.started_at[task_key] = self.clock()
             self.current = task_key
 
-    def raise_if_timed_out(self) -> None:
+    def fail(self, error: Exception) -> None:
+        """Stop the run with ``error`` at its next model call, task or end, whatever CrewAI
+        does with the exception meanwhile (a delegation turns it into text)."""
+        with self.lock:
+            self.failure = self.failure or error
+
+    def raise_if_stopped(self) -> None:
         if self.timed_out is not None:
             raise self.timed_out
+        if self.failure is not None:
+            raise self.failure
 
 
 @dataclass
@@ -55,7 +65,7 @@ class CallLimits:
         """Raise the run's timeout, or this task's once it has run its agent's time. A task
         CrewAI made up (a delegation) is timed from this agent's first call on it."""
         run = self.run
-        run.raise_if_timed_out()
+        run.raise_if_stopped()
         if self.max_execution_time is None:
             return
         with run.lock:

@@ -162,7 +162,7 @@ class CrewAIEngine:
             output = crew_obj.kickoff(inputs=dict(inputs))
         except Exception as error:
             hooks.cancelled()  # a hook's failure (sticky) is the cause, not CrewAI's wrapper
-            run.limits.raise_if_timed_out()
+            run.limits.raise_if_stopped()
             cancelled = _cancelled_in(error)
             if cancelled is not None and cancelled is not error:
                 raise cancelled from None
@@ -171,7 +171,7 @@ class CrewAIEngine:
             unregister_before_tool_call_hook(before_tool)
             unregister_after_tool_call_hook(after_tool)
         hooks.cancelled()  # raises a hook's failure that CrewAI swallowed
-        run.limits.raise_if_timed_out()  # a coworker's, that delegation turned into text
+        run.limits.raise_if_stopped()  # a coworker's, that delegation turned into text
         if not isinstance(output, CrewOutput):  # a streaming crew; this one never streams
             raise TypeError(f"unexpected kickoff result {type(output).__name__}")
         return RunResult(output=str(output.raw))
@@ -201,6 +201,7 @@ class CrewAIEngine:
                 max_retry_limit=0,
                 verbose=False,
             )
+            agent._kasal_limits = run.limits
             built[agent_id] = agent
             run.agent_ids.add(id(agent))
 
@@ -208,6 +209,7 @@ class CrewAIEngine:
             name = run.task_names[id(task)]
             if hooks.cancelled():
                 raise RunCancelled(f"the run was cancelled before task {name!r}")
+            run.limits.raise_if_stopped()
             run.current_task = name
             run.limits.task_started(id(task))
             hooks.task_started(name)

@@ -29,6 +29,7 @@ from crewai.knowledge.storage.base_knowledge_storage import BaseKnowledgeStorage
 from crewai.rag.types import SearchResult
 from pydantic import PrivateAttr
 
+from adapters.crewai.call_limits import RunLimits
 from streams.engine import RunHooks
 
 
@@ -76,11 +77,16 @@ class KnowledgeAgent(Agent):
     """CrewAI's agent, except that a knowledge query its model did not answer fails the task
     (CrewAI returns no query then, and the task runs without its knowledge)."""
 
+    _kasal_limits: RunLimits | None = PrivateAttr(default=None)  # the run's, to stop it
+
     def _get_knowledge_search_query(self, task_prompt: str, task: Task) -> str | None:
         query = super()._get_knowledge_search_query(task_prompt, task)
         if not query:
-            raise HookAborted(reason="the agent's model did not answer CrewAI's knowledge "
-                                     "search query: the task cannot run without its knowledge")
+            error = HookAborted(reason="the agent's model did not answer CrewAI's knowledge "
+                                       "search query: the task cannot run without its knowledge")
+            if self._kasal_limits is not None:  # sticky: a delegation would swallow it
+                self._kasal_limits.fail(error)
+            raise error
         return query
 
 

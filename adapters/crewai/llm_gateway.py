@@ -171,7 +171,7 @@ class GatewayLLM(BaseLLM):
         if hooks.cancelled():
             raise RunCancelled("the run was cancelled")
         if self._limits is not None:
-            self._limits.run.raise_if_timed_out()  # a coworker's, handed back as text
+            self._limits.run.raise_if_stopped()  # a coworker's, handed back as text
         formatted: list[dict[str, Any]] = [dict(m) for m in self._format_messages(messages)]
         stop = list(self.stop_sequences or [])
         digest = request_hash(self.model, formatted, stop)

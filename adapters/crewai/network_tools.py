@@ -6,9 +6,9 @@ not offline. ``ScrapeWebsiteTool`` fetches through crewai-tools' ``safe_get``, w
 a URL (or a redirect, or a DNS answer) that leads to a private, loopback, link-local or
 reserved address, so an agent cannot reach the services beside Kasal; crewai-tools'
 ``CREWAI_TOOLS_ALLOW_UNSAFE_PATHS`` escape hatch lifts that, and is the operator's to set.
-Kasal's ``scrape_website`` reads at most ``MAX_PAGE_BYTES`` of a page (``safe_get_bounded``:
-crewai-tools' own tool would read an endless page into memory), then renders it as the
-crewai-tools tool does.
+Kasal's ``scrape_website`` refuses a page over ``MAX_PAGE_BYTES`` as it streams in
+(``safe_get_bounded``: crewai-tools' own tool would read an endless page into memory), and
+renders the rest as the crewai-tools tool does.
 """
 
 from __future__ import annotations

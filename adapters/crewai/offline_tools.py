@@ -67,7 +67,8 @@ def web_action(task: str, tool_like: Callable[[str], str | None],
         where = url.group(0) if url else "the configured site"
         return f"I will read {where} with the {reader}.", reader, arguments
     searcher = tool_like("search")
-    query = SEARCH.search(FILE_NAME.sub("", task))  # the file is an argument, not a word
+    files = searcher is not None and any(takes(searcher, o) for o in SEARCHED_FILE)
+    query = SEARCH.search(FILE_NAME.sub("", task) if files else task)  # a file: an argument
     if searcher and query:
         argument = next((a for a in ("search_query", "query", "q") if takes(searcher, a)),
                         "search_query")

@@ -29,7 +29,8 @@ from projections.vectors import Document
 from streams.engine import RunHooks
 
 MAX_FILES = 200  # that one directory search reads
-MAX_TEXT_CHARS = 2_000_000  # of one file
+MAX_TEXT_CHARS = 1_000_000  # of one file
+MAX_TOTAL_CHARS = 2_000_000  # of all the files one call reads
 RESULTS = 5  # crewai-tools' RagTool.limit
 
 
@@ -86,17 +87,22 @@ class WorkspaceSearchTool(BaseTool):
         if not path:
             return ToolFailure(message=f"Error: give {kind.file_option}, the {kind.noun} to "
                                        "search")
+        skipped: list[str] = []
         try:
-            documents = self._documents(str(path))
-        except (WorkspaceError, OSError, ValueError) as error:
-            return ToolFailure(message=f"Error: {error}".replace(str(self._workspace.root)
-                                                                  + "/", ""))
+            documents = self._documents(str(path), skipped)
+        except Exception as error:  # what the tool cannot read: the agent is told, the call
+            message = f"Error: {error}"  # is recorded as failed, no server path in either
+            return ToolFailure(message=message.replace(str(self._workspace.root) + "/", "")
+                               .replace(str(self._workspace.root), "."))
         found = self._hooks.search_documents(documents, query, RESULTS)
+        note = f"\n\n(not searched, unreadable: {', '.join(skipped)})" if skipped else ""
         if not found:
-            return "Relevant Content:\nNo relevant content found."
-        return "Relevant Content:\n" + "\n\n".join(found)
+            return "Relevant Content:\nNo relevant content found." + note
+        return "Relevant Content:\n" + "\n\n".join(dict.fromkeys(found)) + note
 
-    def _documents(self, path: str) -> list[Document]:
+    def _documents(self, path: str, skipped: list[str]) -> list[Document]:
+        """The documents to search; a directory's files that cannot be read as their kind
+        (an image, an archive) are named in ``skipped`` instead of failing the call."""
         real = self._workspace.resolve(path, must_exist=True)
         if self._kind.data_type != "directory":
             if not real.is_file():
@@ -104,12 +110,26 @@ class WorkspaceSearchTool(BaseTool):
             return [self._document(real, self._kind.data_type)]
         if not real.is_dir():
             raise WorkspaceError(f"{path!r} is not a directory")
-        files = sorted(f for f in real.rglob("*") if f.is_file() and not f.name.startswith(".")
-                       and f.resolve().is_relative_to(self._workspace.root))
+        root = self._workspace.root
+        files = sorted(f for f in real.rglob("*") if f.is_file()
+                       and not any(p.startswith(".") for p in f.relative_to(root).parts)
+                       and f.resolve().is_relative_to(root))  # no .git/, no symlink out
         if len(files) > MAX_FILES:
             raise WorkspaceError(f"{path!r} holds {len(files)} files; a directory search reads "
                                  f"at most {MAX_FILES}")
-        return [self._document(f, BY_SUFFIX.get(f.suffix.lower(), "text_file")) for f in files]
+        documents, total = [], 0
+        for file in files:
+            try:
+                document = self._document(file, BY_SUFFIX.get(file.suffix.lower(), "text_file"))
+            except Exception:  # crewai-tools' DirectoryLoader skips such files too
+                skipped.append(self._workspace.relative(file))
+                continue
+            total += sum(map(len, document.chunks))
+            if total > MAX_TOTAL_CHARS:
+                raise WorkspaceError(f"{path!r} holds more than {MAX_TOTAL_CHARS:,} characters: "
+                                     "search a smaller folder or single files")
+            documents.append(document)
+        return documents
 
     def _document(self, real: Path, data_type: str) -> Document:
         chunks = chunks_of(real, data_type)

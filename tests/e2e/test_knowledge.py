@@ -160,6 +160,7 @@ async def test_a_search_tool_ranks_an_uploaded_files_chunks_with_the_index(
         events = await run_to_end(client, crew.json()["id"], "mice")
         [used] = [e["data"]["data"] for e in events if e["event"] == "ExecutionToolUsed"]
         assert used["error"] is None, used
-        first = used["output"].removeprefix("Relevant Content:\n").lstrip()
-        assert first.startswith(expected), used["output"][:300]
+        # the nearest chunk (crewai-tools' TextChunker: at most 1,500 characters) holds it
+        first = used["output"].removeprefix("Relevant Content:\n")[:1500]
+        assert expected in first, used["output"][:300]
         assert ("Kestrels" in used["output"]) is (client is acme)  # 5 of acme's chunks

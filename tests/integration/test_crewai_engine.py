@@ -655,3 +655,27 @@ def test_a_knowledge_query_the_model_does_not_answer_fails_the_task(
     with pytest.raises(Exception, match="did not answer CrewAI's knowledge search query"):
         engine.run(spec, {"a": expert}, {}, hooks)
     assert hooks.of("recall_knowledge") == []
+
+
+def test_a_knowledge_query_that_fails_in_a_delegated_task_fails_the_run(
+    engine: CrewAIEngine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The delegation tool turns the coworker's failure into text for the manager; the run
+    still fails, at its next model call or its end."""
+    from adapters.crewai.offline_query import REWRITE_MARK
+
+    original = GatewayLLM.call
+
+    def failing_rewrite(self: GatewayLLM, messages: object, *args: object,
+                        **kwargs: object) -> object:
+        if REWRITE_MARK in str(messages):
+            raise RuntimeError("the provider refused the rewrite")
+        return original(self, messages, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(GatewayLLM, "call", failing_rewrite)
+    researcher = replace(agent("Researcher"), knowledge_sources=("k1",))
+    spec = crew(task("facts", "Research the history of the abacus.", None, expected="Notes."),
+                agents=("r",), process="hierarchical", manager_llm="kasal-offline/default")
+    hooks = RecordingHooks(knowledge={"k1": ["The abacus is old."]})
+    with pytest.raises(Exception, match="did not answer CrewAI's knowledge search query"):
+        engine.run(spec, {"r": researcher}, {}, hooks)

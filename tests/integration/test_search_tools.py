@@ -71,6 +71,10 @@ def test_an_unconfigured_pdf_search_reads_the_pdf_the_agent_names(
 
 def test_a_directory_search_reads_each_file_by_its_kind(tmp_path: Path,
                                                         space: Workspace) -> None:
+    """...skipping hidden folders (a .git/ with a token) and naming what it cannot read."""
+    space.put("img/logo.png", b"\x89PNG\r\n\x1a\n\x80\x81")
+    (space.root / ".git").mkdir()
+    (space.root / ".git" / "config").write_text("token = snowy-secret sight")
     hooks = RecordingHooks()
     [tool] = build_tools(["directory_search"], space, {"directory_search": {"directory": "."}},
                          hooks)
@@ -78,6 +82,8 @@ def test_a_directory_search_reads_each_file_by_its_kind(tmp_path: Path,
     [(names, _, _)] = hooks.of("search_documents")
     assert names == ("guides/field_guide.pdf", "guides/owls.csv", "notes.txt")
     assert "Row 2: species: snowy owl | hunts_by: sight" in found  # crewai-tools' CSV rows
+    assert found.endswith("(not searched, unreadable: img/logo.png)")
+    assert "secret" not in found
 
 
 def test_a_search_outside_the_workspace_is_a_failed_call(tmp_path: Path,
