@@ -40,13 +40,11 @@ from domain.vocabulary import EventType, ExecutionStatus
 from projections.vectors import Document
 from streams.engine import LlmCall, RunCancelled
 from streams.memory import MemoryRecall
+from streams.recall import IndexRecall
 from streams.tool_replay import MAX_TOOL_TEXT, ToolReplay, tool_key
 
 log = logging.getLogger(__name__)
 ACTOR = "service:execution-runner"
-MEMORY_WAIT_S = 10.0  # before a run's first recall: for the vector projector to pass its cut
-MEMORY_RECALL_TIMEOUT_S = 60.0
-KNOWLEDGE_WAIT_S = 30.0  # for the vector index to reach the run's request
 # a task's completion is appended this soon, unless the next step's append (before the next
 # paid call, or the run's end) takes it along first: live within 50 ms, no extra append
 COMPLETION_FLUSH_S = 0.05
@@ -82,12 +80,9 @@ class RunRecorder:
         self.crew_id = execution.crew_id
         self.dispatch = dispatch
         self.loop = loop
-        self.memory = memory
         requested = events[0]
-        # crew memory recalls what was recorded before this run was requested: never the
-        # run itself nor later runs, and the same again when the run is resumed
-        self.memory_cut = requested.position
-        self.memory_ready = False
+        self.recall = IndexRecall(self.execution_id, self.tenant_id, self.crew_id, memory,
+                                  loop, requested.position)
         self.correlation_id = requested.correlation_id
         self.causation_id = requested.event_id
         self.stopped: Stop | None = None
@@ -208,33 +203,14 @@ class RunRecorder:
 
     def recall_memory(self, query: str, limit: int) -> list[str]:
         self._check()
-        if self.memory is None:
-            return []
-        future = asyncio.run_coroutine_threadsafe(
-            self._recall(self.memory, query, limit), self.loop
-        )
-        try:
-            return future.result(MEMORY_RECALL_TIMEOUT_S)
-        except Exception:  # memory is an aid: a run goes on without it
-            future.cancel()
-            log.exception("execution %s: recalling crew memory failed", self.execution_id)
-            return []
+        return self.recall.memory(query, limit)
 
     def recall_knowledge(self, source_ids: Sequence[str], query: str, limit: int) -> list[str]:
         """Fails the run (stickily: even where CrewAI catches the error, as in a delegated
         task) when knowledge cannot be recalled: a run never goes on without it."""
         self._check()
         try:
-            if self.memory is None:
-                raise RuntimeError("the vector index is off here (KASAL_VECTOR_SEARCH), and "
-                                   "this crew's knowledge sources need it")
-            future = asyncio.run_coroutine_threadsafe(
-                self._knowledge(self.memory, source_ids, query, limit), self.loop)
-            try:
-                return future.result(MEMORY_RECALL_TIMEOUT_S)
-            except BaseException:
-                future.cancel()
-                raise
+            return self.recall.knowledge(source_ids, query, limit)
         except Exception as error:
             failure = RuntimeError(f"recalling the crew's knowledge failed: {error}")
             with self.lock:
@@ -244,35 +220,7 @@ class RunRecorder:
     def search_documents(self, documents: Sequence[Document], query: str,
                          limit: int) -> list[str]:
         self._check()
-        if self.memory is None:
-            raise RuntimeError("searching files needs the vector index, and it is off here "
-                               "(KASAL_VECTOR_SEARCH)")
-        future = asyncio.run_coroutine_threadsafe(
-            self.memory.search_documents(self.tenant_id, documents, query, limit), self.loop)
-        try:
-            return future.result(MEMORY_RECALL_TIMEOUT_S)
-        except Exception:
-            future.cancel()
-            raise
-
-    async def _knowledge(self, memory: MemoryRecall, source_ids: Sequence[str], query: str,
-                         limit: int) -> list[str]:
-        # unlike memory, knowledge is never recalled in part: the index must hold the log
-        # up to the request (every source the run names was added before it)
-        if not await memory.wait_until_indexed(self.memory_cut, KNOWLEDGE_WAIT_S):
-            raise RuntimeError(f"the vector index has not reached log position "
-                               f"{self.memory_cut} within {KNOWLEDGE_WAIT_S:.0f} s")
-        return await memory.recall_knowledge(self.tenant_id, source_ids, query, limit)
-
-    async def _recall(self, memory: MemoryRecall, query: str, limit: int) -> list[str]:
-        if not self.memory_ready:
-            if not await memory.wait_until_indexed(self.memory_cut, MEMORY_WAIT_S):
-                log.warning("execution %s: crew memory is behind the log; recalling what it "
-                            "holds", self.execution_id)
-            self.memory_ready = True
-        return await memory.recall_memory(
-            self.tenant_id, self.crew_id, self.memory_cut, query, limit
-        )
+        return self.recall.documents(documents, query, limit)
 
     def flush(self) -> None:
         """Append the queued steps now, after the appends handed over before them (from an

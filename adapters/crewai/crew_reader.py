@@ -23,6 +23,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from adapters.crewai.reader_stubs import no_knowledge_storage, no_rag_adapter
+
 # fields CrewAI sets by itself (ids, caches, back-references, executors)
 INTERNAL = frozenset({
     "id", "i18n", "security_config", "agents", "tasks", "crew", "agent_executor",
@@ -234,60 +236,9 @@ def package_root(folder: Path) -> Path:
     return root
 
 
-def _no_knowledge_storage() -> None:
-    """A crew with knowledge sources saves them as it is built: into a storage that keeps
-    nothing here (CrewAI's default would embed them with a hosted model into chromadb)."""
-    from crewai.knowledge.storage.base_knowledge_storage import BaseKnowledgeStorage
-    from crewai.knowledge.storage.factory import set_knowledge_storage_factory
-
-    class Nowhere(BaseKnowledgeStorage):
-        def search(self, *_: Any, **__: Any) -> list[Any]:
-            return []
-
-        async def asearch(self, *_: Any, **__: Any) -> list[Any]:
-            return []
-
-        def save(self, documents: list[str]) -> None:
-            return None
-
-        async def asave(self, documents: list[str]) -> None:
-            return None
-
-        def reset(self) -> None:
-            return None
-
-        async def areset(self) -> None:
-            return None
-
-    set_knowledge_storage_factory(lambda _embedder, _name: Nowhere())
-
-
-def _no_rag_adapter() -> None:
-    """A crewai-tools RAG tool indexes its file as it is built, through chromadb and a
-    hosted embedding model (and fails without its key): here, into an adapter that keeps
-    nothing (Kasal's search tools index the workspace themselves)."""
-    import crewai_tools.adapters.crewai_rag_adapter as rag
-    from crewai_tools.tools.rag.rag_tool import Adapter, RagTool
-
-    class Nowhere(Adapter):
-        def __init__(self, **_: Any) -> None:
-            super().__init__()
-
-        def query(self, question: str, similarity_threshold: float | None = None,
-                  limit: int | None = None) -> str:
-            return ""
-
-        def add(self, *args: Any, **kwargs: Any) -> None:
-            return None
-
-    rag.CrewAIRagAdapter = Nowhere  # type: ignore[misc, assignment]
-    # its config names the embedding provider, built before the adapter: none is built here
-    RagTool._parse_config = lambda self, config: None  # type: ignore[method-assign]
-
-
 def read(folder: Path, project_root: Path) -> dict[str, Any]:
-    _no_knowledge_storage()
-    _no_rag_adapter()
+    no_knowledge_storage()
+    no_rag_adapter()
     folder = folder.resolve()
     root = package_root(folder)
     sys.path[:0] = [str(root), str(project_root)]

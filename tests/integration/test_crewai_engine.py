@@ -634,10 +634,8 @@ def test_a_knowledge_recall_that_fails_in_a_delegated_task_fails_the_run(
         engine.run(spec, {"r": researcher}, {}, StickyNoIndex())
 
 
-def test_a_knowledge_query_the_model_does_not_answer_fails_the_task(
-    engine: CrewAIEngine, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """CrewAI searches nothing when the rewrite call fails; Kasal's agent fails instead."""
+def refuse_knowledge_rewrites(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model refuses CrewAI's knowledge query rewrite (and answers everything else)."""
     from adapters.crewai.offline_query import REWRITE_MARK
 
     original = GatewayLLM.call
@@ -649,6 +647,13 @@ def test_a_knowledge_query_the_model_does_not_answer_fails_the_task(
         return original(self, messages, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(GatewayLLM, "call", failing_rewrite)
+
+
+def test_a_knowledge_query_the_model_does_not_answer_fails_the_task(
+    engine: CrewAIEngine, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CrewAI searches nothing when the rewrite call fails; Kasal's agent fails instead."""
+    refuse_knowledge_rewrites(monkeypatch)
     hooks = RecordingHooks(knowledge={"k1": ["Owls hunt at night."]})
     spec = crew(task("facts", "Tell me about owls.", "a"), agents=("a",))
     expert = replace(agent("Owl expert"), knowledge_sources=("k1",))
@@ -662,17 +667,7 @@ def test_a_knowledge_query_that_fails_in_a_delegated_task_fails_the_run(
 ) -> None:
     """The delegation tool turns the coworker's failure into text for the manager; the run
     still fails, at its next model call or its end."""
-    from adapters.crewai.offline_query import REWRITE_MARK
-
-    original = GatewayLLM.call
-
-    def failing_rewrite(self: GatewayLLM, messages: object, *args: object,
-                        **kwargs: object) -> object:
-        if REWRITE_MARK in str(messages):
-            raise RuntimeError("the provider refused the rewrite")
-        return original(self, messages, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(GatewayLLM, "call", failing_rewrite)
+    refuse_knowledge_rewrites(monkeypatch)
     researcher = replace(agent("Researcher"), knowledge_sources=("k1",))
     spec = crew(task("facts", "Research the history of the abacus.", None, expected="Notes."),
                 agents=("r",), process="hierarchical", manager_llm="kasal-offline/default")
