@@ -42,6 +42,7 @@ async def define_corpus(client: httpx.AsyncClient) -> tuple[dict[str, str], int]
     for key, (role, goal, backstory) in CORPUS.items():
         response = await client.post("/api/v1/agents", json={
             **AGENT, "role": role, "goal": goal, "backstory": backstory})
+        assert response.status_code == 201, response.text  # a refusal says why
         ids[key] = response.json()["id"]
         position = response.json()["position"]
     return ids, position
