@@ -12,10 +12,10 @@ event's log ``position``), which later runs of that crew recall (``search_memory
 the crew has ``memory`` on. Every crew's outputs are indexed, so memory can be turned on
 later and still find the past.
 
-Knowledge likewise: each chunk of a ``KnowledgeSourceAdded`` is a ``knowledge`` point (id
-from source and chunk index), recalled by runs of the agents and crews that name the source
-(``search_knowledge``). Archiving a source keeps its points: what names it keeps it.
-"""
+Knowledge likewise: each chunk of an ``EventType.KNOWLEDGE_SOURCE_ADDED`` is a ``knowledge``
+point (id from source and chunk index), recalled by runs of the agents and crews that name
+the source (``search_knowledge``). Archiving a source keeps its points: what names it keeps
+it."""
 
 from __future__ import annotations
 

@@ -6,11 +6,10 @@ a ``memory`` point carrying its log position. A run recalls only points of its o
 and crew recorded before its ``ExecutionRequested`` event (``before_position``), so it never
 recalls itself or later runs, and a resumed run recalls exactly what its first attempt did.
 
-Knowledge is a projection too: each chunk of a ``KnowledgeSourceAdded`` is a ``knowledge``
-point. A source never changes and every source a run names was added before the run was
-requested, so once the index reflects the log up to the request a resumed run recalls the
-same chunks.
-"""
+Knowledge is a projection too: each chunk of an ``EventType.KNOWLEDGE_SOURCE_ADDED`` is a
+``knowledge`` point. A source never changes and every source a run names was added before
+the run was requested, so once the index reflects the log up to the request a resumed run
+recalls the same chunks."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ descriptions and argument schemas; every path the agent gives (and the configure
 resolved by ``Workspace.resolve`` before the tool touches the disk, and a path that leaves
 the workspace comes back to the agent as an error message, never as a read or a write.
 Errors are ``ToolFailure``s: the agent reads the same ``Error: ...`` text, and the call is
-recorded as failed (``ExecutionToolUsed.error``).
+recorded as failed (``EventType.EXECUTION_TOOL_USED``'s ``error``).
 """
 
 from __future__ import annotations

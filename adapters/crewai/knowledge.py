@@ -1,9 +1,9 @@
 """Knowledge for CrewAI, recall-only, over Kasal's event-sourced knowledge projection.
 
-A knowledge source's chunks are in the log (``KnowledgeSourceAdded``) and the vector index
-(``kind="knowledge"``), so CrewAI never saves or embeds anything: each agent and the crew
-get a ``Knowledge`` whose storage is ``KasalKnowledgeStorage``, which asks
-``RunHooks.recall_knowledge`` with the query text CrewAI gives it. Kasal does not pass
+A knowledge source's chunks are in the log (its ``EventType.KNOWLEDGE_SOURCE_ADDED``) and
+the vector index (``kind="knowledge"``), so CrewAI never saves or embeds anything: each
+agent and the crew get a ``Knowledge`` whose storage is ``KasalKnowledgeStorage``, which
+asks ``RunHooks.recall_knowledge`` with the query text CrewAI gives it. Kasal does not pass
 ``knowledge_sources`` to CrewAI (it would chunk, embed and save them through chromadb and a
 hosted embedding model, again at every task).
 
