@@ -210,8 +210,10 @@ java_cmd() { # runs a Kafka main class with the cached jars
 format_storage() {
     [ -f "$DATA_DIR/meta.properties" ] && return 0
     local cluster_id
-    cluster_id="$(java_cmd kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)"
-    [ -n "$cluster_id" ] || die "could not generate a cluster id (kafka.tools.StorageTool random-uuid)"
+    cluster_id="$(java_cmd kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)" || true
+    # a cluster id is 22 characters of URL-safe base64; anything else is the JVM's complaint
+    [[ "$cluster_id" =~ ^[A-Za-z0-9_-]{22}$ ]] ||
+        die "could not generate a cluster id (kafka.tools.StorageTool random-uuid said: ${cluster_id:-nothing})"
     log "formatting KRaft storage in $DATA_DIR (cluster id $cluster_id)"
     java_cmd kafka.tools.StorageTool format -t "$cluster_id" -c "$PROPS" >"$KAFKA_DIR/format.log" 2>&1 ||
         { cat "$KAFKA_DIR/format.log" >&2; die "kafka-storage format failed"; }
@@ -224,12 +226,14 @@ running_pid() { # prints the broker's pid if it is running
     local pid
     pid="$(cat "$PID_FILE" 2>/dev/null || true)"
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-    # guard against a recycled pid
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka' || return 1
+    # guard against a recycled pid (read into a variable: no pipe, so no SIGPIPE under pipefail)
+    local cmdline
+    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+    [[ "$cmdline" == *kafka.Kafka* ]] || return 1
     echo "$pid"
 }
 
-port_open() { (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; }
+port_open() { (exec 3<>"/dev/tcp/$HOST/${1:-$PORT}") 2>/dev/null; }
 
 # A real request when kafka-python is at hand (the venv); else the broker's own log line.
 PY_CHECK='
@@ -263,50 +267,81 @@ broker_answers() {
     fi
 }
 
+broker_errors() { # the lines of the broker's own output that say why it stopped
+    grep -hE 'ERROR|FATAL|Exception|BindException|Address already in use' \
+        "$KAFKA_DIR/kafka.out" "$KAFKA_DIR/logs/server.log" 2>/dev/null | tail -n 20 >&2 || true
+}
+
+# Waits for the broker started as $1 to answer. Returns 2 when that process is gone (its
+# errors printed), 1 when it did not answer in time.
 wait_ready() {
-    local deadline=$((SECONDS + START_TIMEOUT))
+    local launched="$1" deadline=$((SECONDS + START_TIMEOUT))
     while [ "$SECONDS" -lt "$deadline" ]; do
         if broker_answers; then
             return 0
         fi
-        if ! running_pid >/dev/null; then
-            tail -n 30 "$KAFKA_DIR/kafka.out" >&2 2>/dev/null || true
-            tail -n 30 "$KAFKA_DIR/logs/server.log" >&2 2>/dev/null || true
-            die "the broker exited during start-up (logs: $KAFKA_DIR/kafka.out, $KAFKA_DIR/logs/server.log)"
+        # the process itself, not its command line: a JVM mid-start is still the broker
+        if ! kill -0 "$launched" 2>/dev/null; then
+            log "the broker (pid $launched) exited during start-up; its errors:"
+            broker_errors
+            return 2
         fi
         sleep 1
     done
-    tail -n 30 "$KAFKA_DIR/logs/server.log" >&2 2>/dev/null || true
-    die "the broker did not answer on $BOOTSTRAP within ${START_TIMEOUT} s"
+    log "the broker did not answer on $BOOTSTRAP within ${START_TIMEOUT} s; its errors:"
+    broker_errors
+    return 1
 }
 
 # ---------------------------------------------------------------- commands ---
 
+launch() { # starts the broker in its own session; prints its pid
+    rm -f "$PID_FILE"
+    log "starting Kafka ${VERSION} on $BOOTSTRAP (controller ${HOST}:${CONTROLLER_PORT}, log: $KAFKA_DIR/logs/server.log)"
+    # own session: a Ctrl-C in the calling terminal does not reach the broker
+    setsid nohup java $HEAP_OPTS -XX:+UseG1GC -Djava.awt.headless=true \
+        -Dkafka.logs.dir="$KAFKA_DIR/logs" \
+        -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.properties" \
+        -cp "${LIB_DIR}/*" kafka.Kafka "$PROPS" \
+        </dev/null >"$KAFKA_DIR/kafka.out" 2>&1 &
+    echo $! >"$PID_FILE"
+    echo $!
+}
+
 cmd_up() {
-    local pid started=$SECONDS
+    local pid started=$SECONDS attempt rc
     if pid="$(running_pid)"; then
         log "already running (pid $pid, $BOOTSTRAP, $KAFKA_DIR)"
-    else
-        ensure_java
-        fetch_jars
-        if port_open; then
-            die "port $PORT on $HOST is already in use by another process (set KASAL_KAFKA_PORT)"
-        fi
-        write_config
-        format_storage
-        rm -f "$PID_FILE"
-        log "starting Kafka ${VERSION} on $BOOTSTRAP (controller ${HOST}:${CONTROLLER_PORT}, log: $KAFKA_DIR/logs/server.log)"
-        # own session: a Ctrl-C in the calling terminal does not reach the broker
-        setsid nohup java $HEAP_OPTS -XX:+UseG1GC -Djava.awt.headless=true \
-            -Dkafka.logs.dir="$KAFKA_DIR/logs" \
-            -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.properties" \
-            -cp "${LIB_DIR}/*" kafka.Kafka "$PROPS" \
-            </dev/null >"$KAFKA_DIR/kafka.out" 2>&1 &
-        echo $! >"$PID_FILE"
+        wait_ready "$pid" || die "the running broker (pid $pid) does not answer on $BOOTSTRAP"
+        log "ready in $((SECONDS - started)) s"
+        echo "$BOOTSTRAP"
+        return 0
     fi
-    wait_ready
-    log "ready in $((SECONDS - started)) s"
-    echo "$BOOTSTRAP"
+    ensure_java
+    fetch_jars
+    local port
+    for port in "$PORT" "$CONTROLLER_PORT"; do
+        if port_open "$port"; then
+            die "port $port on $HOST is already in use by another process (set KASAL_KAFKA_PORT and KASAL_KAFKA_CONTROLLER_PORT)"
+        fi
+    done
+    write_config
+    format_storage
+    # A start that fails once (a port taken for a moment, a slow machine) is tried once more:
+    # a broker that cannot start twice says why both times.
+    for attempt in 1 2; do
+        pid="$(launch)"
+        rc=0
+        wait_ready "$pid" || rc=$?
+        if [ "$rc" -eq 0 ]; then
+            log "ready in $((SECONDS - started)) s"
+            echo "$BOOTSTRAP"
+            return 0
+        fi
+        cmd_down
+        [ "$attempt" -eq 1 ] && log "start-up attempt $attempt failed; trying once more"
+    done
+    die "the broker could not start (logs: $KAFKA_DIR/kafka.out, $KAFKA_DIR/logs/server.log)"
 }
 
 cmd_down() {

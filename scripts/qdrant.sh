@@ -52,8 +52,9 @@ running_pid() { # prints the server's pid if it is running
     local pid
     pid="$(cat "$PID_FILE" 2>/dev/null || true)"
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "--config-path ${QDRANT_DIR}/" \
-        || return 1  # a recycled pid
+    local cmdline  # a recycled pid; read into a variable: no pipe, so no SIGPIPE under pipefail
+    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+    [[ "$cmdline" == *"--config-path ${QDRANT_DIR}/"* ]] || return 1
     echo "$pid"
 }
 
