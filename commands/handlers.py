@@ -17,6 +17,7 @@ from domain.crew import Crew, CrewSpec, TaskSpec
 from domain.errors import InvalidDefinition
 from domain.execution import Execution
 from domain.knowledge import KnowledgeSource
+from domain.project_code import CODE_OFF, PREFIX, ProjectCodeRefused, ProjectTool, is_project_tool
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,15 @@ class HandlerDeps:
     llm_credentials_problem: Callable[[str], str | None] | None = None
     # which environment variables a tool lacks on this server (None: not checked)
     tool_credentials_problem: Callable[[str], str | None] | None = None
+    # the operator's KASAL_ALLOW_PROJECT_CODE: agents may name a project's own tools
+    allow_project_code: bool = False
+
+
+def check_project_code(who: str, tools: Sequence[str], deps: HandlerDeps) -> None:
+    """A project's own tools are code: refused unless the operator allows it."""
+    named = [name for name in tools if is_project_tool(name)]
+    if named and not deps.allow_project_code:
+        raise ProjectCodeRefused(f"{who} names project code ({', '.join(named)}); {CODE_OFF}")
 
 
 async def check_knowledge(where: str, ids: Sequence[str], repo: Repository,
@@ -70,8 +80,11 @@ Change = Callable[[A, Any, HandlerDeps], None]  # (the aggregate, the command, t
 
 
 def agent_spec(cmd: m.AgentFields, deps: HandlerDeps) -> AgentSpec:
+    check_project_code("the agent", [*cmd.tools, *(PREFIX + sha for sha in cmd.project_tools)],
+                       deps)
     if deps.known_tools is not None:
-        unknown = sorted(set(cmd.tools) - deps.known_tools)
+        unknown = sorted(set(cmd.tools) - deps.known_tools
+                         - {name for name in cmd.tools if is_project_tool(name)})
         if unknown:
             raise InvalidDefinition(
                 f"unknown tools {', '.join(unknown)}; available: "
@@ -83,6 +96,7 @@ def agent_spec(cmd: m.AgentFields, deps: HandlerDeps) -> AgentSpec:
             if problem is not None:
                 raise InvalidDefinition(f"tool_config.{name}: {problem}")
     check_tool_credentials(cmd.tools, deps)
+    bundles = {sha: ProjectTool(**tool.model_dump()) for sha, tool in cmd.project_tools.items()}
     return AgentSpec(
         role=cmd.role,
         goal=cmd.goal,
@@ -95,6 +109,7 @@ def agent_spec(cmd: m.AgentFields, deps: HandlerDeps) -> AgentSpec:
         max_execution_time=cmd.max_execution_time,
         tool_config={name: dict(options) for name, options in cmd.tool_config.items()},
         knowledge_sources=tuple(cmd.knowledge_sources),
+        project_tools=bundles,
     )
 
 
@@ -201,6 +216,7 @@ async def request_execution(
         agent = await repo.get(Agent, agent_id)
         agents[agent_id] = agent.spec
         check_tool_credentials(agent.spec.tools, deps)
+        check_project_code(f"agent {agent_id}", agent.spec.tools, deps)
     if deps.llm_credentials_problem is not None:  # before a run that could only fail
         models = {spec.llm for spec in agents.values()}
         if crew.spec.manager_llm:

@@ -23,10 +23,29 @@ InputValue = Annotated[str, Storable] | int | float | bool
 Reason = Annotated[str, StringConstraints(max_length=1000), Storable]
 ToolOption = Annotated[str, StringConstraints(max_length=1000, strip_whitespace=True), Storable]
 ToolOptions = Annotated[dict[Name, ToolOption], Field(max_length=8)]  # a tool's options
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 
 
 class Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class ProjectToolFields(BaseModel):
+    """A project's own tool as data (``domain.project_code``): its source files and what
+    makes it; filed under its SHA-256, which the agent's ``tools`` name as
+    ``project:<sha256>``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    name: Name
+    description: Annotated[str, StringConstraints(max_length=10_000), Storable] = ""
+    args_schema: dict[str, Any] = Field(default_factory=dict)
+    module: Name
+    attribute: Name
+    kind: Literal["class", "object"]
+    files: dict[Name, Annotated[str, StringConstraints(max_length=100_000), Storable]] = Field(
+        min_length=1, max_length=50)
+    config: dict[Name, Any] = Field(default_factory=dict, max_length=32)
 
 
 class AgentFields(Command):
@@ -41,6 +60,7 @@ class AgentFields(Command):
     max_rpm: int | None = Field(default=None, ge=1, le=10_000)
     max_execution_time: int | None = Field(default=None, ge=1, le=86_400)
     knowledge_sources: list[Id] = Field(default_factory=list, max_length=20)
+    project_tools: dict[Sha256, ProjectToolFields] = Field(default_factory=dict, max_length=32)
 
 
 class RegisterAgent(AgentFields):

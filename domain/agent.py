@@ -11,6 +11,7 @@ from eventsourcing.domain import event
 from domain.base import Definition, check_text
 from domain.errors import InvalidDefinition
 from domain.knowledge import check_sources
+from domain.project_code import ProjectTool, check_pins
 from domain.vocabulary import AggregateType
 
 MAX_TOOLS = 32
@@ -35,6 +36,9 @@ class AgentSpec:
     # the knowledge sources (ids) the agent's tasks are given, as CrewAI's
     # Agent(knowledge_sources=...)
     knowledge_sources: tuple[str, ...] = ()
+    # the project's own tools the agent names (``project:<sha256>`` in ``tools``), by SHA-256:
+    # their source, pinned (domain.project_code)
+    project_tools: Mapping[str, ProjectTool] = field(default_factory=dict)
 
     def as_payload(self) -> dict[str, Any]:
         data = asdict(self)
@@ -46,13 +50,19 @@ class AgentSpec:
         data["knowledge_sources"] = list(self.knowledge_sources)
         if not self.knowledge_sources:  # likewise
             del data["knowledge_sources"]
+        data["project_tools"] = {sha: tool.as_payload()
+                                 for sha, tool in sorted(self.project_tools.items())}
+        if not self.project_tools:  # likewise
+            del data["project_tools"]
         return data
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> AgentSpec:
         return cls(**{**data, "tools": tuple(data.get("tools", ())),
                       "tool_config": dict(data.get("tool_config") or {}),
-                      "knowledge_sources": tuple(data.get("knowledge_sources", ()))})
+                      "knowledge_sources": tuple(data.get("knowledge_sources", ())),
+                      "project_tools": {sha: ProjectTool.from_payload(tool) for sha, tool
+                                        in (data.get("project_tools") or {}).items()}})
 
 
 def check_agent_spec(spec: AgentSpec) -> AgentSpec:
@@ -71,6 +81,7 @@ def check_agent_spec(spec: AgentSpec) -> AgentSpec:
             raise InvalidDefinition(f"tool_config.{name}: the agent does not use tool {name!r}")
         if len(options) > MAX_TOOL_OPTIONS:
             raise InvalidDefinition(f"tool_config.{name}: at most {MAX_TOOL_OPTIONS} options")
+    check_pins(spec.tools, spec.project_tools)
     return AgentSpec(
         role=check_text("role", spec.role, max_length=200),
         goal=check_text("goal", spec.goal),
@@ -86,6 +97,7 @@ def check_agent_spec(spec: AgentSpec) -> AgentSpec:
                             check_text(f"tool_config.{name}.{k}", v, max_length=1000)
                             for k, v in options.items()}
                      for name, options in spec.tool_config.items()},
+        project_tools=dict(spec.project_tools),
     )
 
 

@@ -16,6 +16,7 @@ from domain.artifacts import Artifact, check_rendered, render
 from domain.base import KasalAggregate
 from domain.crew import PLACEHOLDER, CrewSpec
 from domain.errors import AlreadyStarted, ExecutionFinished, InvalidDefinition, InvalidTransition
+from domain.project_code import MAX_RUN_CODE_CHARS
 from domain.vocabulary import LIVE_STATUSES, TERMINAL_STATUSES, AggregateType
 from domain.vocabulary import ExecutionStatus as Status
 
@@ -83,6 +84,13 @@ class Execution(KasalAggregate):
             raise InvalidDefinition(f"snapshot lacks agents {', '.join(missing)}")
         if timeout_s is not None and not 0 < timeout_s <= MAX_TIMEOUT_S:
             raise InvalidDefinition(f"timeout_s must be between 0 and {MAX_TIMEOUT_S}")
+        code = sum(tool.characters for agent_id in crew.agents
+                   for tool in agents[agent_id].project_tools.values())
+        if code > MAX_RUN_CODE_CHARS:
+            raise InvalidDefinition(
+                f"the crew's agents carry {code:,} characters of project code; a run carries "
+                f"at most {MAX_RUN_CODE_CHARS:,}: share one tool between fewer agents, or "
+                "make the tools' packages smaller")
         return cls(
             tenant_id=tenant_id,
             crew_id=crew_id,

@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import AliasChoices
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.crewai import offline_env
@@ -210,7 +211,24 @@ def build_engine(settings: Settings) -> CrewEngine:
 
     register_offline_provider()
     return CrewAIEngine(max_retries=settings.llm_max_retries,
-                        workspaces=settings.workspace_dir)
+                        workspaces=settings.workspace_dir,
+                        project_code=settings.allow_project_code,
+                        project_tool_timeout_s=settings.project_tool_timeout_s,
+                        code_env=code_environment())
+
+
+def code_environment() -> dict[str, str]:
+    """What a project's own tool's process gets: this process's environment without Kasal's
+    settings (its database, broker, keys): the provider keys a tool may need stay."""
+    settings_names: set[str] = set()
+    for field_info in Settings.model_fields.values():
+        alias = field_info.validation_alias
+        if isinstance(alias, str):
+            settings_names.add(alias)
+        elif isinstance(alias, AliasChoices):
+            settings_names.update(str(choice) for choice in alias.choices)
+    return {name: value for name, value in os.environ.items()
+            if name not in settings_names and not name.startswith("KASAL_")}
 
 
 def build_workspace_files(settings: Settings) -> WorkspaceFiles:
@@ -281,7 +299,8 @@ async def _wire(
                        llm_credentials_problem=credentials_problem
                        if settings.check_llm_credentials else None,
                        tool_credentials_problem=tool_credentials_problem
-                       if settings.check_tool_credentials else None)
+                       if settings.check_tool_credentials else None,
+                       allow_project_code=settings.allow_project_code)
     bus = CommandBus(store, deps)
     read_engine = make_engine(settings.read_model_url, echo=settings.sql_debug, durable=False)
     # the projector writes through its own engine: on SQLite it takes the write lock up front

@@ -194,7 +194,8 @@ def import_command(data_dir: Path, path: Path, tenant: str | None, crew: str | N
     from kasal.projects import import_project, place_files, read_project
 
     settings = load_settings(data_dir)
-    project = read_project(path, settings.default_llm, crew, strict=strict, console=Console())
+    project = read_project(path, settings.default_llm, crew, strict=strict, console=Console(),
+                           allow_code=settings.allow_project_code)
     chosen = tenant or settings.default_tenant
 
     async def define(k: Kasal) -> str:
@@ -232,7 +233,8 @@ def run_command(
         given = parse_inputs(inputs)
     except ValueError as error:
         raise click.ClickException(str(error)) from None
-    project = read_project(path, settings.default_llm, crew, strict=strict, console=console)
+    project = read_project(path, settings.default_llm, crew, strict=strict, console=console,
+                           allow_code=settings.allow_project_code)
 
     async def run() -> dict[str, Any]:
         kasal = await bootstrap(settings)

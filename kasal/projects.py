@@ -26,11 +26,11 @@ INTERRUPTED = "interrupted: Ctrl-C in kasal run"
 
 
 def read_project(path: Path, default_llm: str | None, crew: str | None, *, strict: bool,
-                 console: Console) -> CrewProject:
+                 console: Console, allow_code: bool = False) -> CrewProject:
     """The project at ``path``, with what is not carried over printed (or, with ``strict``,
     refused: exit 1, nothing defined)."""
     try:
-        project = load_project(path, default_llm, crew)
+        project = load_project(path, default_llm, crew, allow_code)
     except ProjectError as error:
         raise click.ClickException(str(error)) from None
     if project.dropped:

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     check_llm_credentials: bool = Field(True, validation_alias="KASAL_CHECK_LLM_CREDENTIALS")
     # refuse an agent (and a run) whose network tools' keys this process lacks (likewise)
     check_tool_credentials: bool = Field(True, validation_alias="KASAL_CHECK_TOOL_CREDENTIALS")
+    # agents may name a project's own tools (code: it runs, in a subprocess, with the
+    # workers' rights); the operator's setting, for every process of a deployment alike
+    allow_project_code: bool = Field(False, validation_alias="KASAL_ALLOW_PROJECT_CODE")
+    # seconds one call of a project's own tool may take before its process is killed
+    project_tool_timeout_s: float = Field(
+        120.0, gt=0, le=3600, validation_alias="KASAL_PROJECT_TOOL_TIMEOUT_S")
     # the first admin key, the operator's own (kept in their secret store); without it
     # development makes one and writes it to DATA_DIR/admin.key, production refuses to serve
     admin_key: str | None = Field(None, validation_alias="KASAL_ADMIN_KEY")

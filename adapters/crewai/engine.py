@@ -34,7 +34,8 @@ error, and ``run()`` raises it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ from crewai.tools import BaseTool
 from pydantic import PrivateAttr
 
 from adapters.crewai.call_limits import CallLimits
+from adapters.crewai.code_tools import ProjectCode
 from adapters.crewai.knowledge import KnowledgeAgent, build_knowledge
 from adapters.crewai.llm_gateway import GatewayLLM
 from adapters.crewai.memory import build_memory
@@ -110,9 +112,17 @@ class CrewAIEngine:
         retry_max_delay: float = 8.0,
         timeout: float | None = None,
         workspaces: Path,
+        project_code: bool = False,
+        project_tool_timeout_s: float = 120.0,
+        code_env: Mapping[str, str] | None = None,
     ) -> None:
         # the tenants' workspaces: KASAL_WORKSPACE_DIR/<tenant> (file tools touch only that)
         self.workspaces = workspaces
+        # a project's own tools run (in their processes) only where the operator allows it,
+        # with ``code_env`` (None: this process's environment without KASAL_* settings)
+        self.project_code = project_code
+        self.project_tool_timeout_s = project_tool_timeout_s
+        self.code_env = code_env
         self.max_retries = max_retries
         self.retry_base_delay = retry_base_delay
         self.retry_max_delay = retry_max_delay
@@ -133,11 +143,28 @@ class CrewAIEngine:
 
     def run(self, crew: CrewSpec, agents: dict[str, AgentSpec], inputs: dict[str, Any],
             hooks: RunHooks) -> RunResult:
-        _check_runnable(crew, agents)
+        _check_runnable(crew, agents, self.project_code)
         if hooks.cancelled():
             raise RunCancelled("the run was cancelled before it started")
         run = RunObjects()
-        crew_obj = self._build(crew, agents, hooks, run)
+        code = ProjectCode(
+            Workspace(self.workspaces, hooks.tenant_id).root, self._code_env(),
+            self.project_tool_timeout_s, lambda: _stopping(hooks, run),
+        ) if self.project_code else None
+        try:
+            return self._kickoff(crew, agents, inputs, hooks, run, code)
+        finally:
+            if code is not None:
+                code.close()
+
+    def _code_env(self) -> dict[str, str]:
+        if self.code_env is not None:
+            return dict(self.code_env)
+        return {k: v for k, v in os.environ.items() if not k.startswith("KASAL_")}
+
+    def _kickoff(self, crew: CrewSpec, agents: dict[str, AgentSpec], inputs: dict[str, Any],
+                 hooks: RunHooks, run: RunObjects, code: ProjectCode | None) -> RunResult:
+        crew_obj = self._build(crew, agents, hooks, run, code)
 
         def before_tool(ctx: ToolCallHookContext) -> None:
             if run.owns(ctx.agent, ctx.crew):
@@ -178,7 +205,7 @@ class CrewAIEngine:
 
     def _build(
         self, spec: CrewSpec, agent_specs: dict[str, AgentSpec], hooks: RunHooks,
-        run: RunObjects,
+        run: RunObjects, code: ProjectCode | None = None,
     ) -> Crew:
         built: dict[str, Agent] = {}
         for agent_id in spec.agents:
@@ -191,7 +218,7 @@ class CrewAIEngine:
                     run.limits, agent_spec.max_rpm, agent_spec.max_execution_time)),
                 tools=[replaying(tool, hooks, run) for tool in build_tools(
                     agent_spec.tools, Workspace(self.workspaces, hooks.tenant_id),
-                    agent_spec.tool_config, hooks)],
+                    agent_spec.tool_config, hooks, agent_spec.project_tools, code)],
                 allow_delegation=agent_spec.allow_delegation,
                 max_iter=agent_spec.max_iter,  # max_rpm, max_execution_time: CallLimits
                 # recall-only knowledge over the log's projection (adapters.crewai.knowledge)
@@ -253,6 +280,16 @@ class CrewAIEngine:
         return crew
 
 
+def _stopping(hooks: RunHooks, run: RunObjects) -> bool:
+    """Whether the run must stop: cancelled, timed out, or failed in a hook."""
+    if run.limits.timed_out is not None or run.limits.failure is not None:
+        return True
+    try:
+        return hooks.cancelled()
+    except Exception:  # a hook's failure (sticky): the run stops with it
+        return True
+
+
 def _task_fields(
     spec: TaskSpec, agents: dict[str, Agent], earlier: dict[str, _HookedTask]
 ) -> dict[str, Any]:
@@ -271,7 +308,8 @@ def _task_fields(
     return fields
 
 
-def _check_runnable(crew: CrewSpec, agents: dict[str, AgentSpec]) -> None:
+def _check_runnable(crew: CrewSpec, agents: dict[str, AgentSpec],
+                    allow_project_code: bool) -> None:
     """Refuse, before any model call, what a server run cannot do: the domain's own crew
     rules (a snapshot recorded before a rule existed meets it here), a snapshot missing
     agents, unknown tools."""
@@ -284,7 +322,8 @@ def _check_runnable(crew: CrewSpec, agents: dict[str, AgentSpec]) -> None:
         raise ValueError(f"the crew cannot run: {error}") from None
     for agent_id in crew.agents:
         try:  # KeyError naming unknown tools
-            check_tools(agents[agent_id].tools, agents[agent_id].tool_config)
+            check_tools(agents[agent_id].tools, agents[agent_id].tool_config,
+                        agents[agent_id].project_tools, allow_project_code)
         except ValueError as error:
             raise ValueError(f"the crew cannot run: {error}") from None
 

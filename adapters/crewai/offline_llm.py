@@ -38,7 +38,7 @@ from adapters.crewai.offline_env import OFFLINE_PROVIDER
 from adapters.crewai.offline_json import instance
 from adapters.crewai.offline_prompt import Prompt, text_of
 from adapters.crewai.offline_query import rewritten_query
-from adapters.crewai.offline_tools import file_action, web_action
+from adapters.crewai.offline_tools import file_action, named_action, web_action
 
 PROVIDER = OFFLINE_PROVIDER
 DEFAULT_MODEL = f"{PROVIDER}/default"
@@ -179,7 +179,8 @@ def answer(label: str, messages: list[Any]) -> str:
     if prompt.knowledge:
         body += f" It knows: {_one_line(prompt.knowledge, 400)}"
     action = file_action(prompt.task, prompt.tool_like, body) or web_action(
-        prompt.task, prompt.tool_like, prompt.takes)
+        prompt.task, prompt.tool_like, prompt.takes) or named_action(
+        prompt.task, prompt.tools, prompt.arguments)
     if action is not None:
         return _act(label, *action)
     return _final(label, body, prompt.schema)

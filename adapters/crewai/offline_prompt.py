@@ -4,6 +4,7 @@ knowledge CrewAI added, the coworkers, and the last action and observation."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -113,6 +114,22 @@ class Prompt:
 
     def tool_like(self, word: str) -> str | None:
         return next((t for t in self.tools if word in t.lower()), None)
+
+    def arguments(self, tool: str) -> list[str]:
+        """``tool``'s argument names as CrewAI describes them (the required ones first)."""
+        start = self.everything.find(f"Tool Name: {tool}\n")
+        if start < 0:
+            return []
+        block = self.everything[start:].split("Tool Description:", 1)[0]
+        described = block.split("Tool Arguments:", 1)[-1].strip()
+        try:
+            schema = json.loads(described)
+        except ValueError:
+            return []
+        if not isinstance(schema, dict) or not isinstance(schema.get("properties"), dict):
+            return []
+        required = [str(n) for n in schema.get("required") or [] if n in schema["properties"]]
+        return required + [str(n) for n in schema["properties"] if n not in required]
 
     def takes(self, tool: str, argument: str) -> bool:
         """Whether ``tool``'s described arguments (CrewAI's "Tool Arguments:") name it."""

@@ -9,7 +9,8 @@ Writer Tool", "List files in directory").
 A task that names an http(s) URL and offers a website reader ("Read website content") gets
 it with that URL (or without one, where the tool was configured with its own); a task that
 asks to search ("search for ...", "look up ...") and offers a search tool gets the rest of
-the sentence as its query, under the argument name the tool's schema takes.
+the sentence as its query, under the argument name the tool's schema takes. Failing those, a
+task that names one of its tools (a project's own, say) calls it (``named_action``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,26 @@ URL = re.compile(r"https?://[^\s\"'<>)]+[^\s\"'<>).,;:!?]")
 SEARCH = re.compile(r"\b(?:search(?: the web| the internet)?(?: for)?|look up)\s+([^.?!\n]+)",
                     re.IGNORECASE)
 
+QUOTED = re.compile(r"'([^'\n]{1,500})'|\"([^\"\n]{1,500})\"")
+
 Action = tuple[str, str, dict[str, str]]  # (thought, tool, arguments)
+
+
+def named_action(task: str, tools: tuple[str, ...],
+                 arguments_of: Callable[[str], list[str]]) -> Action | None:
+    """A task that asks to use an offered tool by its name ("use the word reverser", "call
+    word_reverser": as CrewAI lists it, or in words) gets a call of it: its first argument is
+    the task's first quoted text."""
+    spoken = task.lower().replace("_", " ")
+    for tool in tools:
+        name = re.escape(tool.lower().replace("_", " "))
+        if re.search(rf"\b(?:use|call|run|with)\s+(?:the\s+)?{name}\b", spoken):
+            arguments = arguments_of(tool)
+            quoted = QUOTED.search(task)
+            given = {arguments[0]: quoted.group(1) or quoted.group(2)} \
+                if arguments and quoted else {}
+            return f"I will use the {tool}.", tool, given
+    return None
 
 
 def file_action(task: str, tool_like: Callable[[str], str | None], body: str) -> Action | None:

@@ -33,6 +33,7 @@ from adapters.crewai.tool_names import BUILTIN_TOOL_NAMES
 from commands import messages as m
 from domain.artifacts import PLACEHOLDER, path_problem
 from domain.envelope import canonical_json
+from domain.project_code import ProjectTool
 
 __all__ = ["CrewProject", "ProjectError", "load_project"]
 
@@ -109,8 +110,10 @@ def _under(lines: dict[tuple[str, ...], int], key: str) -> dict[tuple[str, ...],
 class _Builder:
     """Collects the commands and what is dropped, one agent and task at a time."""
 
-    def __init__(self, default_llm: str | None) -> None:
+    def __init__(self, default_llm: str | None, allow_code: bool = False) -> None:
         self.default_llm = default_llm
+        self.allow_code = allow_code  # the project's own tools are carried (as pinned code)
+        self.project_tools: dict[str, dict[str, ProjectTool]] = {}  # by agent, by sha256
         self.root: Path | None = None  # the project's root (its tools' paths start there)
         self.agents: dict[str, m.RegisterAgent] = {}
         self.tasks: list[dict[str, Any]] = []
@@ -138,10 +141,13 @@ class _Builder:
                 # the project's own tool class, by its line; a library's, by the agent's
                 inside = tool.get("file") and not Path(str(tool["file"])).is_absolute()
                 at = f"{tool['file']}:{tool['line']}" if inside else where
-                carried = carry_tool(tool, f"agent {key!r}", at, self.root)
+                carried = carry_tool(tool, f"agent {key!r}", at, self.root, self.allow_code)
                 self.dropped.extend(carried.dropped)
                 if carried.name is not None and carried.name not in kept:
                     kept.append(carried.name)
+                    if carried.code is not None:
+                        self.project_tools.setdefault(key, {})[carried.code.sha256] = \
+                            carried.code
                     if carried.options:
                         self.tool_config.setdefault(key, {})[carried.name] = carried.options
                     self.files.update(carried.files)
@@ -156,6 +162,9 @@ class _Builder:
             values["llm"] = self.default_llm
         if key in self.tool_config:
             values["tool_config"] = {**self.tool_config[key], **(values.get("tool_config") or {})}
+        if key in self.project_tools:
+            values["project_tools"] = {sha: tool.as_payload()
+                                       for sha, tool in self.project_tools[key].items()}
         for limit in ("max_rpm", "max_execution_time"):  # CrewAI reads 0 as no limit
             if str(values.get(limit)).strip() in ("0", "None", ""):
                 values.pop(limit, None)
@@ -234,8 +243,9 @@ class _Builder:
         agents = {}
         for key, agent in self.agents.items():
             dumped = agent.model_dump(mode="json")
-            if not dumped.get("tool_config"):
-                dumped.pop("tool_config", None)
+            for optional in ("tool_config", "project_tools"):
+                if not dumped.get(optional):
+                    dumped.pop(optional, None)
             for limit in ("max_rpm", "max_execution_time"):
                 if dumped.get(limit) is None:
                     dumped.pop(limit, None)
@@ -250,9 +260,10 @@ class _Builder:
 
 
 def load_project(path: Path, default_llm: str | None = None,
-                 crew: str | None = None) -> CrewProject:
-    """A CrewAI project (root, ``src/<pkg>`` or ``config/``) or a Kasal crew file."""
-    builder = _Builder(default_llm)
+                 crew: str | None = None, allow_code: bool = False) -> CrewProject:
+    """A CrewAI project (root, ``src/<pkg>`` or ``config/``) or a Kasal crew file;
+    ``allow_code``: its own tools are carried over as pinned code (else reported)."""
+    builder = _Builder(default_llm, allow_code)
     if path.is_file():
         document, lines = _read_yaml(path)
         document = _mapping(document, str(path))

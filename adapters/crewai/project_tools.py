@@ -14,8 +14,13 @@ from typing import Any
 
 from adapters.crewai.carry import Dropped
 from adapters.crewai.tool_names import BY_CREWAI_CLASS, CATALOGUE
+from domain.errors import InvalidDefinition
+from domain.project_code import ProjectTool, check_project_tool
 
 CONFINED = "Kasal confines file tools to the tenant's workspace"
+CODE_REFUSED = ("a project's own tool is code, which this server does not run: the operator "
+                "sets KASAL_ALLOW_PROJECT_CODE=true to carry it over (its source pinned by "
+                "hash); the agent runs without it")
 
 
 @dataclass
@@ -24,12 +29,20 @@ class CarriedTool:
     options: dict[str, str] = field(default_factory=dict)
     files: dict[str, Path] = field(default_factory=dict)  # workspace path -> project file
     dropped: list[Dropped] = field(default_factory=list)
+    code: ProjectTool | None = None  # a project's own tool: its bundle (name: its pin)
 
 
-def carry_tool(tool: dict[str, Any], who: str, where: str, root: Path | None) -> CarriedTool:
+def carry_tool(tool: dict[str, Any], who: str, where: str, root: Path | None,
+               allow_code: bool = False) -> CarriedTool:
     cls, module = str(tool.get("class")), str(tool.get("module"))
     name = BY_CREWAI_CLASS.get(cls) if module.startswith("crewai_tools") else None
     label = f"{who}: tool {cls} ({module})"
+    if tool.get("code"):
+        if tool["code"]["kind"] == "object":  # a @tool function: its class is CrewAI's Tool
+            label = f"{who}: tool {tool['code']['name']!r} ({tool['code']['module']})"
+        if not allow_code:
+            return CarriedTool(None, dropped=[Dropped(label, where, CODE_REFUSED)])
+        return carry_code(tool, label, where)
     if name is None:
         available = ", ".join(sorted(BY_CREWAI_CLASS))
         return CarriedTool(None, dropped=[Dropped(
@@ -55,6 +68,44 @@ def carry_tool(tool: dict[str, Any], who: str, where: str, root: Path | None) ->
         elif isinstance(value, str):
             carried.options[option] = value
     return carried
+
+
+def _plain(value: Any) -> bool:
+    """Data a tool's constructor can take again (no object the reader could only name)."""
+    if isinstance(value, dict):
+        return not ({"object", "callable", "llm", "tool", "model"} & set(value)) and all(
+            _plain(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return value is None or isinstance(value, bool | int | float | str)
+
+
+def carry_code(tool: dict[str, Any], label: str, where: str) -> CarriedTool:
+    """A project's own tool as a pinned bundle; an option that is not data is reported (the
+    tool is built without it), a bundle over the limits drops the tool, naming them."""
+    code = tool["code"]
+    dropped = []
+    config: dict[str, Any] = {}
+    if code["kind"] == "class":
+        for option, value in (tool.get("config") or {}).items():
+            if _plain(value):
+                config[option] = value
+            else:
+                dropped.append(Dropped(f"{label} option {option}", where,
+                                       "not data Kasal can record: the tool is built without it"))
+    if not code.get("attribute"):
+        return CarriedTool(None, dropped=[Dropped(label, where, "it is not a global of its "
+                                                  "module: the agent runs without it")])
+    bundle = ProjectTool(name=code["name"], description=code["description"],
+                         args_schema=code["args_schema"], module=code["module"],
+                         attribute=code["attribute"], kind=code["kind"],
+                         files=code["files"], config=config)
+    try:
+        check_project_tool("the tool", bundle)
+    except InvalidDefinition as error:
+        return CarriedTool(None, dropped=[Dropped(label, where,
+                                                  f"{error}: the agent runs without it")])
+    return CarriedTool(bundle.ref, dropped=dropped, code=bundle)
 
 
 def _inside(path: str, root: Path | None) -> str | None:

@@ -21,12 +21,14 @@ from crewai.tools import BaseTool
 from crewai.tools.tool_failure import ToolFailure
 from pydantic import BaseModel, Field
 
+from adapters.crewai.code_tools import ProjectCode
 from adapters.crewai.tool_names import (
     BUILTIN_TOOL_NAMES,
     tool_config_problem,
     tool_credentials_problem,
 )
 from adapters.crewai.workspace import Workspace
+from domain.project_code import CODE_OFF, PREFIX, ProjectTool, is_project_tool
 from streams.engine import RunHooks
 
 MAX_EXPRESSION_LENGTH = 500
@@ -304,16 +306,26 @@ assert tool_names() == BUILTIN_TOOL_NAMES, "adapters/tool_names.py must list eve
 
 
 def check_tools(names: tuple[str, ...] | list[str],
-                config: Mapping[str, Mapping[str, str]] | None = None) -> None:
+                config: Mapping[str, Mapping[str, str]] | None = None,
+                project_tools: Mapping[str, ProjectTool] | None = None,
+                allow_project_code: bool = False) -> None:
     """Unknown names raise ``KeyError``; options a tool does not take, a path outside
-    the workspace, or credentials missing from this process's environment, ``ValueError``."""
-    unknown = [name for name in names if name not in BUILTIN_TOOLS]
+    the workspace, credentials missing from this process's environment, or a project's own
+    tool where this process may not run project code, ``ValueError``."""
+    bundles = project_tools or {}
+    unknown = [name for name in names if name not in BUILTIN_TOOLS
+               and not (is_project_tool(name) and name[len(PREFIX):] in bundles)]
     if unknown:
         raise KeyError(
             f"unknown tool(s): {', '.join(sorted(unknown))}; "
             f"available: {', '.join(sorted(BUILTIN_TOOLS))}"
         )
     for name in names:
+        if is_project_tool(name):
+            if not allow_project_code:
+                raise ValueError(f"the agent names project code ({bundles[name[len(PREFIX):]].name}"
+                                 f", {name}); {CODE_OFF}")
+            continue
         problem = tool_config_problem(name, (config or {}).get(name, {})) or \
             tool_credentials_problem(name)
         if problem is not None:
@@ -322,11 +334,21 @@ def check_tools(names: tuple[str, ...] | list[str],
 
 def build_tools(names: tuple[str, ...] | list[str], workspace: Workspace,
                 config: Mapping[str, Mapping[str, str]] | None = None,
-                hooks: RunHooks | None = None) -> list[BaseTool]:
-    """Fresh instances of the named tools, checked first (``check_tools``)."""
-    check_tools(names, config)
+                hooks: RunHooks | None = None,
+                project_tools: Mapping[str, ProjectTool] | None = None,
+                code: ProjectCode | None = None) -> list[BaseTool]:
+    """Fresh instances of the named tools, checked first (``check_tools``); a project's own
+    tools run in ``code``'s processes (None: project code is not allowed here)."""
+    check_tools(names, config, project_tools, allow_project_code=code is not None)
     context = ToolContext(workspace, hooks)
-    return [BUILTIN_TOOLS[name](context, (config or {}).get(name, {})) for name in names]
+    tools = []
+    for name in names:
+        if is_project_tool(name):
+            assert code is not None and project_tools is not None  # check_tools saw to it
+            tools.append(code.tool(project_tools[name[len(PREFIX):]]))
+        else:
+            tools.append(BUILTIN_TOOLS[name](context, (config or {}).get(name, {})))
+    return tools
 
 
 __all__ = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from commands.messages import Id, Name, Text, ToolOptions
+from commands.messages import Id, Name, ProjectToolFields, Sha256, Text, ToolOptions
 
 
 class AgentBody(BaseModel):
@@ -27,3 +27,8 @@ class AgentBody(BaseModel):
     knowledge_sources: list[Id] = Field(
         default_factory=list, max_length=20,
         description="knowledge source ids (/api/v1/knowledge) the agent's tasks are given")
+    project_tools: dict[Sha256, ProjectToolFields] = Field(
+        default_factory=dict, max_length=32,
+        description="a project's own tools, as code filed under its SHA-256 (canonical JSON "
+                    "of the bundle) and named project:<sha256> in tools; refused unless the "
+                    "server runs with KASAL_ALLOW_PROJECT_CODE=true")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from api.reads import Model, PageOut
 
 
@@ -18,6 +20,8 @@ class AgentOut(Model):
     max_rpm: int | None = None
     max_execution_time: int | None = None
     knowledge_sources: list[str] = []
+    # a project's own tools by SHA-256: name, module, attribute, kind, files (not the source)
+    project_tools: dict[str, dict[str, Any]] = {}
     archived: bool
     version: int
     created_at: str

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy import JSON, Boolean, Column, Integer, String, Text
 
+from domain.project_code import ProjectTool
 from domain.vocabulary import EventType
 from projections.read_models.definitions import DefinitionReadModel, definition_table
 
@@ -20,6 +24,8 @@ agents = definition_table(
     Column("max_rpm", Integer),
     Column("max_execution_time", Integer),
     Column("knowledge_sources", JSON, nullable=False),
+    # a project's own tools by SHA-256, summarised (their source stays in the log)
+    Column("project_tools", JSON, nullable=False),
 )
 
 
@@ -32,3 +38,9 @@ class Agents(DefinitionReadModel):
     # agents defined before tool options, limits or knowledge existed
     defaults = {"tool_config": {}, "max_rpm": None, "max_execution_time": None,
                 "knowledge_sources": []}
+
+    def columns(self, spec: Mapping[str, Any]) -> dict[str, Any]:
+        tools = spec.get("project_tools") or {}
+        return {**super().columns(spec),
+                "project_tools": {sha: ProjectTool.from_payload(tool).summary()
+                                  for sha, tool in tools.items()}}

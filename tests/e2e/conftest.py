@@ -85,7 +85,7 @@ async def embedded_app(settings: Settings) -> AsyncIterator[App]:
 
 
 @asynccontextmanager
-async def open_app(deployment: str, data_dir: Path) -> AsyncIterator[App]:
+async def open_app(deployment: str, data_dir: Path, **extra: object) -> AsyncIterator[App]:
     """Kasal over HTTP on one deployment.
 
     ``sqlite``: embedded. ``postgres``: embedded with DATABASE_TYPE=postgres.
@@ -93,6 +93,7 @@ async def open_app(deployment: str, data_dir: Path) -> AsyncIterator[App]:
     a ``kasal worker`` (run in this process: the partitions' writer, the log mirror, the
     projectors and the runner) and the API process's Kasal, which runs only the live feed;
     both search the test Qdrant server when there is one (collections of the prefix).
+    ``extra``: more settings, for every process alike.
     """
     database_url = None
     env: dict[str, object] = {}
@@ -110,7 +111,7 @@ async def open_app(deployment: str, data_dir: Path) -> AsyncIterator[App]:
     stop = asyncio.Event()
     worker: asyncio.Task[None] | None = None
     try:
-        settings = settings_for(data_dir, **env)
+        settings = settings_for(data_dir, **env, **extra)
         if deployment == "distributed":
             leading = asyncio.Event()
             worker = asyncio.create_task(run_worker(settings, stop, leading=leading))

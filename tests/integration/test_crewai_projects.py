@@ -169,9 +169,10 @@ def test_code_that_does_not_load_is_named_by_file_and_line(
         load_project(broken_project(tmp_path, extra, agent_body))
 
 
-def kasal(*args: str, data_dir: Path, vectors: bool = False) -> subprocess.CompletedProcess[str]:
+def kasal(*args: str, data_dir: Path, vectors: bool = False,
+          **more: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "KASAL_DATA_DIR": str(data_dir),
-           "KASAL_VECTOR_SEARCH": "true" if vectors else "false"}
+           "KASAL_VECTOR_SEARCH": "true" if vectors else "false", **more}
     return subprocess.run([*KASAL, *args], cwd=REPO, env=env, capture_output=True, text=True,
                           timeout=300, check=False)
 
@@ -232,6 +233,35 @@ def test_strict_refuses_a_project_with_anything_dropped_and_defines_nothing(
     assert "--strict: 1 thing" in refused.stderr and "nothing was defined" in refused.stderr
     assert "src/latest_ai/main.py:18: input 'current_year'" in refused.stderr
     assert asyncio.run(crews_and_runs(tmp_path)) == ([], [])
+
+
+def test_a_projects_own_tools_are_reported_unless_project_code_is_allowed_then_run(
+    project: Callable[[str], CrewProject], tmp_path: Path,
+) -> None:
+    """tools/ holds a BaseTool subclass and a @tool function: by default each is named as not
+    carried over (why, and the setting that carries it) and --strict refuses the import; with
+    KASAL_ALLOW_PROJECT_CODE=true ``kasal run`` runs both from their pinned source."""
+    read = project("own_tools_crew")
+    assert read.agents["wordsmith"].tools == []
+    assert dropped(read) == {
+        "agent 'wordsmith': tool WordReverser (own_tools_crew.tools.text_tools)":
+            "src/own_tools_crew/tools/text_tools.py:18",
+        "agent 'wordsmith': tool 'Letter Counter' (own_tools_crew.tools.text_tools)":
+            "src/own_tools_crew/tools/text_tools.py:33",
+    }
+    assert all("KASAL_ALLOW_PROJECT_CODE=true" in item.instead for item in read.dropped)
+    refused = kasal("import", "--strict", str(PROJECTS / "own_tools_crew"), data_dir=tmp_path)
+    assert refused.returncode == 1 and "--strict: 2 things" in refused.stderr, refused.stderr
+
+    done = kasal("run", str(PROJECTS / "own_tools_crew"), data_dir=tmp_path,
+                 KASAL_ALLOW_PROJECT_CODE="true")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "not carried over" not in done.stdout
+    _, runs = asyncio.run(crews_and_runs(tmp_path))
+    (run,) = runs
+    assert run["status"] == "completed", run.get("error")
+    assert [t["output"] for t in run["tasks"]][1].endswith("is: 13 letters")
+    assert "lasak?!" in run["tasks"][0]["output"]  # main.py's input, reversed by the tool
 
 
 SLOW_CREW = """name: slow

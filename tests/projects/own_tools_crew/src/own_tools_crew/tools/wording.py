@@ -1,0 +1,2 @@
+def mirrored(text: str) -> str:
+    return text[::-1]
