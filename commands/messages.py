@@ -37,7 +37,8 @@ class ProjectToolFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    name: Name
+    # as the tool has it (not stripped: the bundle's hash covers it exactly)
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200), Storable]
     description: Annotated[str, StringConstraints(max_length=10_000), Storable] = ""
     args_schema: dict[str, Any] = Field(default_factory=dict)
     module: Name
@@ -151,12 +152,15 @@ class ArchiveKnowledgeSource(Command):
 ADDED_LATER = frozenset({"output_schema", "output_json", "output_problem", "max_rpm",
                          "max_execution_time", "output_file", "error", "duration_ms",
                          "knowledge_sources"})
+# likewise, left out while empty (``{}``: an empty mapping was never fingerprinted for them)
+ADDED_LATER_MAPPINGS = frozenset({"project_tools"})
 
 
 def _without_unset_later(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _without_unset_later(v) for k, v in value.items()
-                if not (k in ADDED_LATER and v in (None, []))}
+                if not (k in ADDED_LATER and v in (None, []))
+                and not (k in ADDED_LATER_MAPPINGS and v in (None, {}))}
     if isinstance(value, list):
         return [_without_unset_later(v) for v in value]
     return value

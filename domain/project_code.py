@@ -13,6 +13,7 @@ checked by the command handlers and again by the engine that would run it.
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 
 from domain.envelope import canonical_json
 from domain.errors import InvalidDefinition
+from domain.text import problem_of
 
 PREFIX = "project:"
 KINDS = ("class", "object")  # the attribute is a BaseTool subclass / a tool object
@@ -32,6 +34,8 @@ MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,9}$")
 ATTRIBUTE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 FILE = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]{0,99}/){0,9}[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}\.py$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+MAX_DEPTH = 20
+SCHEMA_TYPES = frozenset({"object", "string", "integer", "number", "boolean", "array", "null"})
 
 CODE_OFF = ("this server does not run project code: the operator sets "
             "KASAL_ALLOW_PROJECT_CODE=true to run a project's own tools (they are code, and run "
@@ -88,8 +92,53 @@ def is_project_tool(name: str) -> bool:
     return name.startswith(PREFIX)
 
 
+def _check_data(where: str, value: Any, depth: int = 0) -> None:
+    """JSON every store holds: finite numbers, texts without NUL or lone surrogates."""
+    if depth > MAX_DEPTH:
+        raise InvalidDefinition(f"{where} nests deeper than {MAX_DEPTH} levels")
+    if isinstance(value, str):
+        problem = problem_of(value)
+        if problem is not None:
+            raise InvalidDefinition(f"{where} {problem}")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InvalidDefinition(f"{where} must be a finite number")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_data(where, str(key), depth + 1)
+            _check_data(f"{where}.{key}", item, depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_data(f"{where}[{index}]", item, depth + 1)
+    elif not (value is None or isinstance(value, bool | int | float)):
+        raise InvalidDefinition(f"{where} must be JSON data")
+
+
+def _check_schema(where: str, schema: Mapping[str, Any]) -> None:
+    """The shape a tool's argument schema must have for CrewAI to build its model."""
+    if not schema:
+        return
+    if schema.get("type", "object") != "object":
+        raise InvalidDefinition(f"{where} must be a JSON Schema of an object")
+    properties = schema.get("properties", {})
+    if not isinstance(properties, dict):
+        raise InvalidDefinition(f"{where}.properties must be a mapping of argument names")
+    for name, spec in properties.items():
+        if not isinstance(spec, dict):
+            raise InvalidDefinition(f"{where}.properties.{name} must be a JSON Schema")
+        kinds = spec.get("type")
+        kinds = kinds if isinstance(kinds, list) else [kinds] if kinds is not None else []
+        unknown = [k for k in kinds if k not in SCHEMA_TYPES]
+        if unknown:
+            raise InvalidDefinition(f"{where}.properties.{name}.type must be one of "
+                                    f"{', '.join(sorted(SCHEMA_TYPES))}")
+    required = schema.get("required", [])
+    if not isinstance(required, list) or any(r not in properties for r in required):
+        raise InvalidDefinition(f"{where}.required must name some of its properties")
+
+
 def check_project_tool(where: str, tool: ProjectTool) -> ProjectTool:
     """``InvalidDefinition`` naming what is wrong with the bundle (``where``: its key)."""
+    _check_data(where, tool.as_payload())
     if not tool.name.strip() or len(tool.name) > 200:
         raise InvalidDefinition(f"{where}.name must be 1 to 200 characters")
     if len(tool.description) > 10_000:
@@ -115,8 +164,7 @@ def check_project_tool(where: str, tool: ProjectTool) -> ProjectTool:
         raise InvalidDefinition(
             f"{where}.files hold {tool.characters:,} characters; a project tool carries at most "
             f"{MAX_BUNDLE_CHARS:,}")
-    if tool.args_schema and tool.args_schema.get("type", "object") != "object":
-        raise InvalidDefinition(f"{where}.args_schema must be a JSON Schema of an object")
+    _check_schema(f"{where}.args_schema", tool.args_schema)
     if tool.kind == "object" and tool.config:
         raise InvalidDefinition(f"{where}.config: a tool object takes no arguments")
     return tool

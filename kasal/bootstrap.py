@@ -224,11 +224,12 @@ def code_environment() -> dict[str, str]:
     for field_info in Settings.model_fields.values():
         alias = field_info.validation_alias
         if isinstance(alias, str):
-            settings_names.add(alias)
+            settings_names.add(alias.upper())
         elif isinstance(alias, AliasChoices):
-            settings_names.update(str(choice) for choice in alias.choices)
+            settings_names.update(str(choice).upper() for choice in alias.choices)
+    # as pydantic-settings reads them: whatever their case
     return {name: value for name, value in os.environ.items()
-            if name not in settings_names and not name.startswith("KASAL_")}
+            if name.upper() not in settings_names and not name.upper().startswith("KASAL_")}
 
 
 def build_workspace_files(settings: Settings) -> WorkspaceFiles:

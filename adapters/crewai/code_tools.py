@@ -12,8 +12,11 @@ the run's tenant workspace and this process's environment without Kasal's own se
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import queue
+import signal
 import subprocess
 import sys
 import tempfile
@@ -55,10 +58,13 @@ class CodeHost:
         self.replies: queue.Queue[str | None] = queue.Queue()
         self.stderr: IO[str] | None = None
         self.starts = 0  # processes started (for tests and the log)
+        self.closed = False  # the run ended: no process starts again
 
     def call(self, arguments: dict[str, Any]) -> str | ToolFailure:
         with self.lock:
             try:
+                if self.closed:
+                    raise _Failed("the run has ended; the tool's process was stopped")
                 if self.process is None:
                     self._start()
                 return str(self._ask({"arguments": arguments}, self.timeout_s)["result"])
@@ -70,11 +76,18 @@ class CodeHost:
         self.stderr = tempfile.TemporaryFile(  # noqa: SIM115 -- closed by close()
             "w+", encoding="utf-8", errors="replace")
         self.replies = queue.Queue()
-        self.process = subprocess.Popen(
-            [sys.executable, "-I", "-m", "adapters.crewai.project_tool_host"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
-            cwd=self.cwd, env=self.env, text=True, encoding="utf-8", bufsize=1,
-        )
+        try:
+            # its own session: close() kills what the tool forked too
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-m", "adapters.crewai.project_tool_host"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
+                cwd=self.cwd, env=self.env, text=True, encoding="utf-8", bufsize=1,
+                start_new_session=True,
+            )
+        except OSError as error:
+            self.close()
+            raise _Failed(f"project tool {self.tool.name!r}'s process did not start: "
+                          f"{error}") from None
         self.starts += 1
         threading.Thread(target=self._read, args=(self.process.stdout, self.replies),
                          daemon=True, name="kasal-code-reader").start()
@@ -86,16 +99,23 @@ class CodeHost:
 
     @staticmethod
     def _read(stream: IO[str] | None, replies: queue.Queue[str | None]) -> None:
-        for line in stream or ():
-            replies.put(line)
-        replies.put(None)  # the process closed its output: it ended
+        try:
+            for line in stream or ():
+                replies.put(line)
+        except (OSError, ValueError):  # closed under it
+            pass
+        finally:
+            replies.put(None)  # the process closed its output: it ended
+            if stream is not None:
+                stream.close()  # here, not in close(): a read in progress holds its lock
 
     def _ask(self, document: dict[str, Any], timeout_s: float,
              starting: bool = False) -> dict[str, Any]:
         process = self.process
         assert process is not None and process.stdin is not None
         try:
-            process.stdin.write(json.dumps(document) + "\n")
+            # arguments CrewAI validated into dates, UUIDs...: as text (the tool validates)
+            process.stdin.write(json.dumps(document, default=str) + "\n")
             process.stdin.flush()
         except OSError:  # it died: the reader says how
             pass
@@ -127,21 +147,25 @@ class CodeHost:
     def _stderr_tail(self) -> str:
         if self.stderr is None:
             return ""
-        self.stderr.seek(0)
-        return " ".join(self.stderr.read()[-1000:].split())
+        try:
+            end = self.stderr.seek(0, os.SEEK_END)
+            self.stderr.seek(max(0, end - 4000))
+            return " ".join(self.stderr.read()[-1000:].split())
+        except (OSError, ValueError):
+            return ""
 
-    def close(self) -> None:
+    def close(self, *, final: bool = False) -> None:
+        """Stop the process and whatever it started; ``final``: none starts again."""
+        self.closed = self.closed or final
         process, self.process = self.process, None
         if process is not None:
-            if process.poll() is None:
-                process.kill()
+            # the whole session: a tool's own children go with it
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-            for stream in (process.stdin, process.stdout):
-                try:
-                    if stream is not None:
-                        stream.close()
-                except OSError:
-                    pass
+            with contextlib.suppress(OSError):
+                if process.stdin is not None:
+                    process.stdin.close()
         if self.stderr is not None:
             self.stderr.close()
             self.stderr = None
@@ -165,7 +189,7 @@ class ProjectCode:
 
     def close(self) -> None:
         for host in self.hosts.values():
-            host.close()
+            host.close(final=True)
 
 
 class _NoArguments(BaseModel):
@@ -176,8 +200,11 @@ def _arguments(bundle: ProjectTool) -> type[BaseModel]:
     """The tool's argument model, from the JSON Schema recorded with it."""
     if not bundle.args_schema.get("properties"):
         return _NoArguments
-    return create_model_from_schema(dict(bundle.args_schema),
-                                    model_name=f"{bundle.attribute}Arguments")
+    try:
+        return create_model_from_schema(dict(bundle.args_schema),
+                                        model_name=f"{bundle.attribute}Arguments")
+    except Exception:  # a schema CrewAI cannot model ($ref...): the tool validates its own
+        return _NoArguments
 
 
 class ProjectCodeTool(BaseTool):

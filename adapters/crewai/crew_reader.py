@@ -167,6 +167,8 @@ class Describer:
         file = getattr(module, "__file__", None)
         if module is None or not file or not Path(file).resolve().is_relative_to(self.root):
             return None
+        if _installed(Path(file).resolve()):  # a library (a venv inside the project)
+            return None
         if function is None:
             attribute, kind = type(tool).__qualname__, "class"
         else:
@@ -207,6 +209,16 @@ class Describer:
             if not unchanged and not type(current).__name__.startswith("_Not"):
                 out[name] = self.value(current)
         return out
+
+
+def _installed(path: Path) -> bool:
+    """Whether ``path`` is an installed package's (site-packages, the interpreter's own)."""
+    import sysconfig
+
+    if {"site-packages", "dist-packages"} & set(path.parts):
+        return True
+    roots = {sysconfig.get_path(name) for name in ("purelib", "platlib", "stdlib")}
+    return any(root and path.is_relative_to(Path(root).resolve()) for root in roots)
 
 
 def llm_settings(llm: Any) -> list[str]:

@@ -23,6 +23,8 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
+MAX_RESULT_CHARS = 200_000  # what one call brings into a prompt (and into its ToolUsed)
+
 
 def _reply(out: IO[str], document: dict[str, Any]) -> None:
     out.write(json.dumps(document, default=str) + "\n")
@@ -71,8 +73,11 @@ def main() -> None:
         _reply(protocol, {"ok": True, "name": str(getattr(tool, "name", ""))})
         for line in sys.stdin:
             try:
-                result = tool.run(**json.loads(line)["arguments"])
-                _reply(protocol, {"ok": True, "result": str(result)})
+                result = str(tool.run(**json.loads(line)["arguments"]))
+                if len(result) > MAX_RESULT_CHARS:
+                    result = (f"{result[:MAX_RESULT_CHARS]}\n[cut: {len(result) - MAX_RESULT_CHARS}"
+                              " more characters]")
+                _reply(protocol, {"ok": True, "result": result})
             except Exception as error:  # the tool's own failure: the agent reads it
                 _reply(protocol, {"ok": False, "error": _error(error, root)})
     finally:

@@ -37,7 +37,7 @@ def carry_tool(tool: dict[str, Any], who: str, where: str, root: Path | None,
     cls, module = str(tool.get("class")), str(tool.get("module"))
     name = BY_CREWAI_CLASS.get(cls) if module.startswith("crewai_tools") else None
     label = f"{who}: tool {cls} ({module})"
-    if tool.get("code"):
+    if tool.get("code") and not module.startswith("crewai_tools"):
         if tool["code"]["kind"] == "object":  # a @tool function: its class is CrewAI's Tool
             label = f"{who}: tool {tool['code']['name']!r} ({tool['code']['module']})"
         if not allow_code:

@@ -210,3 +210,47 @@ async def test_a_cancel_during_a_tool_call_stops_the_tools_process(tmp_path: Pat
         view = await asyncio.wait_for(finished(acme, execution_id), 60)
         assert view["status"] == "cancelled", view
         assert not alive(pid)
+
+
+FORKER = ProjectTool(
+    name="Forker Tool", description="Forks a child that outlives it, then sleeps.",
+    args_schema={"properties": {"seconds": {"type": "string"}}, "required": ["seconds"],
+                 "type": "object"},
+    module="forker", attribute="Forker", kind="class",
+    files={"forker.py": (
+        "import os\nimport time\n\nfrom crewai.tools import BaseTool\n\n\n"
+        "class Forker(BaseTool):\n"
+        "    name: str = 'Forker Tool'\n"
+        "    description: str = 'Forks a child that outlives it, then sleeps.'\n\n"
+        "    def _run(self, seconds: str) -> str:\n"
+        "        child = os.fork()\n"
+        "        if child == 0:  # holds every descriptor the tool's process had\n"
+        "            time.sleep(300)\n"
+        "            os._exit(0)\n"
+        "        with open('forker.pid', 'w') as out:\n"
+        "            out.write(str(child))\n"
+        "        time.sleep(float(seconds))\n"
+        "        return 'done'\n")})
+
+
+async def test_a_tool_that_forks_is_stopped_with_its_children_and_the_run_ends(
+    tmp_path: Path,
+) -> None:
+    agent = {**SLEEPER, "tools": [FORKER.ref],
+             "project_tools": {FORKER.sha256: FORKER.as_payload()}}
+    async with open_app("sqlite", tmp_path, KASAL_PROJECT_TOOL_TIMEOUT_S=3,
+                        **ALLOWED) as app, await app.client("acme") as acme:
+        crew_id = await define(acme, agent, ("fork", "Use the Forker Tool on '60'."))
+        execution_id = await run(acme, crew_id, inputs={})
+        events = await asyncio.wait_for(stream(acme, execution_id), 120)
+        view = await finished(acme, execution_id)
+        assert view["status"] == "completed", view["error"]
+        (used,) = tool_uses(events)
+        assert "did not answer within 3 s" in used["error"]
+        child = int((Workspace(app.kasal.settings.workspace_dir, "acme").root
+                     / "forker.pid").read_text())
+        for _ in range(50):  # SIGKILL to the session; its reaping is init's
+            if not alive(child):
+                break
+            await asyncio.sleep(0.1)
+        assert not alive(child)

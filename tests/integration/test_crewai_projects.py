@@ -262,6 +262,8 @@ def test_a_projects_own_tools_are_reported_unless_project_code_is_allowed_then_r
     assert run["status"] == "completed", run.get("error")
     assert [t["output"] for t in run["tasks"]][1].endswith("is: 13 letters")
     assert "lasak?!" in run["tasks"][0]["output"]  # main.py's input, reversed by the tool
+    # this run's environment had KASAL_DATA_DIR, KASAL_ALLOW_PROJECT_CODE...: the tool had none
+    assert "kasal settings [])" in run["tasks"][0]["output"], run["tasks"][0]["output"]
 
 
 SLOW_CREW = """name: slow

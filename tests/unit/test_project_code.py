@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.crewai.offline_tools import named_action
+from commands.messages import fingerprint_source
 from domain.agent import AgentSpec, check_agent_spec
 from domain.crew import CrewSpec, TaskSpec
 from domain.errors import InvalidDefinition
@@ -91,3 +92,47 @@ def test_the_offline_model_calls_the_tool_a_task_names_with_its_quoted_text() ->
     # a task that only speaks of a tool does not call it
     assert named_action("Explain what a word reverser does.", ("word_reverser",),
                         lambda t: ["text"]) is None
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"config": {"a": float("nan")}}, "must be a finite number"),
+    ({"config": {"a": "x\x00y"}}, "NUL"),
+    ({"config": {"a": "\ud800"}}, "config.a"),
+    ({"args_schema": {"type": "object", "properties": "x"}}, "mapping of argument names"),
+    ({"args_schema": {"type": "object", "properties": {"a": {"type": "weird"}}}},
+     "type must be one of"),
+    ({"args_schema": {"type": "object", "properties": {}, "required": ["b"]}},
+     "must name some of its properties"),
+])
+def test_data_no_store_holds_or_crewai_cannot_model_is_refused(
+    change: dict[str, object], message: str,
+) -> None:
+    with pytest.raises(InvalidDefinition, match=message):
+        check_project_tool("tool", ProjectTool(**{**TOOL.__dict__, **change}))
+
+
+def test_an_agent_command_without_project_tools_keeps_its_idempotency_fingerprint() -> None:
+    from commands import messages as m
+
+    command = m.RegisterAgent(role="r", goal="g", backstory="b")
+    assert "project_tools" not in fingerprint_source(command)["body"]
+    tool = m.ProjectToolFields(**{**TOOL.as_payload(), "name": " Echo "})
+    assert tool.name == " Echo "  # the hash covers the name exactly as the tool has it
+    with_tool = m.RegisterAgent(role="r", goal="g", backstory="b",
+                                project_tools={TOOL.sha256: tool})
+    assert "project_tools" in fingerprint_source(with_tool)["body"]
+
+
+def test_a_project_tools_process_gets_no_kasal_setting_whatever_its_case(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kasal.bootstrap import code_environment
+
+    for name, value in (("DATABASE_URL", "postgresql://secret"), ("kasal_encryption_key", "k"),
+                        ("Qdrant_Api_Key", "q"), ("KASAL_ANYTHING", "x"),
+                        ("OPENAI_API_KEY", "sk-kept")):
+        monkeypatch.setenv(name, value)
+    env = code_environment()
+    assert env["OPENAI_API_KEY"] == "sk-kept"
+    assert not {"DATABASE_URL", "kasal_encryption_key", "Qdrant_Api_Key",
+                "KASAL_ANYTHING"} & set(env)
