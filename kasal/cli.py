@@ -14,7 +14,7 @@ from commands.errors import StoreUnavailable
 from domain.api_key import ROLES
 from domain.errors import DomainError
 from domain.vocabulary import ExecutionStatus
-from kasal import cli_executions, cli_knowledge, cli_operations, cli_workspace
+from kasal import cli_backup, cli_executions, cli_knowledge, cli_operations, cli_workspace
 from kasal.bootstrap import bootstrap
 from kasal.cli_support import (
     data_dir_option,
@@ -256,7 +256,8 @@ def run_command(
         raise SystemExit(1)
 
 
-for command in (cli_operations.projections, cli_operations.audit, cli_operations.keygen,
+for command in (cli_backup.backup, cli_backup.restore_backup,
+                cli_operations.projections, cli_operations.audit, cli_operations.keygen,
                 cli_operations.kafka, cli_workspace.workspace, cli_executions.executions,
                 cli_knowledge.knowledge):
     main.add_command(command)
