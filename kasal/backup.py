@@ -41,6 +41,7 @@ class Backup:
     path: Path
     head_position: int
     files: int
+    links_left_out: int = 0
 
 
 def _sqlite_path(url: str, what: str) -> Path:
@@ -51,9 +52,14 @@ def _sqlite_path(url: str, what: str) -> Path:
     return Path(url.removeprefix("sqlite:///"))
 
 
+def _read_only(path: Path) -> str:
+    """A read-only SQLite URI of ``path`` (escaped: '#', '?' or '%' in a path stay in it)."""
+    return f"{path.resolve().as_uri()}?mode=ro"
+
+
 def _copy_sqlite(source: Path, target: Path) -> None:
     """One consistent snapshot of ``source`` (SQLite's online backup: writers go on)."""
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    src = sqlite3.connect(_read_only(source), uri=True, timeout=30)
     try:
         dst = sqlite3.connect(target)
         try:
@@ -74,14 +80,19 @@ def _digest(path: Path) -> str:
 
 
 def _head(events: Path) -> int:
-    connection = sqlite3.connect(f"file:{events}?mode=ro", uri=True)
+    connection = sqlite3.connect(_read_only(events), uri=True)
     try:
         row = connection.execute(f"SELECT MAX(position) FROM {events_table.name}").fetchone()
-    except sqlite3.Error:
-        return 0
+    except sqlite3.Error as error:
+        raise BackupError(f"{events} holds no Kasal event log ({error})") from None
     finally:
         connection.close()
     return int(row[0] or 0)
+
+
+def _no_links(folder: str, names: list[str]) -> set[str]:
+    """Symbolic links stay out of a backup (a link's target is not the tenant's data)."""
+    return {name for name in names if (Path(folder) / name).is_symlink()}
 
 
 def back_up(settings: Settings, destination: Path) -> Backup:
@@ -96,15 +107,17 @@ def back_up(settings: Settings, destination: Path) -> Backup:
     if read_models.is_file():  # first: the read models never run ahead of the copied log
         _copy_sqlite(read_models, destination / READ_MODELS)
     _copy_sqlite(events, destination / EVENTS)
-    if settings.workspace_dir.is_dir():
-        shutil.copytree(settings.workspace_dir, destination / WORKSPACES, symlinks=True)
-    files = {str(p.relative_to(destination)): {"sha256": _digest(p), "size": p.stat().st_size}
-             for p in sorted(destination.rglob("*")) if p.is_file() and not p.is_symlink()}
     head = _head(destination / EVENTS)
+    links = 0
+    if settings.workspace_dir.is_dir():
+        links = sum(1 for p in settings.workspace_dir.rglob("*") if p.is_symlink())
+        shutil.copytree(settings.workspace_dir, destination / WORKSPACES, ignore=_no_links)
+    files = {str(p.relative_to(destination)): {"sha256": _digest(p), "size": p.stat().st_size}
+             for p in sorted(destination.rglob("*")) if p.is_file()}
     manifest = {"format": FORMAT, "created_at": datetime.now(UTC).isoformat(),
                 "head_position": head, "files": files}
     (destination / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    return Backup(destination, head, len(files))
+    return Backup(destination, head, len(files), links)
 
 
 def _manifest(source: Path) -> dict[str, Any]:
@@ -127,7 +140,7 @@ def restore(settings: Settings, source: Path) -> Backup:
             raise BackupError(f"{path}: missing or changed since the backup (its SHA-256 is not "
                               "the manifest's): nothing was restored")
     present = {str(p.relative_to(source)) for p in source.rglob("*")
-               if p.is_file() and p.name != MANIFEST}
+               if (p.is_file() or p.is_symlink()) and str(p.relative_to(source)) != MANIFEST}
     extra = sorted(present - set(listed))
     if extra:
         raise BackupError(f"{source}: {extra[0]} is not in the manifest: nothing was restored")
@@ -135,21 +148,45 @@ def restore(settings: Settings, source: Path) -> Backup:
         raise BackupError(f"{source}: the backup holds no event log: nothing was restored")
     events = _sqlite_path(settings.event_store_url, "event store")
     read_models = _sqlite_path(settings.read_model_url, "read-model database")
+    if settings.qdrant_url:
+        raise BackupError(
+            "the vector index is a Qdrant server here (QDRANT_URL): a restore re-embeds the "
+            "log into it, beside points of what the backup lacks; restore with QDRANT_URL "
+            "unset (the local index), or with a KASAL_QDRANT_COLLECTION_PREFIX no deployment "
+            "uses and QDRANT_URL unset first")
     taken = [p for p in (events, read_models, settings.data_dir / "qdrant") if p.exists()]
     if taken or (settings.workspace_dir.is_dir() and any(settings.workspace_dir.iterdir())):
         where = taken[0] if taken else settings.workspace_dir
-        raise BackupError(f"{where} exists: restore into a new data directory (--data-dir), "
-                          "never over a deployment")
-    events.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source / EVENTS, events)
-    if READ_MODELS in listed:
-        read_models.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source / READ_MODELS, read_models)
-        _forget_vectors(read_models)
-    if (source / WORKSPACES).is_dir():
-        shutil.copytree(source / WORKSPACES, settings.workspace_dir, symlinks=True,
-                        dirs_exist_ok=True)
+        raise BackupError(f"{where} exists: restore into a new data directory (--data-dir; "
+                          "SQLITE_DB_PATH and KASAL_WORKSPACE_DIR, where set, must name new "
+                          "places too), never over a deployment")
+    created: list[Path] = []
+    try:
+        for path in (events, read_models, settings.workspace_dir):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        created.append(events)
+        shutil.copyfile(source / EVENTS, events)
+        if READ_MODELS in listed:
+            created.append(read_models)
+            shutil.copyfile(source / READ_MODELS, read_models)
+            _forget_vectors(read_models)
+        if (source / WORKSPACES).is_dir():
+            created.append(settings.workspace_dir)
+            shutil.copytree(source / WORKSPACES, settings.workspace_dir, ignore=_no_links,
+                            dirs_exist_ok=True)
+    except (OSError, sqlite3.Error) as error:
+        _remove(created)
+        raise BackupError(f"the restore into {settings.data_dir} failed ({error}): what it had "
+                          "written is removed") from None
     return Backup(source, int(manifest["head_position"]), len(listed))
+
+
+def _remove(paths: list[Path]) -> None:
+    for path in paths:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _forget_vectors(read_models: Path) -> None:

@@ -24,6 +24,9 @@ def backup(destination: Path, data_dir: Path) -> None:
         raise click.ClickException(str(error)) from None
     click.echo(f"backed up {made.files} files, the log up to position {made.head_position}, "
                f"into {destination}")
+    if made.links_left_out:
+        click.echo(f"left out {made.links_left_out} symbolic link(s) in the workspaces (a "
+                   "link's target is not the tenant's data)")
 
 
 @click.command("restore")
@@ -41,7 +44,8 @@ def restore_backup(source: Path, data_dir: Path) -> None:
         raise click.ClickException(str(error)) from None
     click.echo(f"restored {made.files} files, the log up to position {made.head_position}, "
                f"into {data_dir}")
-    report = with_kasal(settings, verify_log)
+    # a backup from an older Kasal: its read models are rebuilt (nothing else runs on them)
+    report = with_kasal(settings, verify_log, rebuild_schema=True)
     for failure in report.failures:
         click.echo(f"TAMPERED: {failure}", err=True)
     click.echo(f"verified {report.events} events in {report.aggregates} aggregates")

@@ -34,16 +34,17 @@ def settings(data_dir: Path) -> Settings:
     return Settings(KASAL_DATA_DIR=data_dir)  # type: ignore[call-arg]
 
 
-async def define(app: Kasal, role: str) -> str:
-    result = await app.bus.dispatch(m.RegisterAgent(
-        role=role, goal="Find owls", backstory="Counts barn owls at night."),
+async def define(app: Kasal, role: str, goal: str = "Find owls",
+                 backstory: str = "Counts barn owls at night.") -> str:
+    result = await app.bus.dispatch(m.RegisterAgent(role=role, goal=goal, backstory=backstory),
         CommandContext(tenant_id="acme", actor="test"))
     return result.aggregate_id
 
 
 async def roles(app: Kasal) -> list[str]:
     await app.wait_until_projected(30.0)
-    return sorted(str(a["role"]) for a in (await app.read_models.list_agents("acme")).items)
+    page = await app.read_models.list_agents("acme", limit=100_000)
+    return sorted(str(a["role"]) for a in page.items)
 
 
 def test_a_backup_taken_while_the_server_writes_restores_what_it_held(tmp_path: Path) -> None:
@@ -55,13 +56,23 @@ def test_a_backup_taken_while_the_server_writes_restores_what_it_held(tmp_path: 
         try:
             await define(app, "Owl Counter")
             Workspace(app.settings.workspace_dir, "acme").put("notes/owls.txt", b"Barn owls.")
+            link = Workspace(app.settings.workspace_dir, "acme").root / "elsewhere"
+            link.symlink_to("/etc")
             await app.wait_until_projected(30.0)
-            backed_up = await asyncio.to_thread(kasal, "backup", str(copy),
-                                                "--data-dir", str(source))
+            backing_up = asyncio.create_task(asyncio.to_thread(
+                kasal, "backup", str(copy), "--data-dir", str(source)))
+            during = 0
+            while not backing_up.done():  # the server goes on writing while it is copied
+                await define(app, f"Written During {during}", "Keep the ledger",
+                             "Writes invoices down.")
+                during += 1
+            backed_up = await backing_up
             assert backed_up.returncode == 0, backed_up.stderr
             assert "backed up" in backed_up.stdout
+            assert "left out 1 symbolic link" in backed_up.stdout
+            assert during > 0
             await define(app, "Written After")  # not in the backup
-            assert await roles(app) == ["Owl Counter", "Written After"]
+            assert len(await roles(app)) == during + 2
         finally:
             await app.stop()
 
@@ -81,15 +92,21 @@ def test_a_backup_taken_while_the_server_writes_restores_what_it_held(tmp_path: 
         app = await bootstrap(settings(restored))
         await app.start()
         try:
-            assert await roles(app) == ["Owl Counter"]
+            restored_roles = await roles(app)
+            # what was written before the backup, and a prefix of what was written during it
+            assert restored_roles[0] == "Owl Counter" and "Written After" not in restored_roles
+            during_kept = sorted(int(r.rsplit(" ", 1)[1]) for r in restored_roles[1:])
+            assert during_kept == list(range(len(during_kept)))
             space = Workspace(app.settings.workspace_dir, "acme")
             assert (space.root / "notes" / "owls.txt").read_bytes() == b"Barn owls."
+            assert not (space.root / "elsewhere").exists()
             assert app.search is not None
-            await app.wait_until_projected(60.0)
+            head = await app.store.head_position()
+            assert await app.search.wait_until_indexed(head, 120.0)
             found = await app.search.search("acme", "barn owls at night", kind="agent")
             assert [hit.title for hit in found.hits][:1] == ["Owl Counter"], found.hits
             await define(app, "After Restore")  # the restored log takes appends
-            assert await roles(app) == ["After Restore", "Owl Counter"]
+            assert await roles(app) == sorted([*restored_roles, "After Restore"])
         finally:
             await app.stop()
 
@@ -141,10 +158,21 @@ def test_a_changed_backup_or_a_taken_target_is_refused_and_nothing_is_restored(
 def test_a_backup_of_nothing_or_into_a_full_directory_is_refused(tmp_path: Path) -> None:
     nothing = kasal("backup", str(tmp_path / "b"), "--data-dir", str(tmp_path / "none"))
     assert nothing.returncode == 1 and "not found" in nothing.stderr
+    assert not (tmp_path / "none" / "events.db").exists()
+
+
+def test_a_backup_into_a_full_directory_or_a_restore_beside_a_qdrant_server_is_refused(
+    tmp_path: Path, backup: Path,
+) -> None:
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("x")
-    full = kasal("backup", str(tmp_path / "full"), "--data-dir", str(tmp_path / "none"))
-    assert full.returncode == 1
+    full = kasal("backup", str(tmp_path / "full"), "--data-dir", str(tmp_path / "source"))
+    assert full.returncode == 1 and "is not empty" in full.stderr
+    server = subprocess.run([*KASAL, "restore", str(backup), "--data-dir", str(tmp_path / "q")],
+                            cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+                            env={**os.environ, "QDRANT_URL": "http://127.0.0.1:1"})
+    assert server.returncode == 1 and "Qdrant server here" in server.stderr
+    assert not (tmp_path / "q" / "events.db").exists()
 
 
 def pg_tool(name: str) -> str:
