@@ -9,7 +9,6 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import AliasChoices
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.crewai import offline_env
@@ -36,7 +35,7 @@ from kasal.processors import (
     Role,
     runs,
 )
-from kasal.settings import Settings
+from kasal.settings import Settings, code_environment
 from projections.clock import ProjectionClock
 from projections.live import LiveExecutionFeed
 from projections.processor_health import (
@@ -215,21 +214,6 @@ def build_engine(settings: Settings) -> CrewEngine:
                         project_code=settings.allow_project_code,
                         project_tool_timeout_s=settings.project_tool_timeout_s,
                         code_env=code_environment())
-
-
-def code_environment() -> dict[str, str]:
-    """What a project's own tool's process gets: this process's environment without Kasal's
-    settings (its database, broker, keys): the provider keys a tool may need stay."""
-    settings_names: set[str] = set()
-    for field_info in Settings.model_fields.values():
-        alias = field_info.validation_alias
-        if isinstance(alias, str):
-            settings_names.add(alias.upper())
-        elif isinstance(alias, AliasChoices):
-            settings_names.update(str(choice).upper() for choice in alias.choices)
-    # as pydantic-settings reads them: whatever their case
-    return {name: value for name, value in os.environ.items()
-            if name.upper() not in settings_names and not name.upper().startswith("KASAL_")}
 
 
 def build_workspace_files(settings: Settings) -> WorkspaceFiles:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
@@ -202,3 +203,18 @@ class Settings(BaseSettings):
             return self.postgres_url
         path = self.event_store_path or self.data_dir / "events.db"
         return f"sqlite:///{path}"
+
+
+def code_environment() -> dict[str, str]:
+    """What a project's own tool's process gets: this process's environment without Kasal's
+    settings (its database, broker, keys): the provider keys a tool may need stay."""
+    settings_names: set[str] = set()
+    for field_info in Settings.model_fields.values():
+        alias = field_info.validation_alias
+        if isinstance(alias, str):
+            settings_names.add(alias.upper())
+        elif isinstance(alias, AliasChoices):
+            settings_names.update(str(choice).upper() for choice in alias.choices)
+    # as pydantic-settings reads them: whatever their case
+    return {name: value for name, value in os.environ.items()
+            if name.upper() not in settings_names and not name.upper().startswith("KASAL_")}

@@ -126,7 +126,7 @@ def test_an_agent_command_without_project_tools_keeps_its_idempotency_fingerprin
 def test_a_project_tools_process_gets_no_kasal_setting_whatever_its_case(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from kasal.bootstrap import code_environment
+    from kasal.settings import code_environment
 
     for name, value in (("DATABASE_URL", "postgresql://secret"), ("kasal_encryption_key", "k"),
                         ("Qdrant_Api_Key", "q"), ("KASAL_ANYTHING", "x"),
